@@ -1,0 +1,56 @@
+package sfu
+
+import (
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+
+	"consult/sfu/internal/keyframe"
+)
+
+// Payload types follow what browsers commonly offer, which keeps SDP diffs
+// small when debugging; any value works since each PeerConnection
+// negotiates its own and the down-track rewrites it.
+var codecList = []webrtc.RTPCodecParameters{
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+		RTCPFeedback: videoFeedback}, PayloadType: 96},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000,
+		SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFeedback}, PayloadType: 98},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+		RTCPFeedback: videoFeedback}, PayloadType: 102},
+}
+
+// videoFeedback advertises what the SFU answers: NACK from the shared
+// cache, PLI and FIR turned into throttled keyframe requests. transport-cc
+// is added by the TWCC interceptor set-up.
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
+}
+
+func registerCodecs(m *webrtc.MediaEngine) error {
+	for _, c := range codecList {
+		kind := webrtc.RTPCodecTypeVideo
+		if strings.HasPrefix(c.MimeType, "audio/") {
+			kind = webrtc.RTPCodecTypeAudio
+		}
+		if err := m.RegisterCodec(c, kind); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keyframeCodec(mime string) keyframe.Codec {
+	switch strings.ToLower(mime) {
+	case strings.ToLower(webrtc.MimeTypeVP8):
+		return keyframe.VP8
+	case strings.ToLower(webrtc.MimeTypeVP9):
+		return keyframe.VP9
+	case strings.ToLower(webrtc.MimeTypeH264):
+		return keyframe.H264
+	}
+	return keyframe.Unknown
+}

@@ -1,0 +1,204 @@
+package sfu
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"consult/sfu/internal/keyframe"
+	"consult/sfu/internal/packetcache"
+	"consult/sfu/internal/rtpx"
+)
+
+// queueLen bounds a down-track's backlog. A subscriber that falls this far
+// behind loses packets (and may NACK them) instead of slowing anyone else.
+const queueLen = 256
+
+// keyframeRetry is how long a new subscriber waits for a keyframe before
+// asking again, in case the publisher's answer was lost.
+const keyframeRetry = time.Second
+
+// DownTrack is one published track as sent to one subscriber. It is a
+// webrtc.TrackLocal. Its writer goroutine is the only one that writes to
+// the subscriber's stream; fresh packets and retransmissions both arrive
+// on its queue as sequence numbers into the up-track's cache.
+type DownTrack struct {
+	up    *UpTrack
+	sub   *Participant
+	queue chan uint16
+	done  chan struct{}
+	once  sync.Once
+
+	binding atomic.Pointer[binding]
+	sender  *webrtc.RTPSender // set by the subscriber before RTCP is read
+
+	// Owned by the writer goroutine.
+	buf        [packetcache.MaxPacket]byte
+	ph         rtpx.Header
+	hdr        rtp.Header
+	waitingKey bool
+	askedAt    time.Time
+
+	sent, dropped, retransmits atomic.Uint64
+}
+
+type binding struct {
+	ssrc   uint32
+	pt     uint8
+	writer webrtc.TrackLocalWriter
+}
+
+var errNoCodec = errors.New("sfu: subscriber does not support the publisher's codec")
+
+func newDownTrack(up *UpTrack, sub *Participant) *DownTrack {
+	return &DownTrack{
+		up:         up,
+		sub:        sub,
+		queue:      make(chan uint16, queueLen),
+		done:       make(chan struct{}),
+		waitingKey: up.codec != keyframe.Unknown,
+	}
+}
+
+// ID is the server-wide track id (see TrackInfo).
+func (d *DownTrack) ID() string { return d.up.info.ID }
+
+// RID is empty: no simulcast yet.
+func (d *DownTrack) RID() string { return "" }
+
+// StreamID groups a publisher's tracks for lip sync.
+func (d *DownTrack) StreamID() string { return d.up.info.StreamID }
+
+// Kind is audio or video.
+func (d *DownTrack) Kind() webrtc.RTPCodecType {
+	if d.up.info.Kind == "audio" {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}
+
+// Bind is called by pion once the subscriber's answer fixes the codec.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, d.up.info.Codec) {
+			d.binding.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()})
+			if d.up.info.Kind == "video" {
+				// A new subscriber needs a keyframe to start. Bind runs
+				// inside SetRemoteDescription with the subscriber's lock
+				// held, and the request writes to the network.
+				go d.up.requestKeyframe()
+			}
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, errNoCodec
+}
+
+// Unbind stops writing; pion calls it when the sender stops.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.binding.Store(nil)
+	return nil
+}
+
+// enqueue hands a sequence number to the writer, dropping it when the
+// subscriber is behind: never block the up-track's reader.
+func (d *DownTrack) enqueue(seq uint16) {
+	select {
+	case d.queue <- seq:
+	default:
+		d.dropped.Add(1)
+	}
+}
+
+func (d *DownTrack) writeLoop() {
+	for {
+		select {
+		case seq := <-d.queue:
+			d.write(seq)
+		case <-d.done:
+			return
+		}
+	}
+}
+
+// write sends one cached packet with the subscriber's SSRC and payload
+// type. Header extensions are dropped: their ids were negotiated with the
+// publisher, not with this subscriber.
+func (d *DownTrack) write(seq uint16) {
+	b := d.binding.Load()
+	if b == nil {
+		return
+	}
+	n := d.up.cache.Get(seq, d.buf[:])
+	if n == 0 || rtpx.Parse(d.buf[:n], &d.ph) != nil {
+		return
+	}
+	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
+	if d.waitingKey {
+		if !keyframe.IsStart(d.up.codec, payload) {
+			if now := time.Now(); now.Sub(d.askedAt) > keyframeRetry {
+				d.askedAt = now
+				d.up.requestKeyframe()
+			}
+			return
+		}
+		d.waitingKey = false
+	}
+	d.hdr = rtp.Header{
+		Version:        2,
+		Padding:        d.ph.PaddingSize > 0,
+		PaddingSize:    d.ph.PaddingSize,
+		Marker:         d.ph.Marker,
+		PayloadType:    b.pt,
+		SequenceNumber: d.ph.Sequence,
+		Timestamp:      d.ph.Timestamp,
+		SSRC:           b.ssrc,
+	}
+	if _, err := b.writer.WriteRTP(&d.hdr, payload); err == nil {
+		d.sent.Add(1)
+	}
+}
+
+// readRTCP handles the subscriber's feedback for this track: keyframe
+// requests go to the publisher (throttled there), NACKs are answered from
+// the shared cache within the retransmission budget.
+func (d *DownTrack) readRTCP() {
+	buf := make([]byte, 1500)
+	var lim nackLimiter
+	for {
+		n, _, err := d.sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue // hostile or broken feedback is ignored, not fatal
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.up.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				now := time.Now()
+				for _, pair := range p.Nacks {
+					for _, seq := range pair.PacketList() {
+						if lim.allow(seq, now) {
+							d.retransmits.Add(1)
+							d.enqueue(seq)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func (d *DownTrack) close() {
+	d.once.Do(func() { close(d.done) })
+}

@@ -1,0 +1,338 @@
+package sfu
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+)
+
+// Role names one of a participant's two PeerConnections.
+type Role string
+
+// The two PeerConnections of a participant.
+const (
+	RolePublish   Role = "publish"   // client offers, server receives
+	RoleSubscribe Role = "subscribe" // server offers, server sends
+)
+
+// Events are the participant's outputs. They are called from pion's and
+// the SFU's goroutines and must not block: queue, do not write inline.
+//
+// Each PeerConnection's local candidates are emitted only after its SDP
+// (Offer or Answer), because a browser refuses a candidate that arrives
+// before the description it belongs to.
+type Events struct {
+	Offer            func(sdp string) // the subscribing PeerConnection's offer
+	Answer           func(sdp string) // the answer to the client's publish offer
+	Candidate        func(role Role, c webrtc.ICECandidateInit)
+	TrackPublished   func(TrackInfo)
+	TrackUnpublished func(TrackInfo)
+	// Failed reports that a transport died (ICE failed or closed by the
+	// remote); the caller should remove the participant.
+	Failed func(err error)
+}
+
+// ParticipantParams describe a joining participant.
+type ParticipantParams struct {
+	ID           string
+	CanPublish   bool
+	CanSubscribe bool
+	Events       Events
+}
+
+const maxEarlyCandidates = 64
+
+// Participant is a member of a room with its two PeerConnections.
+type Participant struct {
+	id     string
+	room   *Room
+	params ParticipantParams
+	log    *zap.Logger
+
+	mu          sync.Mutex
+	pub         *webrtc.PeerConnection // created on the first offer
+	sub         *webrtc.PeerConnection
+	early       map[Role][]webrtc.ICECandidateInit // remote, before the remote description
+	local       map[Role][]webrtc.ICECandidateInit // ours, before our description was emitted
+	described   map[Role]bool
+	downs       map[*UpTrack]*DownTrack
+	ups         []*UpTrack
+	offering    bool // an offer on sub awaits its answer
+	renegotiate bool
+	closed      bool
+	failOnce    sync.Once
+}
+
+func newParticipant(r *Room, params ParticipantParams) (*Participant, error) {
+	p := &Participant{
+		id: params.ID, room: r, params: params,
+		log:       r.log.With(zap.String("participant", params.ID)),
+		early:     map[Role][]webrtc.ICECandidateInit{},
+		local:     map[Role][]webrtc.ICECandidateInit{},
+		described: map[Role]bool{},
+		downs:     map[*UpTrack]*DownTrack{},
+	}
+	sub, err := p.newPC(RoleSubscribe)
+	if err != nil {
+		return nil, err
+	}
+	p.sub = sub
+	return p, nil
+}
+
+// ID is the participant's id in its room.
+func (p *Participant) ID() string { return p.id }
+
+func (p *Participant) newPC(role Role) (*webrtc.PeerConnection, error) {
+	pc, err := p.room.sfu.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: new %s PeerConnection: %w", role, err)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil || p.params.Events.Candidate == nil {
+			return
+		}
+		p.mu.Lock()
+		if !p.described[role] {
+			p.local[role] = append(p.local[role], c.ToJSON())
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		p.params.Events.Candidate(role, c.ToJSON())
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.log.Debug("connection state", zap.String("pc", string(role)), zap.Stringer("state", s))
+		if s == webrtc.PeerConnectionStateFailed {
+			p.fail(fmt.Errorf("sfu: %s transport failed", role))
+		}
+	})
+	if role == RolePublish {
+		pc.OnTrack(p.onTrack)
+	}
+	return pc, nil
+}
+
+func (p *Participant) fail(err error) {
+	p.failOnce.Do(func() {
+		p.log.Warn("transport failed", zap.Error(err))
+		if p.params.Events.Failed != nil {
+			p.params.Events.Failed(err)
+		}
+	})
+}
+
+// Offer applies the client's offer on the publishing PeerConnection; the
+// answer is emitted through Events.Answer.
+func (p *Participant) Offer(sdp string) error {
+	if !p.params.CanPublish {
+		return ErrForbidden
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.pub == nil {
+		pc, err := p.newPC(RolePublish)
+		if err != nil {
+			return err
+		}
+		p.pub = pc
+	}
+	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
+	}
+	answer, err := p.pub.CreateAnswer(nil)
+	if err == nil {
+		err = p.pub.SetLocalDescription(answer)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
+	}
+	p.flushEarly(RolePublish, p.pub)
+	if p.params.Events.Answer != nil {
+		p.params.Events.Answer(answer.SDP)
+	}
+	p.describedLocked(RolePublish)
+	return nil
+}
+
+// describedLocked records that role's SDP went out and releases the local
+// candidates held back until then. Called with p.mu held; the events only
+// queue, so holding the lock keeps the order SDP-then-candidates.
+func (p *Participant) describedLocked(role Role) {
+	p.described[role] = true
+	if p.params.Events.Candidate != nil {
+		for _, c := range p.local[role] {
+			p.params.Events.Candidate(role, c)
+		}
+	}
+	delete(p.local, role)
+}
+
+// Answer applies the client's answer to the server's last offer.
+func (p *Participant) Answer(sdp string) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if !p.offering {
+		p.mu.Unlock()
+		return ErrNoOffer
+	}
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		p.mu.Unlock() // still offering: the client may send a good answer
+		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
+	}
+	p.offering = false
+	again := p.renegotiate
+	p.renegotiate = false
+	p.flushEarly(RoleSubscribe, p.sub)
+	p.mu.Unlock()
+	if again {
+		p.negotiate()
+	}
+	return nil
+}
+
+// AddCandidate adds a remote ICE candidate, holding it until the
+// PeerConnection has a remote description.
+func (p *Participant) AddCandidate(role Role, c webrtc.ICECandidateInit) error {
+	if strings.TrimSpace(c.Candidate) == "" {
+		return nil // end-of-candidates
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	pc := p.sub
+	if role == RolePublish {
+		pc = p.pub
+	} else if role != RoleSubscribe {
+		return fmt.Errorf("%w: unknown role %q", ErrInvalidICE, role)
+	}
+	if pc == nil || pc.RemoteDescription() == nil {
+		if len(p.early[role]) >= maxEarlyCandidates {
+			return ErrTooManyQueued
+		}
+		p.early[role] = append(p.early[role], c)
+		return nil
+	}
+	if err := pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidICE, err)
+	}
+	return nil
+}
+
+// flushEarly adds candidates that came before the remote description.
+// Called with p.mu held.
+func (p *Participant) flushEarly(role Role, pc *webrtc.PeerConnection) {
+	for _, c := range p.early[role] {
+		if err := pc.AddICECandidate(c); err != nil {
+			p.log.Debug("early candidate rejected", zap.Error(err))
+		}
+	}
+	delete(p.early, role)
+}
+
+// negotiate offers the subscribing PeerConnection's current tracks, or
+// marks that another offer is due once the outstanding one is answered.
+func (p *Participant) negotiate() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if p.offering {
+		p.renegotiate = true
+		p.mu.Unlock()
+		return
+	}
+	offer, err := p.sub.CreateOffer(nil)
+	if err == nil {
+		err = p.sub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.mu.Unlock()
+		p.log.Error("subscriber offer failed", zap.Error(err))
+		return
+	}
+	p.offering = true
+	if p.params.Events.Offer != nil {
+		p.params.Events.Offer(offer.SDP)
+	}
+	p.describedLocked(RoleSubscribe)
+	p.mu.Unlock()
+}
+
+// onTrack starts forwarding a newly published track.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	id := remote.ID()
+	if id == "" {
+		id = remote.RID() + fmt.Sprint(remote.SSRC())
+	}
+	stream := remote.StreamID()
+	if stream == "" {
+		stream = "stream"
+	}
+	info := TrackInfo{
+		ID:          p.id + ":" + id,
+		StreamID:    p.id + ":" + stream,
+		Participant: p.id,
+		Kind:        remote.Kind().String(),
+		Codec:       remote.Codec().MimeType,
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	pub := p.pub
+	t := newUpTrack(info, remote, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
+	p.ups = append(p.ups, t)
+	p.mu.Unlock()
+
+	go drainRTCP(recv) // sender reports feed the receiver-report interceptor
+	go t.run(func() { p.endTrack(t) })
+	p.log.Info("track published", zap.String("track", info.ID), zap.String("kind", info.Kind), zap.String("codec", info.Codec))
+	if p.params.Events.TrackPublished != nil {
+		p.params.Events.TrackPublished(info)
+	}
+	p.room.publish(t)
+}
+
+// drainRTCP reads a receiver's RTCP so that pion's interceptors see the
+// publisher's sender reports; nothing else in it concerns the SFU.
+func drainRTCP(r *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := r.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// endTrack runs when a published track's reader stops (the track was
+// removed by renegotiation or the PeerConnection closed).
+func (p *Participant) endTrack(t *UpTrack) {
+	removed := p.room.unpublish(t)
+	t.close()
+	p.mu.Lock()
+	for i, x := range p.ups {
+		if x == t {
+			p.ups = append(p.ups[:i], p.ups[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	if removed && p.params.Events.TrackUnpublished != nil {
+		p.log.Info("track unpublished", zap.String("track", t.info.ID))
+		p.params.Events.TrackUnpublished(t.info)
+	}
+}

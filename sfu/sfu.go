@@ -1,0 +1,214 @@
+// Package sfu terminates participants' PeerConnections and forwards RTP
+// between the members of a room without decoding it. It knows nothing of
+// signaling: a caller hands it SDP and ICE candidates and receives offers,
+// candidates and track events through callbacks.
+//
+// Each participant has two PeerConnections: one it publishes on (the
+// client offers, the server answers) and one it receives on (the server
+// offers, the client answers). With a single offerer per connection there
+// is no glare however quickly tracks come and go.
+package sfu
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+)
+
+// Config sets up an SFU. Zero values take the documented defaults.
+type Config struct {
+	Logger *zap.Logger
+	// KeyframeInterval is the least time between two keyframe requests
+	// sent to a publisher for one track (default 500 ms). Requests within
+	// it are merged into one sent when it ends.
+	KeyframeInterval time.Duration
+	ICE              ICEConfig
+}
+
+// ICEConfig chooses how the server's PeerConnections gather candidates.
+type ICEConfig struct {
+	// UDPMux, when set, carries every PeerConnection over this one socket,
+	// so a firewall or container needs one UDP port. The caller owns it.
+	UDPMux net.PacketConn
+	// TCPListener, when set, offers ICE over TCP on it as well, for
+	// networks that block UDP. The caller owns it.
+	TCPListener net.Listener
+	// PortMin/PortMax bound ephemeral UDP ports when UDPMux is nil.
+	PortMin, PortMax uint16
+	// PublicIPs replace the host candidates' addresses (1:1 NAT, as on
+	// cloud hosts).
+	PublicIPs []string
+	// Interfaces, when not empty, limits gathering to these interfaces.
+	Interfaces []string
+	// IncludeLoopback gathers loopback candidates (tests, one-machine use).
+	IncludeLoopback bool
+	// DisconnectedTimeout and FailedTimeout bound how long a silent
+	// transport lives (defaults 3 s and 8 s, so a dead participant is
+	// removed well within 10 s).
+	DisconnectedTimeout, FailedTimeout time.Duration
+	// SettingEngine, when set, is used as the base (tests pass one wired
+	// to a virtual network).
+	SettingEngine *webrtc.SettingEngine
+}
+
+// SFU is the registry of rooms.
+type SFU struct {
+	cfg Config
+	log *zap.Logger
+	api *webrtc.API
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+}
+
+// New builds the WebRTC stack shared by all PeerConnections.
+func New(cfg Config) (*SFU, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.KeyframeInterval <= 0 {
+		cfg.KeyframeInterval = 500 * time.Millisecond
+	}
+	api, err := newAPI(cfg.ICE)
+	if err != nil {
+		return nil, err
+	}
+	return &SFU{cfg: cfg, log: cfg.Logger, api: api, rooms: map[string]*Room{}}, nil
+}
+
+func newAPI(c ICEConfig) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	// Towards publishers: NACKs for lost packets, receiver reports and
+	// transport-wide congestion feedback. Towards subscribers: sender
+	// reports. Subscribers' NACKs are answered by the down-tracks from the
+	// shared packet cache, so pion's per-stream responder is not used.
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir, []report.ReceiverOption{}); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, err
+	}
+
+	se := webrtc.SettingEngine{}
+	if c.SettingEngine != nil {
+		se = *c.SettingEngine
+	}
+	disc, failed := c.DisconnectedTimeout, c.FailedTimeout
+	if disc <= 0 {
+		disc = 3 * time.Second
+	}
+	if failed <= 0 {
+		failed = 8 * time.Second
+	}
+	se.SetICETimeouts(disc, failed, time.Second)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(c.IncludeLoopback)
+	if c.UDPMux != nil {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, c.UDPMux))
+	} else if c.PortMin > 0 && c.PortMax >= c.PortMin {
+		if err := se.SetEphemeralUDPPortRange(c.PortMin, c.PortMax); err != nil {
+			return nil, fmt.Errorf("sfu: ICE port range: %w", err)
+		}
+	}
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if c.TCPListener != nil {
+		se.SetICETCPMux(webrtc.NewICETCPMux(nil, c.TCPListener, 64))
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	if len(c.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(c.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	if len(c.Interfaces) > 0 {
+		keep := map[string]bool{}
+		for _, name := range c.Interfaces {
+			keep[name] = true
+		}
+		se.SetInterfaceFilter(func(name string) bool { return keep[name] })
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
+		webrtc.WithSettingEngine(se)), nil
+}
+
+// Join adds a participant to a room, creating the room on first use. The
+// participant receives every track already published there.
+func (s *SFU) Join(room string, p ParticipantParams) (*Participant, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	r := s.rooms[room]
+	if r == nil {
+		r = newRoom(s, room)
+		s.rooms[room] = r
+	}
+	s.mu.Unlock()
+	return r.join(p)
+}
+
+// dropRoomIfEmpty forgets a room once its last participant has left.
+func (s *SFU) dropRoomIfEmpty(r *Room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[r.name] == r && r.empty() {
+		delete(s.rooms, r.name)
+	}
+}
+
+// Stats counts forwarding work, for metrics and tests.
+type Stats struct {
+	Rooms, Participants, Tracks int
+	PacketsIn, PacketsOut       uint64
+	Dropped                     uint64
+	KeyframeRequests            uint64
+	Retransmits                 uint64
+}
+
+// Stats adds up the counters of every room.
+func (s *SFU) Stats() Stats {
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	st := Stats{Rooms: len(rooms)}
+	for _, r := range rooms {
+		r.addStats(&st)
+	}
+	return st
+}
+
+// Close ends every participant of every room.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	rooms := s.rooms
+	s.rooms = map[string]*Room{}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		for _, p := range r.snapshot() {
+			p.Close()
+		}
+	}
+	return nil
+}

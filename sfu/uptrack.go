@@ -1,0 +1,161 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+
+	"consult/sfu/internal/keyframe"
+	"consult/sfu/internal/packetcache"
+)
+
+// TrackInfo describes a published track. ID and StreamID are unique in the
+// server (they are prefixed with the publisher's id), and are the track and
+// stream ids subscribers see on their receiving PeerConnection.
+type TrackInfo struct {
+	ID          string
+	StreamID    string
+	Participant string
+	Kind        string // "audio" or "video"
+	Codec       string // MIME type, e.g. "video/VP8"
+}
+
+// UpTrack is one published track. A single goroutine reads it, stores
+// every packet once in the shared cache and hands its sequence number to
+// each down-track's queue; subscribers never block it.
+type UpTrack struct {
+	info   TrackInfo
+	codec  keyframe.Codec
+	remote *webrtc.TrackRemote
+	cache  *packetcache.Cache
+	kf     throttle
+	log    *zap.Logger
+
+	mu    sync.Mutex // serialises changes to downs
+	downs atomic.Pointer[[]*DownTrack]
+
+	packets atomic.Uint64
+	closed  atomic.Bool
+	done    chan struct{}
+}
+
+func newUpTrack(info TrackInfo, remote *webrtc.TrackRemote, interval time.Duration, writeRTCP func([]rtcp.Packet) error, log *zap.Logger) *UpTrack {
+	size := 512 // about 3 s of 1.5 Mbit/s video, more than any useful NACK horizon
+	if info.Kind == "audio" {
+		size = 64
+	}
+	t := &UpTrack{
+		info:   info,
+		codec:  keyframeCodec(info.Codec),
+		remote: remote,
+		cache:  packetcache.New(size),
+		log:    log.With(zap.String("track", info.ID), zap.String("codec", info.Codec)),
+		done:   make(chan struct{}),
+	}
+	ssrc := uint32(remote.SSRC())
+	t.kf = throttle{interval: interval, send: func() {
+		// FIR from a subscriber becomes a PLI too: every browser answers
+		// PLI, and the publisher negotiated it.
+		if err := writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			t.log.Debug("keyframe request not sent", zap.Error(err))
+		}
+	}}
+	empty := []*DownTrack{}
+	t.downs.Store(&empty)
+	return t
+}
+
+// Info describes the track.
+func (t *UpTrack) Info() TrackInfo { return t.info }
+
+// run reads the remote track until it ends. It is the forwarding hot
+// path: no allocation, no lock but the cache's, no network write.
+func (t *UpTrack) run(onEnd func()) {
+	defer onEnd()
+	buf := make([]byte, packetcache.MaxPacket)
+	for {
+		n, _, err := t.remote.Read(buf)
+		if err != nil {
+			return
+		}
+		t.forward(buf[:n])
+	}
+}
+
+func (t *UpTrack) forward(pkt []byte) {
+	if len(pkt) < 12 {
+		return
+	}
+	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
+	t.cache.Store(seq, pkt)
+	t.packets.Add(1)
+	for _, d := range *t.downs.Load() {
+		d.enqueue(seq)
+	}
+}
+
+// requestKeyframe asks the publisher for a keyframe, throttled.
+func (t *UpTrack) requestKeyframe() {
+	if t.info.Kind == "video" {
+		t.kf.request()
+	}
+}
+
+func (t *UpTrack) addDown(d *DownTrack) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return false
+	}
+	old := *t.downs.Load()
+	next := make([]*DownTrack, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, d)
+	t.downs.Store(&next)
+	return true
+}
+
+func (t *UpTrack) removeDown(d *DownTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.downs.Load()
+	next := make([]*DownTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	t.downs.Store(&next)
+}
+
+// close ends the track and every down-track fed by it.
+func (t *UpTrack) close() {
+	t.mu.Lock()
+	if t.closed.Swap(true) {
+		t.mu.Unlock()
+		return
+	}
+	downs := *t.downs.Load()
+	empty := []*DownTrack{}
+	t.downs.Store(&empty)
+	t.mu.Unlock()
+	t.kf.stop()
+	close(t.done)
+	for _, d := range downs {
+		d.sub.unsubscribe(d)
+	}
+}
+
+func (t *UpTrack) addStats(st *Stats) {
+	st.PacketsIn += t.packets.Load()
+	st.KeyframeRequests += t.kf.count()
+	for _, d := range *t.downs.Load() {
+		st.PacketsOut += d.sent.Load()
+		st.Dropped += d.dropped.Load()
+		st.Retransmits += d.retransmits.Load()
+	}
+}

@@ -140,6 +140,7 @@ func (d *DownTrack) write(seq uint16) {
 		return
 	}
 	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
+	starting := false
 	if d.waitingKey {
 		if !keyframe.IsStart(d.up.codec, payload) {
 			if now := time.Now(); now.Sub(d.askedAt) > keyframeRetry {
@@ -148,7 +149,7 @@ func (d *DownTrack) write(seq uint16) {
 			}
 			return
 		}
-		d.waitingKey = false
+		starting = true
 	}
 	d.hdr = rtp.Header{
 		Version:        2,
@@ -160,8 +161,14 @@ func (d *DownTrack) write(seq uint16) {
 		Timestamp:      d.ph.Timestamp,
 		SSRC:           b.ssrc,
 	}
-	if _, err := b.writer.WriteRTP(&d.hdr, payload); err == nil {
+	// pion reports (0, nil) for a packet it dropped because the
+	// subscriber's SRTP is not up yet: then the keyframe did not start
+	// anything and the track keeps waiting for one.
+	if n, err := b.writer.WriteRTP(&d.hdr, payload); err == nil && n > 0 {
 		d.sent.Add(1)
+		if starting {
+			d.waitingKey = false
+		}
 	}
 }
 

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"consult/internal/testlog"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
-	"go.uber.org/zap/zaptest"
 )
 
 // testPeer is a client made of two pion PeerConnections wired straight to
@@ -26,7 +26,7 @@ type testPeer struct {
 
 func newTestSFU(t *testing.T) *SFU {
 	t.Helper()
-	s, err := New(Config{Logger: zaptest.NewLogger(t), ICE: ICEConfig{IncludeLoopback: true}})
+	s, err := New(Config{Logger: testlog.New(t), ICE: ICEConfig{IncludeLoopback: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

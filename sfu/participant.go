@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -106,8 +107,15 @@ func (p *Participant) newPC(role Role) (*webrtc.PeerConnection, error) {
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("connection state", zap.String("pc", string(role)), zap.Stringer("state", s))
-		if s == webrtc.PeerConnectionStateFailed {
+		switch {
+		case s == webrtc.PeerConnectionStateFailed:
 			p.fail(fmt.Errorf("sfu: %s transport failed", role))
+		case s == webrtc.PeerConnectionStateClosed && !p.isClosed():
+			p.fail(fmt.Errorf("sfu: %s transport closed by the client", role))
+		case s == webrtc.PeerConnectionStateConnected && role == RoleSubscribe:
+			// Keyframes sent before the subscriber's SRTP was up were
+			// dropped; ask again now that they can arrive.
+			p.requestKeyframes()
 		}
 	})
 	if role == RolePublish {
@@ -205,6 +213,11 @@ func (p *Participant) Answer(sdp string) error {
 func (p *Participant) AddCandidate(role Role, c webrtc.ICECandidateInit) error {
 	if strings.TrimSpace(c.Candidate) == "" {
 		return nil // end-of-candidates
+	}
+	// Check the syntax now: a candidate held for later would otherwise
+	// fail where nobody can tell the client.
+	if _, err := ice.UnmarshalCandidate(strings.TrimPrefix(c.Candidate, "candidate:")); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidICE, err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -335,4 +348,24 @@ func (p *Participant) endTrack(t *UpTrack) {
 		p.log.Info("track unpublished", zap.String("track", t.info.ID))
 		p.params.Events.TrackUnpublished(t.info)
 	}
+}
+
+// requestKeyframes asks the publishers of every video track p receives
+// for a keyframe (throttled per track).
+func (p *Participant) requestKeyframes() {
+	p.mu.Lock()
+	ups := make([]*UpTrack, 0, len(p.downs))
+	for up := range p.downs {
+		ups = append(ups, up)
+	}
+	p.mu.Unlock()
+	for _, up := range ups {
+		up.requestKeyframe()
+	}
+}
+
+func (p *Participant) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }

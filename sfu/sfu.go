@@ -118,7 +118,7 @@ func newAPI(c ICEConfig) (*webrtc.API, error) {
 	if failed <= 0 {
 		failed = 8 * time.Second
 	}
-	se.SetICETimeouts(disc, failed, time.Second)
+	se.SetICETimeouts(disc, failed, min(time.Second, disc/2))
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(c.IncludeLoopback)
 	if c.UDPMux != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,12 +27,40 @@ const (
 var loopbackV4 = netip.MustParsePrefix("127.0.0.0/8")
 
 // testLogger logs Info and above to the test output and records everything
-// from Debug up for assertions.
+// from Debug up for assertions. pion's goroutines outlive a test by a moment
+// (they stop after Close returns), and testing panics on a log after the test
+// has finished, so output to the test stops at cleanup.
 func testLogger(t *testing.T) (*zap.Logger, *observer.ObservedLogs) {
 	t.Helper()
 	obsCore, logs := observer.New(zapcore.DebugLevel)
-	tcore := zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)).Core()
-	return zap.New(zapcore.NewTee(obsCore, tcore)), logs
+	done := new(atomic.Bool)
+	t.Cleanup(func() { done.Store(true) })
+	gated := gatedCore{Core: zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)).Core(), done: done}
+	return zap.New(zapcore.NewTee(obsCore, gated)), logs
+}
+
+// gatedCore drops everything once done is set.
+type gatedCore struct {
+	zapcore.Core
+	done *atomic.Bool
+}
+
+func (c gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !c.done.Load() && c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c gatedCore) Write(e zapcore.Entry, f []zapcore.Field) error {
+	if c.done.Load() {
+		return nil
+	}
+	return c.Core.Write(e, f)
+}
+
+func (c gatedCore) With(f []zapcore.Field) zapcore.Core {
+	return gatedCore{Core: c.Core.With(f), done: c.done}
 }
 
 // startServer runs a server on loopback UDP and TCP with loopback peers
@@ -205,3 +234,24 @@ func mustField[T any](t *testing.T, m map[string]any, key string) T {
 }
 
 func describe(m map[string]any) string { return fmt.Sprintf("%v", m) }
+
+// rawAttr adds an attribute with exactly the given bytes, however wrong.
+type rawAttr struct {
+	typ stun.AttrType
+	val []byte
+}
+
+func (a rawAttr) AddTo(m *stun.Message) error {
+	m.Add(a.typ, a.val)
+	return nil
+}
+
+// xorPeer adds an XOR-PEER-ADDRESS, which pion's own type for it is internal.
+type xorPeer struct {
+	IP   net.IP
+	Port int
+}
+
+func (p xorPeer) AddTo(m *stun.Message) error {
+	return stun.XORMappedAddress{IP: p.IP, Port: p.Port}.AddToAs(m, stun.AttrXORPeerAddress)
+}

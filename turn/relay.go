@@ -84,7 +84,7 @@ func (g *relayGenerator) AllocatePacketConn(c pturn.AllocateListenerConfig) (net
 	g.live[relayAddr.String()] = rc
 	g.mu.Unlock()
 	if g.maxLifetime > 0 {
-		rc.capTimer = time.AfterFunc(g.maxLifetime, func() { rc.end("max-lifetime") })
+		rc.capTimer.Store(time.AfterFunc(g.maxLifetime, func() { rc.end("max-lifetime") }))
 	}
 	g.stats.allocations.Add(1)
 	return rc, relayAddr, nil
@@ -104,7 +104,15 @@ func (g *relayGenerator) AllocateConn(pturn.AllocateConnConfig) (net.Conn, error
 // pion asks for one (EVEN-PORT/RESERVATION-TOKEN), else a random port in the
 // configured range, else any port.
 func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.Addr, error) {
-	if port != 0 || g.portMin == 0 {
+	if g.portMin == 0 {
+		return g.listenPort(network, port)
+	}
+	if port != 0 {
+		// A RESERVATION-TOKEN asks for the port after a reserved one, which
+		// can be one past the end of the range the firewall lets through.
+		if port < g.portMin || port > g.portMax {
+			return nil, nil, fmt.Errorf("turn: requested relay port %d outside %d-%d", port, g.portMin, g.portMax)
+		}
 		return g.listenPort(network, port)
 	}
 	// Random probing rather than a scan: allocations come and go, and a scan
@@ -188,7 +196,7 @@ type relayConn struct {
 	user      string
 	relayAddr net.Addr
 	started   time.Time
-	capTimer  *time.Timer
+	capTimer  atomic.Pointer[time.Timer] // atomic: the timer can fire before the Store
 	client    atomic.Pointer[clientInfo]
 
 	bytesIn, packetsIn   atomic.Uint64 // peer → client
@@ -233,8 +241,8 @@ func (c *relayConn) Close() error {
 // enforced without access to pion's allocation manager.
 func (c *relayConn) end(reason string) {
 	c.endOnce.Do(func() {
-		if c.capTimer != nil {
-			c.capTimer.Stop()
+		if t := c.capTimer.Load(); t != nil {
+			t.Stop()
 		}
 		if err := c.PacketConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			c.err = err

@@ -88,6 +88,12 @@ func New(cfg Config) (*Server, error) {
 		EventHandler:       srv.events(),
 		AllocationLifetime: s.lifetime,
 		LoggerFactory:      pionLoggerFactory{log: srv.log},
+		// Relays exist in one family only, that of the relay address.
+		// Without this, pion answers a client that reached a dual-stack
+		// listener over IPv6 and did not name a family with an IPv6 relay,
+		// which we cannot open; RFC 6156's default (IPv4), as in coturn,
+		// gives such clients a working IPv4 relay.
+		StrictAddressFamily: s.advertiseIP.Is4(),
 	}
 	for _, c := range all.udp {
 		srv.addrs.UDP = append(srv.addrs.UDP, c.LocalAddr())

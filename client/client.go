@@ -1,0 +1,426 @@
+// Package client is a Go client of the server's public protocol: it
+// connects, joins a room, publishes pion tracks, receives the others'
+// tracks and takes part in the ring flow. The tests, the bench harness
+// and other tools use it; it imports nothing of the server.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"consult/protocol"
+)
+
+// Config sets up a client.
+type Config struct {
+	// URL of the signaling endpoint, e.g. ws://localhost:8080/ws.
+	URL    string
+	Header http.Header
+	// API builds the PeerConnections; nil means pion's default codecs and
+	// interceptors, with loopback candidates allowed.
+	API *webrtc.API
+	// RelayOnly restricts ICE to TURN relays (transport policy "relay").
+	RelayOnly bool
+	// OnTrack is called for every received track, on pion's goroutine.
+	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
+	// OnConnectionState reports state changes of the "publish" and
+	// "subscribe" PeerConnections.
+	OnConnectionState func(pc string, s webrtc.PeerConnectionState)
+}
+
+// Event is one message from the server other than negotiation.
+type Event struct {
+	Type string
+	Raw  []byte
+}
+
+// Decode unmarshals the event's body into v (a protocol type).
+func (e Event) Decode(v any) error { return json.Unmarshal(e.Raw, v) }
+
+// ServerError is returned for an error message from the server.
+type ServerError struct{ Code, Message, Ref string }
+
+func (e *ServerError) Error() string { return "server: " + e.Code + ": " + e.Message }
+
+// Client is one connection to the server.
+type Client struct {
+	cfg   Config
+	api   *webrtc.API
+	ws    *websocket.Conn
+	wmu   sync.Mutex
+	inbox *inbox
+	done  chan struct{}
+
+	negMu sync.Mutex // serialises Publish negotiations
+
+	mu       sync.Mutex
+	you      string
+	ice      []webrtc.ICEServer
+	pub, sub *webrtc.PeerConnection
+	early    map[string][]webrtc.ICECandidateInit
+	answered chan error
+}
+
+// Dial connects to the server.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, cfg.URL, cfg.Header)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, api: cfg.API, ws: ws, inbox: newInbox(), done: make(chan struct{}),
+		early: map[string][]webrtc.ICECandidateInit{}}
+	if c.api == nil {
+		if c.api, err = DefaultAPI(nil); err != nil {
+			_ = ws.Close()
+			return nil, err
+		}
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// DefaultAPI is pion's default codecs and interceptors on se (nil: a
+// setting engine that allows loopback candidates).
+func DefaultAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	if se == nil {
+		se = &webrtc.SettingEngine{}
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(*se)), nil
+}
+
+// ID is the participant id the server gave this client at join.
+func (c *Client) ID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.you
+}
+
+// Done is closed when the connection ends.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Send writes one message.
+func (c *Client) Send(typ string, body any) error {
+	b, err := protocol.Encode(typ, body)
+	if err != nil {
+		return err
+	}
+	return c.SendRaw(b)
+}
+
+// SendRaw writes bytes as one text message, valid or not (for tests of
+// the server's input handling).
+func (c *Client) SendRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// Await returns the next unread event of one of the given types.
+func (c *Client) Await(ctx context.Context, types ...string) (Event, error) {
+	return c.inbox.await(ctx, func(e Event) bool {
+		for _, t := range types {
+			if e.Type == t {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// AwaitMatch returns the next unread event that match accepts.
+func (c *Client) AwaitMatch(ctx context.Context, match func(Event) bool) (Event, error) {
+	return c.inbox.await(ctx, match)
+}
+
+// Join enters a room and returns the server's reply.
+func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, error) {
+	if err := c.Send(protocol.TypeJoin, j); err != nil {
+		return nil, err
+	}
+	e, err := c.Await(ctx, protocol.TypeJoined, protocol.TypeError)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type == protocol.TypeError {
+		var pe protocol.Error
+		_ = e.Decode(&pe)
+		return nil, &ServerError{Code: pe.Code, Message: pe.Message, Ref: pe.Ref}
+	}
+	var joined protocol.Joined
+	if err := e.Decode(&joined); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.you = joined.You
+	c.ice = c.ice[:0]
+	for _, s := range joined.ICEServers {
+		c.ice = append(c.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	c.mu.Unlock()
+	return &joined, nil
+}
+
+// Invite, Cancel, Accept, Reject, Hangup, Mute and Leave send the
+// corresponding messages; their outcome arrives as events.
+func (c *Client) Invite(id string) error {
+	return c.Send(protocol.TypeInvite, protocol.Invite{Participant: id})
+}
+func (c *Client) Cancel(id string) error {
+	return c.Send(protocol.TypeCancel, protocol.Invite{Participant: id})
+}
+func (c *Client) Accept() error { return c.Send(protocol.TypeAccept, nil) }
+func (c *Client) Reject() error { return c.Send(protocol.TypeReject, nil) }
+func (c *Client) Hangup() error { return c.Send(protocol.TypeHangup, nil) }
+func (c *Client) Leave() error  { return c.Send(protocol.TypeLeave, nil) }
+func (c *Client) Mute(kind string, muted bool) error {
+	return c.Send(protocol.TypeMute, protocol.Mute{Kind: kind, Muted: muted})
+}
+
+// Close ends the connection and both PeerConnections.
+func (c *Client) Close() error {
+	err := c.ws.Close()
+	<-c.done
+	c.mu.Lock()
+	pcs := []*webrtc.PeerConnection{c.pub, c.sub}
+	c.pub, c.sub = nil, nil
+	c.mu.Unlock()
+	for _, pc := range pcs {
+		if pc != nil {
+			_ = pc.Close()
+		}
+	}
+	return err
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	for {
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var h struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(b, &h) != nil {
+			continue
+		}
+		switch h.Type {
+		case protocol.TypeOffer:
+			var d protocol.SessionDescription
+			if json.Unmarshal(b, &d) == nil {
+				c.onOffer(d.SDP)
+			}
+		case protocol.TypeAnswer:
+			var d protocol.SessionDescription
+			if json.Unmarshal(b, &d) == nil {
+				c.onAnswer(d.SDP)
+			}
+		case protocol.TypeCandidate:
+			var cand protocol.Candidate
+			if json.Unmarshal(b, &cand) == nil {
+				c.onCandidate(cand)
+			}
+		default:
+			c.inbox.push(Event{Type: h.Type, Raw: b})
+		}
+	}
+}
+
+var errClosed = errors.New("client: connection closed")
+
+// newPC makes a PeerConnection whose candidates go to the server as pc.
+func (c *Client) newPC(pc string) (*webrtc.PeerConnection, error) {
+	conf := webrtc.Configuration{ICEServers: c.ice}
+	if c.cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	p, err := c.api.NewPeerConnection(conf)
+	if err != nil {
+		return nil, err
+	}
+	if f := c.cfg.OnConnectionState; f != nil {
+		p.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { f(pc, s) })
+	}
+	p.OnICECandidate(func(ic *webrtc.ICECandidate) {
+		if ic == nil {
+			return
+		}
+		j := ic.ToJSON()
+		_ = c.Send(protocol.TypeCandidate, protocol.Candidate{Target: protocol.TargetServer, PC: pc,
+			Candidate: protocol.ICECandidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+	})
+	return p, nil
+}
+
+func (c *Client) onOffer(sdp string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sub == nil {
+		pc, err := c.newPC(protocol.PCSubscribe)
+		if err != nil {
+			return
+		}
+		if c.cfg.OnTrack != nil {
+			pc.OnTrack(c.cfg.OnTrack)
+		}
+		c.sub = pc
+	}
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		c.inbox.push(Event{Type: "client-error", Raw: []byte(fmt.Sprintf("%q", err.Error()))})
+		return
+	}
+	ans, err := c.sub.CreateAnswer(nil)
+	if err == nil {
+		err = c.sub.SetLocalDescription(ans)
+	}
+	if err != nil {
+		return
+	}
+	c.flushEarly(protocol.PCSubscribe, c.sub)
+	_ = c.Send(protocol.TypeAnswer, protocol.SessionDescription{Target: protocol.TargetServer, SDP: ans.SDP})
+}
+
+func (c *Client) onAnswer(sdp string) {
+	c.mu.Lock()
+	var err error = errClosed
+	if c.pub != nil {
+		err = c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+		if err == nil {
+			c.flushEarly(protocol.PCPublish, c.pub)
+		}
+	}
+	ch := c.answered
+	c.answered = nil
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- err
+	}
+}
+
+func (c *Client) onCandidate(cand protocol.Candidate) {
+	init := webrtc.ICECandidateInit{Candidate: cand.Candidate.Candidate, SDPMid: cand.Candidate.SDPMid,
+		SDPMLineIndex: cand.Candidate.SDPMLineIndex, UsernameFragment: cand.Candidate.UsernameFragment}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pc := c.sub
+	if cand.PC == protocol.PCPublish {
+		pc = c.pub
+	}
+	if pc == nil || pc.RemoteDescription() == nil {
+		c.early[cand.PC] = append(c.early[cand.PC], init)
+		return
+	}
+	_ = pc.AddICECandidate(init)
+}
+
+// flushEarly adds candidates that arrived before the description. Called
+// with c.mu held.
+func (c *Client) flushEarly(pc string, p *webrtc.PeerConnection) {
+	for _, init := range c.early[pc] {
+		_ = p.AddICECandidate(init)
+	}
+	delete(c.early, pc)
+}
+
+// Publish adds tracks to the publishing PeerConnection and negotiates
+// them with the server.
+func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	c.mu.Lock()
+	if c.pub == nil {
+		pc, err := c.newPC(protocol.PCPublish)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.pub = pc
+	}
+	pub := c.pub
+	c.mu.Unlock()
+	senders := make([]*webrtc.RTPSender, 0, len(tracks))
+	for _, t := range tracks {
+		s, err := pub.AddTrack(t)
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, s)
+	}
+	return senders, c.renegotiate(ctx, pub)
+}
+
+// Unpublish removes a track and renegotiates.
+func (c *Client) Unpublish(ctx context.Context, s *webrtc.RTPSender) error {
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	c.mu.Lock()
+	pub := c.pub
+	c.mu.Unlock()
+	if pub == nil {
+		return errClosed
+	}
+	if err := pub.RemoveTrack(s); err != nil {
+		return err
+	}
+	return c.renegotiate(ctx, pub)
+}
+
+func (c *Client) renegotiate(ctx context.Context, pub *webrtc.PeerConnection) error {
+	offer, err := pub.CreateOffer(nil)
+	if err == nil {
+		err = pub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		return err
+	}
+	ch := make(chan error, 1)
+	c.mu.Lock()
+	c.answered = ch
+	c.mu.Unlock()
+	if err := c.Send(protocol.TypeOffer, protocol.SessionDescription{Target: protocol.TargetServer, SDP: offer.SDP}); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return errClosed
+	}
+}
+
+// PublishPC returns the publishing PeerConnection (nil before Publish).
+func (c *Client) PublishPC() *webrtc.PeerConnection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pub
+}
+
+// SubscribePC returns the receiving PeerConnection (nil before the
+// server's first offer).
+func (c *Client) SubscribePC() *webrtc.PeerConnection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sub
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of the server. Each flag has an environment
+// variable (CONSULT_ and the flag's name in capitals, '-' as '_') that sets
+// its default, for containers.
+type config struct {
+	addr             string
+	udpPort          int
+	tcpPort          int
+	portMin, portMax uint16
+	publicIPs        []string
+	interfaces       []string
+	iceLoopback      bool
+	secret           string
+	capacity         int
+	ringTimeout      time.Duration
+	keyframeInterval time.Duration
+	logJSON          bool
+	logLevel         string
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("CONSULT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("consult", flag.ContinueOnError)
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, env(name, def), usage) }
+	var portRange, publicIPs, interfaces, udpPort, tcpPort, capacity, ring, kf, loopback, logJSON string
+	str(&c.addr, "addr", ":8080", "HTTP listen address (web client, /ws, /api)")
+	str(&udpPort, "ice-udp-port", "7882", "one UDP port for all WebRTC media (ICE UDP mux); 0 for ephemeral ports")
+	str(&tcpPort, "ice-tcp-port", "0", "ICE over TCP on this port for UDP-blocked networks; 0 is off")
+	str(&portRange, "ice-port-range", "", "ephemeral UDP port range min-max, used when -ice-udp-port is 0")
+	str(&publicIPs, "public-ip", "", "public IP(s) to advertise, comma-separated (1:1 NAT, cloud hosts)")
+	str(&interfaces, "ice-interfaces", "", "network interfaces to gather candidates on, comma-separated (default all)")
+	str(&loopback, "ice-loopback", "false", "also offer loopback candidates (single-machine testing)")
+	str(&c.secret, "auth-secret", "", "HMAC secret for join tokens; empty leaves rooms open")
+	str(&capacity, "room-capacity", "8", "default live members per room")
+	str(&ring, "ring-timeout", "30s", "how long an invite rings")
+	str(&kf, "keyframe-interval", "500ms", "least time between keyframe requests per track")
+	str(&logJSON, "log-json", "false", "log JSON instead of console lines")
+	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var err error
+	bad := func(name string, e error) error { return fmt.Errorf("-%s: %v", name, e) }
+	if c.udpPort, err = strconv.Atoi(udpPort); err != nil {
+		return c, bad("ice-udp-port", err)
+	}
+	if c.tcpPort, err = strconv.Atoi(tcpPort); err != nil {
+		return c, bad("ice-tcp-port", err)
+	}
+	if c.capacity, err = strconv.Atoi(capacity); err != nil || c.capacity < 1 {
+		return c, bad("room-capacity", fmt.Errorf("need a positive number, got %q", capacity))
+	}
+	if c.ringTimeout, err = time.ParseDuration(ring); err != nil {
+		return c, bad("ring-timeout", err)
+	}
+	if c.keyframeInterval, err = time.ParseDuration(kf); err != nil {
+		return c, bad("keyframe-interval", err)
+	}
+	if c.iceLoopback, err = strconv.ParseBool(loopback); err != nil {
+		return c, bad("ice-loopback", err)
+	}
+	if c.logJSON, err = strconv.ParseBool(logJSON); err != nil {
+		return c, bad("log-json", err)
+	}
+	if portRange != "" {
+		lo, hi, ok := strings.Cut(portRange, "-")
+		a, e1 := strconv.ParseUint(lo, 10, 16)
+		b, e2 := strconv.ParseUint(hi, 10, 16)
+		if !ok || e1 != nil || e2 != nil || a == 0 || b < a {
+			return c, bad("ice-port-range", fmt.Errorf("want min-max, got %q", portRange))
+		}
+		c.portMin, c.portMax = uint16(a), uint16(b)
+	}
+	c.publicIPs = splitList(publicIPs)
+	c.interfaces = splitList(interfaces)
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+// Command consult is a WebRTC media server for video consults: signaling
+// over WebSocket, an SFU, and the browser client, in one binary.
+//
+//	go run .                 serve on :8080 with embedded defaults
+//	go run . token -h        mint a join token
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"consult/sfu"
+	"consult/signaling"
+	"consult/web"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(tokenCmd(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg.logJSON, cfg.logLevel)
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("server stopped", zap.Error(err))
+		os.Exit(1)
+	}
+}
+
+func newLogger(json bool, level string) *zap.Logger {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		lvl = zapcore.InfoLevel
+	}
+	zc := zap.NewProductionConfig()
+	if !json {
+		zc = zap.NewDevelopmentConfig()
+		zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		zc.DisableStacktrace = true
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	log, err := zc.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return log
+}
+
+// run serves until ctx ends, then tells clients, closes PeerConnections
+// and returns.
+func run(ctx context.Context, cfg config, log *zap.Logger) error {
+	ice := sfu.ICEConfig{PublicIPs: cfg.publicIPs, Interfaces: cfg.interfaces,
+		IncludeLoopback: cfg.iceLoopback, PortMin: cfg.portMin, PortMax: cfg.portMax}
+	if cfg.udpPort > 0 {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.udpPort})
+		if err != nil {
+			return fmt.Errorf("ICE UDP port: %w", err)
+		}
+		defer udp.Close()
+		ice.UDPMux = udp
+	}
+	if cfg.tcpPort > 0 {
+		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{Port: cfg.tcpPort})
+		if err != nil {
+			return fmt.Errorf("ICE TCP port: %w", err)
+		}
+		defer tcp.Close()
+		ice.TCPListener = tcp
+	}
+	media, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), KeyframeInterval: cfg.keyframeInterval, ICE: ice})
+	if err != nil {
+		return err
+	}
+	defer media.Close()
+
+	sig := signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
+		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout})
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws", sig.Handler())
+	mux.Handle("/api/", sig.Handler())
+	mux.Handle("/healthz", sig.Handler())
+	mux.Handle("/", web.Handler())
+	srv := &http.Server{Addr: cfg.addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("iceUDPPort", cfg.udpPort),
+		zap.Bool("auth", cfg.secret != ""))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sig.Shutdown(sctx); err != nil {
+		log.Warn("clients did not all leave in time", zap.Error(err))
+	}
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

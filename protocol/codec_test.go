@@ -1,0 +1,103 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestEncodeIsFlat(t *testing.T) {
+	b, err := Encode(TypeCall, Call{State: CallRinging, Caller: "a", Callee: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"type":"call","state":"ringing","caller":"a","callee":"b"}` {
+		t.Fatalf("got %s", b)
+	}
+	b, _ = Encode(TypeLeave, nil)
+	if string(b) != `{"type":"leave"}` {
+		t.Fatalf("got %s", b)
+	}
+	b, _ = Encode(TypeLeave, struct{}{})
+	if string(b) != `{"type":"leave"}` {
+		t.Fatalf("got %s", b)
+	}
+}
+
+func TestDecodeClient(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want error
+	}{
+		{"join", `{"type":"join","room":"r-1","name":" Dr\tLee ","live":true,"id":"7"}`, nil},
+		{"leave", `{"type":"leave"}`, nil},
+		{"not json", `{"type":`, ErrMalformed},
+		{"array", `[1,2]`, ErrMalformed},
+		{"unknown", `{"type":"launch-missiles"}`, ErrUnknown},
+		{"no type", `{}`, ErrUnknown},
+		{"wrong field type", `{"type":"join","room":5}`, ErrMalformed},
+		{"bad room", `{"type":"join","room":"../etc","name":"x"}`, ErrInvalid},
+		{"empty name", `{"type":"join","room":"r","name":"  \n"}`, ErrInvalid},
+		{"huge capacity", `{"type":"join","room":"r","name":"n","capacity":1000}`, ErrInvalid},
+		{"no sdp", `{"type":"offer","target":"server"}`, ErrInvalid},
+		{"bad mute", `{"type":"mute","kind":"smell"}`, ErrInvalid},
+		{"invite nobody", `{"type":"invite"}`, ErrInvalid},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := DecodeClient([]byte(c.in))
+			if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if c.name == "join" {
+				j := m.Body.(*Join)
+				if j.Name != "Dr Lee" || m.ID != "7" {
+					t.Fatalf("got %+v id %q", j, m.ID)
+				}
+			}
+		})
+	}
+}
+
+func TestCleanNameLimitsAndFolds(t *testing.T) {
+	n, err := CleanName(strings.Repeat("é", 100))
+	if err != nil || len([]rune(n)) != MaxNameRunes {
+		t.Fatalf("got %d runes, %v", len([]rune(n)), err)
+	}
+	if _, err := CleanName("\xff"); err == nil {
+		t.Fatal("invalid UTF-8 accepted")
+	}
+	n, _ = CleanName("a\u0000\u2028<b>")
+	if n != "a <b>" {
+		t.Fatalf("got %q", n)
+	}
+}
+
+func FuzzDecodeClient(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"join","room":"r","name":"n","live":true}`,
+		`{"type":"candidate","pc":"publish","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMid":"0"}}`,
+		`{"type":"offer","sdp":"v=0"}`, `{"type":"mute","kind":"audio","muted":true}`, `{"type":"invite","participant":"x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeClient(data)
+		if err != nil {
+			return
+		}
+		if _, ok := clientBodies[m.Type]; !ok {
+			t.Fatalf("accepted unknown type %q", m.Type)
+		}
+		if j, ok := m.Body.(*Join); ok {
+			if ValidRoom(j.Room) != nil || j.Name == "" {
+				t.Fatalf("accepted invalid join %+v", j)
+			}
+			if _, err := json.Marshal(j); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,210 @@
+// Package protocol defines the JSON messages exchanged over the signaling
+// WebSocket. The types here are the reference for clients (docs/protocol.md
+// walks through them); both the server and the Go client use them.
+//
+// Every message is one JSON object with a "type" field and the fields of
+// the struct named after that type, at the top level:
+//
+//	{"type":"join","room":"consult-42","name":"Dr Lee","live":true}
+package protocol
+
+// Message types sent by clients.
+const (
+	TypeJoin      = "join"
+	TypeLeave     = "leave"
+	TypeOffer     = "offer"
+	TypeAnswer    = "answer"
+	TypeCandidate = "candidate"
+	TypeMute      = "mute"
+	TypeInvite    = "invite"
+	TypeAccept    = "accept"
+	TypeReject    = "reject"
+	TypeCancel    = "cancel"
+	TypeHangup    = "hangup"
+)
+
+// Message types sent by the server. offer, answer and candidate go both
+// ways.
+const (
+	TypeJoined             = "joined"
+	TypeParticipantJoined  = "participant-joined"
+	TypeParticipantUpdated = "participant-updated"
+	TypeParticipantLeft    = "participant-left"
+	TypeTrackPublished     = "track-published"
+	TypeTrackUnpublished   = "track-unpublished"
+	TypeCall               = "call"
+	TypeError              = "error"
+	TypeGoodbye            = "goodbye"
+)
+
+// TargetServer addresses the server's PeerConnections in offer, answer
+// and candidate. Any other target is a participant id (peer-to-peer mode).
+const TargetServer = "server"
+
+// PC names which of a participant's two server PeerConnections a candidate
+// belongs to.
+const (
+	PCPublish   = "publish"   // the client offers, and sends media on it
+	PCSubscribe = "subscribe" // the server offers, and sends media on it
+)
+
+// Room modes.
+const (
+	ModeSFU = "sfu"
+	ModeP2P = "p2p"
+)
+
+// Join enters a room. Live members publish and receive at once; others
+// wait (a waiting room) until a live member calls them.
+type Join struct {
+	Room  string `json:"room"`
+	Name  string `json:"name"`
+	Live  bool   `json:"live"`
+	Token string `json:"token,omitempty"`
+	// Capacity sets the room's live capacity when this join creates the
+	// room; honoured for admin tokens, or for anyone when auth is off.
+	Capacity int `json:"capacity,omitempty"`
+}
+
+// SessionDescription carries an offer or an answer. From the server,
+// From is "server" (or the sending participant's id in p2p mode).
+type SessionDescription struct {
+	Target string `json:"target,omitempty"`
+	From   string `json:"from,omitempty"`
+	SDP    string `json:"sdp"`
+}
+
+// ICECandidate has the field names of the browser's RTCIceCandidateInit,
+// so a page can pass candidate.toJSON() through unchanged.
+type ICECandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// Candidate trickles one ICE candidate. PC says which server
+// PeerConnection it belongs to ("publish" or "subscribe").
+type Candidate struct {
+	Target    string       `json:"target,omitempty"`
+	From      string       `json:"from,omitempty"`
+	PC        string       `json:"pc,omitempty"`
+	Candidate ICECandidate `json:"candidate"`
+}
+
+// Mute tells the room that the sender muted or unmuted its microphone
+// ("audio") or turned its camera off or on ("video").
+type Mute struct {
+	Kind  string `json:"kind"`
+	Muted bool   `json:"muted"`
+}
+
+// Invite rings a waiting member; Cancel stops ringing them.
+type Invite struct {
+	Participant string `json:"participant"`
+}
+
+// Joined answers a successful join.
+type Joined struct {
+	Room         string        `json:"room"`
+	You          string        `json:"you"`
+	Live         bool          `json:"live"`
+	Mode         string        `json:"mode"`
+	Capacity     int           `json:"capacity"`
+	Participants []Participant `json:"participants"`
+	ICEServers   []ICEServer   `json:"iceServers"`
+}
+
+// ICEServer has the field names of the browser's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Participant is a room member as others see it.
+type Participant struct {
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Live       bool    `json:"live"`
+	AudioMuted bool    `json:"audioMuted"`
+	VideoMuted bool    `json:"videoMuted"`
+	Tracks     []Track `json:"tracks"`
+}
+
+// Track is a published track. ID and StreamID are what a subscriber's
+// RTCPeerConnection reports for the received track and its stream.
+type Track struct {
+	ID       string `json:"id"`
+	StreamID string `json:"streamId"`
+	Kind     string `json:"kind"`
+	Codec    string `json:"codec"`
+}
+
+// ParticipantEvent is the body of participant-joined and
+// participant-updated.
+type ParticipantEvent struct {
+	Participant Participant `json:"participant"`
+}
+
+// ParticipantLeft names a member who left.
+type ParticipantLeft struct {
+	Participant string `json:"participant"`
+}
+
+// TrackEvent is the body of track-published and track-unpublished.
+type TrackEvent struct {
+	Participant string `json:"participant"`
+	Track       Track  `json:"track"`
+}
+
+// Call states, sent to both the caller and the callee at each transition.
+const (
+	CallRinging   = "ringing"   // the callee is being rung
+	CallAccepted  = "accepted"  // the callee is live now
+	CallRejected  = "rejected"  // the callee declined
+	CallCancelled = "cancelled" // the caller gave up (or either left)
+	CallTimeout   = "timeout"   // nobody answered in time
+	CallBusy      = "busy"      // the callee is already being called (to the caller only)
+	CallFailed    = "failed"    // could not go live (Reason says why, e.g. room-full)
+)
+
+// Call reports a call transition.
+type Call struct {
+	State  string `json:"state"`
+	Caller string `json:"caller"`
+	Callee string `json:"callee"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Error codes.
+const (
+	ErrBadRequest    = "bad-request"    // malformed JSON or fields out of range
+	ErrUnknownType   = "unknown-type"   // no such message type
+	ErrTooLarge      = "too-large"      // message over the size limit
+	ErrRateLimited   = "rate-limited"   // too many messages; this one was dropped
+	ErrNotJoined     = "not-joined"     // join first
+	ErrAlreadyJoined = "already-joined" // one room per connection
+	ErrRoomFull      = "room-full"      // the room's live capacity is reached
+	ErrUnauthorized  = "unauthorized"   // missing, invalid or expired token
+	ErrForbidden     = "forbidden"      // the token does not grant this
+	ErrInvalidSDP    = "invalid-sdp"
+	ErrInvalidICE    = "invalid-candidate"
+	ErrNotFound      = "not-found"     // no such participant
+	ErrInvalidState  = "invalid-state" // e.g. accept with no incoming call
+	ErrServer        = "server-error"
+	ErrTransport     = "transport-failed" // the media connection died
+)
+
+// Error reports a problem with one client message. Ref is the message's
+// "id" field when it had one, else its type.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Ref     string `json:"ref,omitempty"`
+}
+
+// Goodbye is the last message before the server closes the connection.
+type Goodbye struct {
+	Reason string `json:"reason"`
+}

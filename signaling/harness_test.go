@@ -1,0 +1,265 @@
+package signaling_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"consult/internal/testlog"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+
+	"consult/client"
+	"consult/protocol"
+	"consult/sfu"
+	"consult/signaling"
+)
+
+type env struct {
+	t   *testing.T
+	url string
+	sig *signaling.Server
+	sfu *sfu.SFU
+}
+
+// startServer runs the real SFU and signaling on loopback.
+func startServer(t *testing.T, tweak func(*signaling.Config, *sfu.Config)) *env {
+	t.Helper()
+	log := testlog.New(t)
+	scfg := sfu.Config{Logger: log.Named("sfu"), ICE: sfu.ICEConfig{IncludeLoopback: true}}
+	cfg := signaling.Config{Logger: log.Named("signaling"), RingTimeout: 2 * time.Second}
+	if tweak != nil {
+		tweak(&cfg, &scfg)
+	}
+	s, err := sfu.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Media = signaling.SFUMedia(s)
+	sig := signaling.New(cfg)
+	hs := httptest.NewServer(sig.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sig.Shutdown(ctx)
+		hs.Close()
+		_ = s.Close()
+	})
+	return &env{t: t, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", sig: sig, sfu: s}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// peer is a test participant: a client plus what it received.
+type peer struct {
+	*client.Client
+	t        *testing.T
+	mu       sync.Mutex
+	received map[string]*webrtc.TrackRemote
+	trackCh  chan *webrtc.TrackRemote
+}
+
+func (e *env) dial(t *testing.T) *peer {
+	t.Helper()
+	return e.dialOpts(t, nil)
+}
+
+func (e *env) dialOpts(t *testing.T, state func(string, webrtc.PeerConnectionState)) *peer {
+	t.Helper()
+	p := &peer{t: t, received: map[string]*webrtc.TrackRemote{}, trackCh: make(chan *webrtc.TrackRemote, 16)}
+	api, err := client.DefaultAPI(testSettingEngine())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(ctxT(t, 5*time.Second), client.Config{URL: e.url, API: api, OnConnectionState: state,
+		OnTrack: func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			p.mu.Lock()
+			p.received[r.ID()] = r
+			p.mu.Unlock()
+			p.trackCh <- r
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Client = c
+	t.Cleanup(func() { _ = c.Close() })
+	return p
+}
+
+func testSettingEngine() *webrtc.SettingEngine {
+	se := &webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return se
+}
+
+func (e *env) join(t *testing.T, room, name string, live bool) (*peer, *protocol.Joined) {
+	t.Helper()
+	p := e.dial(t)
+	j, err := p.Join(ctxT(t, 5*time.Second), protocol.Join{Room: room, Name: name, Live: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, j
+}
+
+// await fails the test unless an event of typ arrives in time.
+func (p *peer) await(typ string, body any) {
+	p.t.Helper()
+	e, err := p.Await(ctxT(p.t, 5*time.Second), typ)
+	if err != nil {
+		p.t.Fatalf("waiting for %s: %v", typ, err)
+	}
+	if body != nil {
+		if err := e.Decode(body); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+}
+
+func (p *peer) awaitCall(state string) protocol.Call {
+	p.t.Helper()
+	var c protocol.Call
+	e, err := p.AwaitMatch(ctxT(p.t, 5*time.Second), func(e client.Event) bool {
+		if e.Type != protocol.TypeCall {
+			return false
+		}
+		var x protocol.Call
+		return e.Decode(&x) == nil && x.State == state
+	})
+	if err != nil {
+		p.t.Fatalf("waiting for call %s: %v", state, err)
+	}
+	_ = e.Decode(&c)
+	return c
+}
+
+func (p *peer) awaitError(code string) protocol.Error {
+	p.t.Helper()
+	var pe protocol.Error
+	p.await(protocol.TypeError, &pe)
+	if pe.Code != code {
+		p.t.Fatalf("error %q (%s), want %q", pe.Code, pe.Message, code)
+	}
+	return pe
+}
+
+// publisher sends codec-valid Opus and VP8 over RTP, remembers every
+// payload it sent by sequence number, and answers PLIs with a keyframe.
+type publisher struct {
+	audio, video *webrtc.TrackLocalStaticRTP
+	mu           sync.Mutex
+	sent         map[string]map[uint16][]byte // track id → seq → payload
+	plis         atomic.Int64
+	keyReq       chan struct{}
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+func startPublisher(t *testing.T, p *peer) *publisher {
+	t.Helper()
+	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "av")
+	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "av")
+	pub := &publisher{audio: audio, video: video, sent: map[string]map[uint16][]byte{"mic": {}, "cam": {}},
+		keyReq: make(chan struct{}, 1), stop: make(chan struct{})}
+	senders, err := p.Publish(ctxT(t, 5*time.Second), audio, video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pub.readRTCP(senders[1])
+	go pub.readRTCP(senders[0])
+	pub.wg.Add(1)
+	go pub.run()
+	t.Cleanup(pub.close)
+	return pub
+}
+
+func (pub *publisher) close() {
+	select {
+	case <-pub.stop:
+	default:
+		close(pub.stop)
+	}
+	pub.wg.Wait()
+}
+
+func (pub *publisher) readRTCP(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if _, ok := p.(*rtcp.PictureLossIndication); ok {
+				pub.plis.Add(1)
+				select {
+				case pub.keyReq <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+var (
+	vp8Key   = append([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}, make([]byte, 3000)...)
+	vp8Delta = append([]byte{0x11, 0x02, 0x00}, make([]byte, 900)...)
+)
+
+func (pub *publisher) run() {
+	defer pub.wg.Done()
+	vp := rtp.NewPacketizer(1200, 96, 1, &codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), 90000)
+	ap := rtp.NewPacketizer(1200, 111, 2, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	frame := 0
+	for {
+		select {
+		case <-pub.stop:
+			return
+		case <-tick.C:
+		}
+		data := vp8Delta
+		select {
+		case <-pub.keyReq:
+			data = vp8Key
+		default:
+		}
+		if frame == 0 {
+			data = vp8Key
+		}
+		frame++
+		// Distinct bytes per frame, so a mix-up between packets shows.
+		body := append([]byte(nil), data...)
+		body[len(body)-1] = byte(frame)
+		pub.send("cam", pub.video, vp.Packetize(body, 1800))
+		opus := []byte{0xfc, byte(frame), byte(frame >> 8), 0x55, 0xaa}
+		pub.send("mic", pub.audio, ap.Packetize(opus, 960))
+	}
+}
+
+func (pub *publisher) send(id string, tr *webrtc.TrackLocalStaticRTP, pkts []*rtp.Packet) {
+	for _, p := range pkts {
+		pub.mu.Lock()
+		pub.sent[id][p.SequenceNumber] = append([]byte(nil), p.Payload...)
+		pub.mu.Unlock()
+		_ = tr.WriteRTP(p)
+	}
+}
+
+func (pub *publisher) payload(id string, seq uint16) ([]byte, bool) {
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	b, ok := pub.sent[id][seq]
+	return b, ok
+}

@@ -1,0 +1,125 @@
+// Package signaling speaks the JSON-over-WebSocket protocol of package
+// protocol: presence in rooms, the ring flow of a consult (invite, accept,
+// reject, cancel, hang up), and the SDP/ICE exchange with the SFU, which
+// it drives through the small Media interface.
+package signaling
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"consult/protocol"
+)
+
+// Config sets up a signaling server. Zero values take the defaults.
+type Config struct {
+	Logger *zap.Logger
+	Media  Media
+	// Secret, when set, makes join require a JWT signed with it.
+	Secret []byte
+	// ICEServers returns the ICE servers handed to a joining identity
+	// (for instance fresh TURN credentials).
+	ICEServers func(identity string) []protocol.ICEServer
+	// Capacity is a room's default live capacity (8).
+	Capacity int
+	// RingTimeout ends an unanswered invite (30 s).
+	RingTimeout time.Duration
+	// PingInterval and PongWait bound how long a dead socket lives (3 s and
+	// 8 s: a vanished client is removed within 10 s).
+	PingInterval, PongWait time.Duration
+	// MessageRate and MessageBurst limit each connection (50/s, burst 100).
+	MessageRate  float64
+	MessageBurst int
+	// CheckOrigin overrides the WebSocket origin check (default: same host).
+	CheckOrigin func(*http.Request) bool
+}
+
+// Server holds every room's presence and call state. One mutex guards it
+// all: operations on it are short and never touch the network or the SFU
+// (messages are queued to connections, media calls happen outside it).
+type Server struct {
+	cfg Config
+	log *zap.Logger
+
+	mu      sync.Mutex
+	rooms   map[string]*room
+	conns   map[*conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// New returns a server; mount Handler on an http.Server.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 8
+	}
+	if cfg.RingTimeout <= 0 {
+		cfg.RingTimeout = 30 * time.Second
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 3 * time.Second
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = 8 * time.Second
+	}
+	if cfg.MessageRate <= 0 {
+		cfg.MessageRate = 50
+	}
+	if cfg.MessageBurst <= 0 {
+		cfg.MessageBurst = 100
+	}
+	if cfg.ICEServers == nil {
+		cfg.ICEServers = func(string) []protocol.ICEServer { return []protocol.ICEServer{} }
+	}
+	if len(cfg.Secret) == 0 {
+		cfg.Logger.Warn("no auth secret configured: rooms are open to anyone who can reach this server")
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{}}
+}
+
+// Handler serves /ws, /api/rooms, /api/rooms/{room} and /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /api/rooms", s.serveRooms)
+	mux.HandleFunc("GET /api/rooms/{room}", s.serveRoomCheck)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// Shutdown tells every client goodbye, closes their connections (which
+// ends their media sessions) and waits for that, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Reason: "server shutting down"})
+		c.closeAfterFlush()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.close()
+		}
+		return ctx.Err()
+	}
+}

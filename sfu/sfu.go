@@ -135,7 +135,12 @@ func newAPI(c ICEConfig) (*webrtc.API, error) {
 	}
 	se.SetNetworkTypes(networks)
 	if len(c.PublicIPs) > 0 {
-		se.SetNAT1To1IPs(c.PublicIPs, webrtc.ICECandidateTypeHost)
+		// Host candidates carry the public address instead of the private one.
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: c.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost,
+		}); err != nil {
+			return nil, fmt.Errorf("sfu: public IPs: %w", err)
+		}
 	}
 	if len(c.Interfaces) > 0 {
 		keep := map[string]bool{}

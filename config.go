@@ -26,6 +26,7 @@ type config struct {
 	keyframeInterval time.Duration
 	logJSON          bool
 	logLevel         string
+	turn             turnFlags
 }
 
 func env(name, def string) string {
@@ -39,20 +40,28 @@ func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("consult", flag.ContinueOnError)
 	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, env(name, def), usage) }
-	var portRange, publicIPs, interfaces, udpPort, tcpPort, capacity, ring, kf, loopback, logJSON string
+	boolean := func(p *bool, name string, def bool, usage string) {
+		v, err := strconv.ParseBool(env(name, strconv.FormatBool(def)))
+		if err != nil {
+			v = def
+		}
+		fs.BoolVar(p, name, v, usage)
+	}
+	var portRange, publicIPs, interfaces, udpPort, tcpPort, capacity, ring, kf string
 	str(&c.addr, "addr", ":8080", "HTTP listen address (web client, /ws, /api)")
 	str(&udpPort, "ice-udp-port", "7882", "one UDP port for all WebRTC media (ICE UDP mux); 0 for ephemeral ports")
 	str(&tcpPort, "ice-tcp-port", "0", "ICE over TCP on this port for UDP-blocked networks; 0 is off")
 	str(&portRange, "ice-port-range", "", "ephemeral UDP port range min-max, used when -ice-udp-port is 0")
 	str(&publicIPs, "public-ip", "", "public IP(s) to advertise, comma-separated (1:1 NAT, cloud hosts)")
 	str(&interfaces, "ice-interfaces", "", "network interfaces to gather candidates on, comma-separated (default all)")
-	str(&loopback, "ice-loopback", "false", "also offer loopback candidates (single-machine testing)")
+	boolean(&c.iceLoopback, "ice-loopback", false, "also offer loopback candidates (single-machine testing)")
 	str(&c.secret, "auth-secret", "", "HMAC secret for join tokens; empty leaves rooms open")
 	str(&capacity, "room-capacity", "8", "default live members per room")
 	str(&ring, "ring-timeout", "30s", "how long an invite rings")
 	str(&kf, "keyframe-interval", "500ms", "least time between keyframe requests per track")
-	str(&logJSON, "log-json", "false", "log JSON instead of console lines")
+	boolean(&c.logJSON, "log-json", false, "log JSON instead of console lines")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.turn.register(fs, boolean)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -72,12 +81,6 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.keyframeInterval, err = time.ParseDuration(kf); err != nil {
 		return c, bad("keyframe-interval", err)
-	}
-	if c.iceLoopback, err = strconv.ParseBool(loopback); err != nil {
-		return c, bad("ice-loopback", err)
-	}
-	if c.logJSON, err = strconv.ParseBool(logJSON); err != nil {
-		return c, bad("log-json", err)
 	}
 	if portRange != "" {
 		lo, hi, ok := strings.Cut(portRange, "-")

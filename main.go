@@ -37,7 +37,7 @@ func main() {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	if err := run(ctx, cfg, log, nil); err != nil {
 		log.Error("server stopped", zap.Error(err))
 		os.Exit(1)
 	}
@@ -63,8 +63,8 @@ func newLogger(json bool, level string) *zap.Logger {
 }
 
 // run serves until ctx ends, then tells clients, closes PeerConnections
-// and returns.
-func run(ctx context.Context, cfg config, log *zap.Logger) error {
+// and returns. ready, when set, gets the HTTP address once it listens.
+func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr string)) error {
 	ice := sfu.ICEConfig{PublicIPs: cfg.publicIPs, Interfaces: cfg.interfaces,
 		IncludeLoopback: cfg.iceLoopback, PortMin: cfg.portMin, PortMax: cfg.portMax}
 	if cfg.udpPort > 0 {
@@ -89,8 +89,14 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 	}
 	defer media.Close()
 
+	iceServers, stopTURN, err := startTURN(cfg.turn, cfg.publicIPs, log.Named("turn"))
+	if err != nil {
+		return err
+	}
+	defer stopTURN()
+
 	sig := signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
-		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout})
+		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers})
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig.Handler())
@@ -106,6 +112,9 @@ func run(ctx context.Context, cfg config, log *zap.Logger) error {
 		zap.Bool("auth", cfg.secret != ""))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
 
 	select {
 	case err := <-errc:

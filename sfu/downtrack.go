@@ -29,11 +29,13 @@ const keyframeRetry = time.Second
 // the subscriber's stream; fresh packets and retransmissions both arrive
 // on its queue as sequence numbers into the up-track's cache.
 type DownTrack struct {
-	up    *UpTrack
-	sub   *Participant
-	queue chan uint16
-	done  chan struct{}
-	once  sync.Once
+	up *UpTrack
+	// detach runs when the up-track ends: it unsubscribes a subscriber's
+	// down-track, or ends a tap.
+	detach func(*DownTrack)
+	queue  chan uint16
+	done   chan struct{}
+	once   sync.Once
 
 	binding atomic.Pointer[binding]
 	sender  *webrtc.RTPSender // set by the subscriber before RTCP is read
@@ -51,15 +53,21 @@ type DownTrack struct {
 type binding struct {
 	ssrc   uint32
 	pt     uint8
-	writer webrtc.TrackLocalWriter
+	writer RTPWriter
+}
+
+// RTPWriter is where a down-track sends: a subscriber's SRTP stream
+// (webrtc.TrackLocalWriter) or a tap.
+type RTPWriter interface {
+	WriteRTP(h *rtp.Header, payload []byte) (int, error)
 }
 
 var errNoCodec = errors.New("sfu: subscriber does not support the publisher's codec")
 
-func newDownTrack(up *UpTrack, sub *Participant) *DownTrack {
+func newDownTrack(up *UpTrack, detach func(*DownTrack)) *DownTrack {
 	return &DownTrack{
 		up:         up,
-		sub:        sub,
+		detach:     detach,
 		queue:      make(chan uint16, queueLen),
 		done:       make(chan struct{}),
 		waitingKey: up.codec != keyframe.Unknown,

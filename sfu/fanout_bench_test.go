@@ -38,7 +38,7 @@ func newFanoutRig(n int) *fanoutRig {
 	up.downs.Store(&empty)
 	r := &fanoutRig{up: up}
 	for i := 0; i < n; i++ {
-		d := newDownTrack(up, nil)
+		d := newDownTrack(up, func(*DownTrack) {})
 		w := &countingWriter{}
 		d.binding.Store(&binding{ssrc: uint32(1000 + i), pt: 96, writer: w})
 		up.addDown(d)

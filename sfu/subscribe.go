@@ -12,7 +12,7 @@ func (p *Participant) subscribe(t *UpTrack) bool {
 		p.mu.Unlock()
 		return false
 	}
-	d := newDownTrack(t, p)
+	d := newDownTrack(t, p.unsubscribe)
 	sender, err := p.sub.AddTrack(d)
 	if err != nil {
 		p.mu.Unlock()

@@ -146,7 +146,7 @@ func (t *UpTrack) close() {
 	t.kf.stop()
 	close(t.done)
 	for _, d := range downs {
-		d.sub.unsubscribe(d)
+		d.detach(d)
 	}
 }
 

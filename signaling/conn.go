@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ const (
 type conn struct {
 	s    *Server
 	ws   *websocket.Conn
+	host string // the host name the client used, without port
 	log  *zap.Logger
 	out  chan []byte // nil entry: flush and close
 	quit chan struct{}
@@ -49,7 +51,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &conn{s: s, ws: ws, log: s.log.With(zap.String("remote", r.RemoteAddr)),
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	c := &conn{s: s, ws: ws, host: host, log: s.log.With(zap.String("remote", r.RemoteAddr)),
 		out: make(chan []byte, sendQueue), quit: make(chan struct{}),
 		lim: rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst)}
 	s.mu.Lock()

@@ -113,7 +113,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	r.members = append(r.members, m)
 	c.member = m
 	c.sendMsg(protocol.TypeJoined, protocol.Joined{Room: r.name, You: m.id, Live: m.live, Mode: r.mode(),
-		Capacity: r.capacity, Participants: others, ICEServers: s.cfg.ICEServers(identity)})
+		Capacity: r.capacity, Participants: others, ICEServers: s.cfg.ICEServers(identity, c.host)})
 	r.broadcast(m, protocol.TypeParticipantJoined, protocol.ParticipantEvent{Participant: m.view()})
 	s.mu.Unlock()
 	m.log.Info("joined", zap.Bool("live", m.live), zap.String("identity", identity))

@@ -22,8 +22,9 @@ type Config struct {
 	// Secret, when set, makes join require a JWT signed with it.
 	Secret []byte
 	// ICEServers returns the ICE servers handed to a joining identity
-	// (for instance fresh TURN credentials).
-	ICEServers func(identity string) []protocol.ICEServer
+	// (for instance fresh TURN credentials). host is the host name the
+	// client reached this server by, a good guess for reaching TURN too.
+	ICEServers func(identity, host string) []protocol.ICEServer
 	// Capacity is a room's default live capacity (8).
 	Capacity int
 	// RingTimeout ends an unanswered invite (30 s).
@@ -76,7 +77,7 @@ func New(cfg Config) *Server {
 		cfg.MessageBurst = 100
 	}
 	if cfg.ICEServers == nil {
-		cfg.ICEServers = func(string) []protocol.ICEServer { return []protocol.ICEServer{} }
+		cfg.ICEServers = func(string, string) []protocol.ICEServer { return []protocol.ICEServer{} }
 	}
 	if len(cfg.Secret) == 0 {
 		cfg.Logger.Warn("no auth secret configured: rooms are open to anyone who can reach this server")

@@ -103,9 +103,10 @@ func transientAcceptError(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// idleConn pushes its read deadline forward as reads happen. Only pion's
-// single reader goroutine calls Read; the deadline is moved at most every
-// idle/4 to keep the syscall-free but not free timer update off most reads.
+// idleConn pushes its read deadline forward as reads happen, so a
+// connection is closed after between 3/4 idle and idle without a byte from
+// the client. The deadline moves at most every idle/4: resetting the
+// runtime's timer on every read would cost more than the read.
 type idleConn struct {
 	net.Conn
 	idle      time.Duration

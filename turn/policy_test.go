@@ -18,6 +18,7 @@ func TestPeerPolicy(t *testing.T) {
 		{peer: "1.1.1.1", want: true},
 		{peer: "2606:4700:4700::1111", want: true},
 		{peer: "2a00:1450:4001::1", want: true},
+		{peer: "2001:4860:4860::8888", want: true}, // near, but outside, 2001::/23
 
 		// IPv4 special ranges.
 		{peer: "0.0.0.0"},

@@ -115,12 +115,14 @@ func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.A
 		}
 		return g.listenPort(network, port)
 	}
-	// Random probing rather than a scan: allocations come and go, and a scan
-	// from the bottom would hammer the same busy ports every time.
+	// Scan from a random start: starting at the bottom every time would
+	// retry the same busy ports first. A bounded scan (rather than random
+	// probes) is sure to find a free port in a small range.
 	span := g.portMax - g.portMin + 1
+	start := rand.IntN(span)
 	var lastErr error
-	for range min(span, 64) {
-		pc, addr, err := g.listenPort(network, g.portMin+rand.IntN(span))
+	for i := range min(span, 64) {
+		pc, addr, err := g.listenPort(network, g.portMin+(start+i)%span)
 		if err == nil {
 			return pc, addr, nil
 		}

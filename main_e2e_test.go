@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"consult/client"
+	"consult/internal/testlog"
+	"consult/protocol"
+)
+
+// startMain runs the real server (main's run) on loopback with args on top
+// of test defaults, and returns its WebSocket URL.
+func startMain(t *testing.T, args ...string) string {
+	t.Helper()
+	base := []string{"-addr", "127.0.0.1:0", "-ice-udp-port", "0", "-ice-loopback",
+		"-turn-udp", "127.0.0.1:0", "-turn-tcp", "127.0.0.1:0", "-turn-relay-ip", "127.0.0.1"}
+	cfg, err := parseFlags(append(base, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, testlog.New(t), func(a string) { addr <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "ws://" + a + "/ws"
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not start")
+	}
+	return ""
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// mediaPair joins a publisher and a receiver made with these client
+// settings and returns the publisher's client and the first packet the
+// receiver got.
+func mediaPair(t *testing.T, url string, cfg client.Config) (*client.Client, *rtp.Packet) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan *rtp.Packet, 1)
+	rcfg := cfg
+	rcfg.URL = url
+	rcfg.OnTrack = func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if p, _, err := r.ReadRTP(); err == nil {
+			select {
+			case got <- p:
+			default:
+			}
+		}
+	}
+	recv, err := client.Dial(ctx, rcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Close() })
+	if _, err := recv.Join(ctx, protocol.Join{Room: "r", Name: "recv", Live: true}); err != nil {
+		t.Fatal(err)
+	}
+	pcfg := cfg
+	pcfg.URL = url
+	pub, err := client.Dial(ctx, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	j, err := pub.Join(ctx, protocol.Join{Room: "r", Name: "pub", Live: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RelayOnly && len(j.ICEServers) == 0 {
+		t.Fatal("join reply carries no ICE servers")
+	}
+	tr, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", "s")
+	if _, err := pub.Publish(ctx, tr); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint16(0); ; seq++ {
+		_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960},
+			Payload: []byte{0xfc, byte(seq)}})
+		select {
+		case p := <-got:
+			return pub, p
+		case <-ctx.Done():
+			t.Fatal("no media arrived")
+		case <-time.After(20 * time.Millisecond): // packet pacing
+		}
+	}
+}
+
+func selectedPair(t *testing.T, pc *webrtc.PeerConnection) (local, remote webrtc.ICECandidateType, proto string) {
+	t.Helper()
+	for _, s := range pc.GetStats() {
+		if p, ok := s.(webrtc.ICECandidatePairStats); ok && p.Nominated && p.State == webrtc.StatsICECandidatePairStateSucceeded {
+			l := pc.GetStats()[p.LocalCandidateID].(webrtc.ICECandidateStats)
+			r := pc.GetStats()[p.RemoteCandidateID].(webrtc.ICECandidateStats)
+			return l.CandidateType, r.CandidateType, l.Protocol
+		}
+	}
+	t.Fatal("no selected candidate pair")
+	return
+}
+
+func TestRelayOnlyClientReachesTheSFUThroughEmbeddedTURN(t *testing.T) {
+	// The SFU is on loopback here, which the relay refuses by default.
+	url := startMain(t, "-turn-allow-peers", "127.0.0.0/8")
+	api, _ := client.DefaultAPI(nil)
+	pub, _ := mediaPair(t, url, client.Config{API: api, RelayOnly: true})
+	if local, _, _ := selectedPair(t, pub.PublishPC()); local != webrtc.ICECandidateTypeRelay {
+		t.Fatalf("publisher's path is %s, want relay", local)
+	}
+}
+
+func TestUDPBlockedClientConnectsOverICETCP(t *testing.T) {
+	url := startMain(t, "-ice-tcp-port", freePort(t))
+	se := &webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4}) // as if UDP were blocked
+	api, _ := client.DefaultAPI(se)
+	pub, _ := mediaPair(t, url, client.Config{API: api})
+	if _, _, proto := selectedPair(t, pub.PublishPC()); proto != "tcp" {
+		t.Fatalf("publisher's path is over %s, want tcp", proto)
+	}
+}

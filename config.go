@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -27,6 +28,8 @@ type config struct {
 	logJSON          bool
 	logLevel         string
 	turn             turnFlags
+	recordDir        string
+	tapAllow         []netip.Prefix
 }
 
 func env(name, def string) string {
@@ -62,6 +65,9 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.logJSON, "log-json", false, "log JSON instead of console lines")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.turn.register(fs, boolean)
+	var tapAllow string
+	str(&c.recordDir, "record-dir", "recordings", "directory for recordings and RTP tap SDP files")
+	str(&tapAllow, "tap-allow", "127.0.0.0/8,::1/128", "CIDRs RTP taps may send to")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -90,6 +96,13 @@ func parseFlags(args []string) (config, error) {
 			return c, bad("ice-port-range", fmt.Errorf("want min-max, got %q", portRange))
 		}
 		c.portMin, c.portMax = uint16(a), uint16(b)
+	}
+	for _, p := range splitList(tapAllow) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return c, bad("tap-allow", err)
+		}
+		c.tapAllow = append(c.tapAllow, pfx)
 	}
 	c.publicIPs = splitList(publicIPs)
 	c.interfaces = splitList(interfaces)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"consult/recording"
 	"consult/sfu"
 	"consult/signaling"
 	"consult/web"
@@ -95,12 +96,27 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 	}
 	defer stopTURN()
 
-	sig := signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
-		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers})
+	var sig *signaling.Server
+	rec, err := recording.New(recording.Config{Dir: cfg.recordDir, Tapper: media, Logger: log.Named("recording"),
+		ForwardAllow: cfg.tapAllow,
+		Notify:       func(room string, active bool, err error) { sig.SetRecording(room, active, err) }})
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+
+	sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
+		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
+		Observer: rec})
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig.Handler())
 	mux.Handle("/api/", sig.Handler())
+	recAPI := rec.Handler(sig.AdminAuthorized)
+	mux.Handle("/api/recordings", recAPI)
+	mux.Handle("/api/recordings/", recAPI)
+	mux.Handle("/api/taps", recAPI)
+	mux.Handle("/api/taps/", recAPI)
 	mux.Handle("/healthz", sig.Handler())
 	mux.Handle("/", web.Handler())
 	srv := &http.Server{Addr: cfg.addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"consult/client"
 	"consult/internal/testlog"
 	"consult/protocol"
+	"consult/signaling"
 )
 
 // startMain runs the real server (main's run) on loopback with args on top
@@ -21,6 +24,7 @@ func startMain(t *testing.T, args ...string) string {
 	t.Helper()
 	base := []string{"-addr", "127.0.0.1:0", "-ice-udp-port", "0", "-ice-loopback",
 		"-turn-udp", "127.0.0.1:0", "-turn-tcp", "127.0.0.1:0", "-turn-relay-ip", "127.0.0.1"}
+	base = append(base, "-record-dir", t.TempDir())
 	cfg, err := parseFlags(append(base, args...))
 	if err != nil {
 		t.Fatal(err)
@@ -144,5 +148,28 @@ func TestUDPBlockedClientConnectsOverICETCP(t *testing.T) {
 	pub, _ := mediaPair(t, url, client.Config{API: api})
 	if _, _, proto := selectedPair(t, pub.PublishPC()); proto != "tcp" {
 		t.Fatalf("publisher's path is over %s, want tcp", proto)
+	}
+}
+
+func TestAdminAPIsNeedAnAdminTokenWhenAuthIsOn(t *testing.T) {
+	url := startMain(t, "-auth-secret", "s3cret")
+	base := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws")
+	admin, _ := signaling.MintToken([]byte("s3cret"), "*", "ops", "", signaling.Grants{Admin: true}, time.Hour, time.Now())
+	user, _ := signaling.MintToken([]byte("s3cret"), "*", "u", "", signaling.Grants{Publish: true}, time.Hour, time.Now())
+	for _, path := range []string{"/api/rooms", "/api/recordings", "/api/taps"} {
+		for tok, want := range map[string]int{"": 401, user: 401, admin: 200} {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Fatalf("GET %s: %d, want %d", path, resp.StatusCode, want)
+			}
+		}
 	}
 }

@@ -33,6 +33,7 @@ const (
 	TypeTrackPublished     = "track-published"
 	TypeTrackUnpublished   = "track-unpublished"
 	TypeCall               = "call"
+	TypeRecording          = "recording"
 	TypeError              = "error"
 	TypeGoodbye            = "goodbye"
 )
@@ -111,6 +112,7 @@ type Joined struct {
 	Live         bool          `json:"live"`
 	Mode         string        `json:"mode"`
 	Capacity     int           `json:"capacity"`
+	Recording    bool          `json:"recording"`
 	Participants []Participant `json:"participants"`
 	ICEServers   []ICEServer   `json:"iceServers"`
 }
@@ -177,6 +179,13 @@ type Call struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Recording tells the room whether it is being recorded (clients show an
+// indicator while Active). Error says why a recording stopped on its own.
+type Recording struct {
+	Active bool   `json:"active"`
+	Error  string `json:"error,omitempty"`
+}
+
 // Error codes.
 const (
 	ErrBadRequest    = "bad-request"    // malformed JSON or fields out of range
@@ -194,6 +203,7 @@ const (
 	ErrInvalidState  = "invalid-state" // e.g. accept with no incoming call
 	ErrServer        = "server-error"
 	ErrTransport     = "transport-failed" // the media connection died
+	ErrRecording     = "recording-failed" // to admins: a recording stopped on an error
 )
 
 // Error reports a problem with one client message. Ref is the message's

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
-	"strings"
 
 	"consult/protocol"
 )
@@ -47,13 +46,9 @@ func (s *Server) Rooms() []RoomStatus {
 // serveRooms lists rooms; with auth on it needs an admin token as
 // "Authorization: Bearer ...", since it shows who is in which consult.
 func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request) {
-	if len(s.cfg.Secret) > 0 {
-		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		c, err := VerifyToken(s.cfg.Secret, tok, "")
-		if err != nil || !c.Grants.Admin {
-			http.Error(w, "admin token required", http.StatusUnauthorized)
-			return
-		}
+	if !s.AdminAuthorized(r) {
+		http.Error(w, "admin token required", http.StatusUnauthorized)
+		return
 	}
 	writeJSON(w, s.Rooms())
 }

@@ -113,7 +113,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	r.members = append(r.members, m)
 	c.member = m
 	c.sendMsg(protocol.TypeJoined, protocol.Joined{Room: r.name, You: m.id, Live: m.live, Mode: r.mode(),
-		Capacity: r.capacity, Participants: others, ICEServers: s.cfg.ICEServers(identity, c.host)})
+		Capacity: r.capacity, Recording: r.recording, Participants: others, ICEServers: s.cfg.ICEServers(identity, c.host)})
 	r.broadcast(m, protocol.TypeParticipantJoined, protocol.ParticipantEvent{Participant: m.view()})
 	s.mu.Unlock()
 	m.log.Info("joined", zap.Bool("live", m.live), zap.String("identity", identity))
@@ -169,13 +169,18 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 		},
 		TrackPublished: func(t sfu.TrackInfo) {
 			s.mu.Lock()
-			defer s.mu.Unlock()
 			if !current() || m.room.find(m.id) != m {
+				s.mu.Unlock()
 				return
 			}
 			pt := protocol.Track{ID: t.ID, StreamID: t.StreamID, Kind: t.Kind, Codec: t.Codec}
 			m.tracks = append(m.tracks, pt)
 			m.room.broadcast(nil, protocol.TypeTrackPublished, protocol.TrackEvent{Participant: m.id, Track: pt})
+			room := m.room.name
+			s.mu.Unlock()
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.TrackPublished(room, m.id, m.identity, t)
+			}
 		},
 		TrackUnpublished: func(t sfu.TrackInfo) {
 			s.mu.Lock()
@@ -198,6 +203,9 @@ func (s *Server) dropTrack(m *member, id string) {
 		if t.ID == id {
 			m.tracks = append(m.tracks[:i], m.tracks[i+1:]...)
 			m.room.broadcast(nil, protocol.TypeTrackUnpublished, protocol.TrackEvent{Participant: m.id, Track: t})
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.TrackUnpublished(m.room.name, m.id, t.ID)
+			}
 			return
 		}
 	}

@@ -15,6 +15,8 @@ type room struct {
 	capacity int
 	members  []*member        // in join order
 	calls    map[string]*call // ringing calls by callee id
+	// recording is whether a recording of the room runs (clients show it).
+	recording bool
 }
 
 // member is one present participant.

@@ -7,12 +7,14 @@ package signaling
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"consult/protocol"
+	"consult/sfu"
 )
 
 // Config sets up a signaling server. Zero values take the defaults.
@@ -37,6 +39,15 @@ type Config struct {
 	MessageBurst int
 	// CheckOrigin overrides the WebSocket origin check (default: same host).
 	CheckOrigin func(*http.Request) bool
+	// Observer, when set, hears of every published and unpublished track
+	// (the recorder uses it).
+	Observer Observer
+}
+
+// Observer hears of tracks as they come and go.
+type Observer interface {
+	TrackPublished(room, participant, identity string, t sfu.TrackInfo)
+	TrackUnpublished(room, participant, trackID string)
 }
 
 // Server holds every room's presence and call state. One mutex guards it
@@ -123,4 +134,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		return ctx.Err()
 	}
+}
+
+// SetRecording tells a room's members whether it is being recorded; admins
+// also get the error that stopped a recording.
+func (s *Server) SetRecording(room string, active bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[room]
+	if r == nil {
+		return
+	}
+	r.recording = active
+	msg := protocol.Recording{Active: active}
+	if err != nil {
+		msg.Error = err.Error()
+		for _, m := range r.members {
+			if m.grants.Admin {
+				m.conn.sendError("", protocol.ErrRecording, "recording stopped: "+err.Error())
+			}
+		}
+	}
+	r.broadcast(nil, protocol.TypeRecording, msg)
+}
+
+// AdminAuthorized reports whether an HTTP request may use admin APIs: any
+// request when the server runs without a secret, else one with an admin
+// token in "Authorization: Bearer".
+func (s *Server) AdminAuthorized(r *http.Request) bool {
+	if len(s.cfg.Secret) == 0 {
+		return true
+	}
+	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	c, err := VerifyToken(s.cfg.Secret, tok, "")
+	return err == nil && c.Grants.Admin
 }

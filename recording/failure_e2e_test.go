@@ -1,0 +1,188 @@
+package recording_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+
+	"consult/protocol"
+	"consult/recording"
+	"consult/sfu"
+	"consult/signaling"
+)
+
+const childEnv = "CONSULT_RECORDING_CHILD_DIR"
+
+// TestMain lets the test binary double as a server process that a test
+// can kill mid-recording.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		childServer(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func childServer(dir string) {
+	s, _ := sfu.New(sfu.Config{ICE: sfu.ICEConfig{IncludeLoopback: true}})
+	var sig *signaling.Server
+	rec, err := recording.New(recording.Config{Dir: dir, Tapper: s, Logger: zap.NewNop(),
+		Notify: func(room string, active bool, err error) { sig.SetRecording(room, active, err) }})
+	if err != nil {
+		panic(err)
+	}
+	sig = signaling.New(signaling.Config{Media: signaling.SFUMedia(s), Observer: rec})
+	mux := http.NewServeMux()
+	mux.Handle("/", sig.Handler())
+	mux.Handle("/api/recordings", rec.Handler(sig.AdminAuthorized))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ln.Addr().String())
+	_ = http.Serve(ln, mux)
+}
+
+func TestRecordingSurvivesAServerKill(t *testing.T) {
+	needTools(t)
+	ivf, ogg := makeClip(t, 10)
+	dir := t.TempDir()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"="+dir)
+	out, _ := child.StdoutPipe()
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimSpace(line)
+
+	pub := participant(t, "ws://"+addr+"/ws", "crash", "Patient", nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go sendClip(t, publishClip(t, pub), ivf, ogg, stop)
+	if code := post(t, "http://"+addr+"/api/recordings", `{"room":"crash"}`, nil); code != 200 {
+		t.Fatalf("start: %d", code)
+	}
+	// Wait until a few seconds of media are on disk, then kill -9.
+	var path string
+	waitFor(t, "100 KB of recording", func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "*.webm"))
+		if len(m) == 1 {
+			path = m[0]
+			fi, err := os.Stat(path)
+			return err == nil && fi.Size() > 100_000
+		}
+		return false
+	})
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+
+	p := ffprobe(t, path)
+	if len(p.Streams) != 2 {
+		t.Fatalf("killed recording has streams %+v", p.Streams)
+	}
+	ends := lastPacketTimes(t, path)
+	if ends[0] < 1 || ends[1] < 1 {
+		t.Fatalf("killed recording holds too little: %v s", ends)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Fatalf("killed recording does not decode: %v\n%s", err, out)
+	}
+	t.Logf("after kill -9: %s readable, streams end at %v s", filepath.Base(path), ends)
+}
+
+func TestDiskFullStopsTheRecordingNotTheCall(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	// A real full disk: a 256 KiB tmpfs.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v: %s); run as root", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	ivf, ogg := makeClip(t, 20)
+	st := startStack(t, dir)
+	got := make(chan struct{}, 1000)
+	admin := participant(t, st.url, "full", "Admin", func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			if _, _, err := r.ReadRTP(); err != nil {
+				return
+			}
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	})
+	pub := participant(t, st.url, "full", "Patient", nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go sendClip(t, publishClip(t, pub), ivf, ogg, stop)
+	var info recording.Info
+	if code := post(t, st.api+"/api/recordings", `{"room":"full"}`, &info); code != 200 {
+		t.Fatalf("start: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The admin (no auth: everyone is) hears of the failure.
+	e, err := admin.Await(ctx, protocol.TypeError)
+	var pe protocol.Error
+	if err != nil || e.Decode(&pe) != nil || pe.Code != protocol.ErrRecording {
+		t.Fatalf("no recording error: %v %+v", err, pe)
+	}
+	waitFor(t, "failed state", func() bool { return st.rec.List()[0].State == recording.StateFailed })
+	if l := st.rec.List()[0]; !strings.Contains(l.Error, "no space") {
+		t.Fatalf("error %q", l.Error)
+	}
+	// The call goes on.
+	for len(got) > 0 {
+		<-got
+	}
+	for i := 0; i < 50; i++ {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatal("media stopped with the recording")
+		}
+	}
+}
+
+func TestUnwritableDirectoryFailsTheRecording(t *testing.T) {
+	needTools(t)
+	dir := filepath.Join(t.TempDir(), "rec")
+	st := startStack(t, dir)
+	pub := participant(t, st.url, "gone", "Patient", nil)
+	ivf, ogg := makeClip(t, 3)
+	stop := make(chan struct{})
+	defer close(stop)
+	go sendClip(t, publishClip(t, pub), ivf, ogg, stop)
+	waitFor(t, "tracks", func() bool { return st.sfu.Stats().Tracks == 2 })
+	// The directory is replaced by a file after start-up.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.rec.Start("gone", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "failed state", func() bool { return st.rec.List()[0].State == recording.StateFailed })
+}

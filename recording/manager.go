@@ -1,0 +1,265 @@
+// Package recording records consults to WebM files (one per participant)
+// and forwards live tracks as plain RTP to local tools such as ffmpeg. It
+// takes packets from the SFU through taps and learns about tracks from the
+// signaling layer; it decodes nothing.
+package recording
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"consult/sfu"
+)
+
+// Tapper is the part of the SFU a recorder needs.
+type Tapper interface {
+	Tap(room, trackID string, w sfu.RTPWriter, ended func()) (sfu.TapInfo, func(), error)
+}
+
+// Config sets up a Manager.
+type Config struct {
+	Dir    string
+	Tapper Tapper
+	Logger *zap.Logger
+	// Notify tells the room that recording started or stopped (active is
+	// whether any recording of the room runs), with the error that
+	// stopped it, if any.
+	Notify func(room string, active bool, err error)
+	// Settle is how long to wait for a newly publishing participant's
+	// other tracks before opening its file (default 300 ms): browsers
+	// publish audio and video a few milliseconds apart.
+	Settle time.Duration
+	// ForwardAllow lists where RTP forwards may go (default loopback).
+	ForwardAllow []netip.Prefix
+}
+
+// Recording states.
+const (
+	StateRecording = "recording"
+	StateStopped   = "stopped"
+	StateFailed    = "failed"
+)
+
+// Info describes a recording for the admin API.
+type Info struct {
+	ID          string        `json:"id"`
+	Room        string        `json:"room"`
+	Participant string        `json:"participant,omitempty"`
+	State       string        `json:"state"`
+	Error       string        `json:"error,omitempty"`
+	Started     time.Time     `json:"started"`
+	Stopped     *time.Time    `json:"stopped,omitempty"`
+	Files       []FileInfo    `json:"files"`
+	Bytes       int64         `json:"bytes"`
+	Duration    time.Duration `json:"durationNs"`
+}
+
+// FileInfo is one file of a recording.
+type FileInfo struct {
+	Path        string        `json:"path"`
+	Participant string        `json:"participant"`
+	Bytes       int64         `json:"bytes"`
+	Duration    time.Duration `json:"durationNs"`
+}
+
+// Errors of the admin API.
+var (
+	ErrNotFound = errors.New("recording: no such recording")
+	ErrNoRoom   = errors.New("recording: no such room")
+)
+
+// member is what the manager knows of a publishing participant.
+type member struct {
+	identity string
+	tracks   []sfu.TrackInfo
+}
+
+// Manager runs recordings. Its methods are safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *zap.Logger
+
+	mu       sync.Mutex
+	seq      int
+	recs     map[string]*recording
+	forwards map[string]*Forward
+	members  map[string]map[string]*member // room → participant id → member
+}
+
+// New checks the directory and returns a manager.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 300 * time.Millisecond
+	}
+	if cfg.Notify == nil {
+		cfg.Notify = func(string, bool, error) {}
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("recording directory: %w", err)
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger, recs: map[string]*recording{}, forwards: map[string]*Forward{},
+		members: map[string]map[string]*member{}}, nil
+}
+
+// TrackPublished records that a participant publishes a track; a running
+// recording of its room (or of it) picks the track up.
+func (m *Manager) TrackPublished(room, participant, identity string, t sfu.TrackInfo) {
+	m.mu.Lock()
+	ms := m.members[room]
+	if ms == nil {
+		ms = map[string]*member{}
+		m.members[room] = ms
+	}
+	mb := ms[participant]
+	if mb == nil {
+		mb = &member{identity: identity}
+		ms[participant] = mb
+	}
+	mb.tracks = append(mb.tracks, t)
+	recs := m.activeLocked(room, participant)
+	m.mu.Unlock()
+	for _, r := range recs {
+		r.trackAdded(participant)
+	}
+}
+
+// TrackUnpublished forgets a track (its tap ends by itself).
+func (m *Manager) TrackUnpublished(room, participant, trackID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mb := m.members[room][participant]
+	if mb == nil {
+		return
+	}
+	for i, t := range mb.tracks {
+		if t.ID == trackID {
+			mb.tracks = append(mb.tracks[:i], mb.tracks[i+1:]...)
+			break
+		}
+	}
+	if len(mb.tracks) == 0 {
+		delete(m.members[room], participant)
+		if len(m.members[room]) == 0 {
+			delete(m.members, room)
+		}
+	}
+}
+
+func (m *Manager) activeLocked(room, participant string) []*recording {
+	var out []*recording
+	for _, r := range m.recs {
+		if r.room == room && (r.participant == "" || r.participant == participant) && r.active() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// snapshot returns a participant's identity and tracks.
+func (m *Manager) snapshot(room, participant string) (string, []sfu.TrackInfo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mb := m.members[room][participant]
+	if mb == nil {
+		return "", nil
+	}
+	return mb.identity, append([]sfu.TrackInfo(nil), mb.tracks...)
+}
+
+// Start records a room (participant empty) or one participant of it.
+func (m *Manager) Start(room, participant string) (Info, error) {
+	m.mu.Lock()
+	ms := m.members[room]
+	if participant != "" && ms[participant] == nil {
+		m.mu.Unlock()
+		return Info{}, fmt.Errorf("%w: participant %q publishes nothing in %q", ErrNoRoom, participant, room)
+	}
+	m.seq++
+	r := newRecording(m, fmt.Sprintf("rec-%d-%d", time.Now().Unix(), m.seq), room, participant)
+	m.recs[r.id] = r
+	var who []string
+	for id := range ms {
+		if participant == "" || id == participant {
+			who = append(who, id)
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(who)
+	for _, id := range who {
+		r.open(id)
+	}
+	m.log.Info("recording started", zap.String("room", room), zap.String("recording", r.id),
+		zap.String("participant", participant))
+	m.notify(room, nil)
+	return r.info(), nil
+}
+
+// Stop ends a recording; its files are complete when Stop returns.
+func (m *Manager) Stop(id string) (Info, error) {
+	m.mu.Lock()
+	r := m.recs[id]
+	m.mu.Unlock()
+	if r == nil {
+		return Info{}, ErrNotFound
+	}
+	r.stop(nil)
+	return r.info(), nil
+}
+
+// List describes every recording of this run, newest first.
+func (m *Manager) List() []Info {
+	m.mu.Lock()
+	recs := make([]*recording, 0, len(m.recs))
+	for _, r := range m.recs {
+		recs = append(recs, r)
+	}
+	m.mu.Unlock()
+	out := make([]Info, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
+	return out
+}
+
+// Recording reports whether any recording of room runs.
+func (m *Manager) Recording(room string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.recs {
+		if r.room == room && r.active() {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops every recording (server shutdown).
+func (m *Manager) Close() {
+	m.mu.Lock()
+	recs := make([]*recording, 0, len(m.recs))
+	for _, r := range m.recs {
+		recs = append(recs, r)
+	}
+	m.mu.Unlock()
+	for _, r := range recs {
+		r.stop(nil)
+	}
+	for _, f := range m.Forwards() {
+		_ = m.StopForward(f.ID)
+	}
+}
+
+func (m *Manager) notify(room string, err error) {
+	m.cfg.Notify(room, m.Recording(room), err)
+}

@@ -1,0 +1,201 @@
+package recording
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"consult/sfu"
+)
+
+// recording is one recording of a room or a participant: a file per
+// publishing participant, renewed (part 2, 3, ...) when its set of tracks
+// changes, since a WebM file's tracks are fixed when it is created.
+type recording struct {
+	m                     *Manager
+	id, room, participant string
+	started               time.Time
+
+	mu      sync.Mutex
+	state   string
+	err     error
+	stopped time.Time
+	parts   map[string]*part // by participant id
+	files   []*file          // every file, for listing
+}
+
+type part struct {
+	file   *file
+	stops  []func()
+	tracks map[string]bool
+	n      int
+	timer  *time.Timer
+}
+
+func newRecording(m *Manager, id, room, participant string) *recording {
+	return &recording{m: m, id: id, room: room, participant: participant, started: time.Now(),
+		state: StateRecording, parts: map[string]*part{}}
+}
+
+// active is read with the manager's lock held too; state only changes
+// under r.mu.
+func (r *recording) active() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state == StateRecording
+}
+
+// trackAdded reopens a participant's file once its tracks settle.
+func (r *recording) trackAdded(participant string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != StateRecording {
+		return
+	}
+	p := r.parts[participant]
+	if p == nil {
+		p = &part{}
+		r.parts[participant] = p
+	}
+	if p.timer == nil {
+		p.timer = time.AfterFunc(r.m.cfg.Settle, func() { r.open(participant) })
+	}
+}
+
+// open starts (or renews) a participant's file with its current tracks.
+func (r *recording) open(participant string) {
+	identity, tracks := r.m.snapshot(r.room, participant)
+	r.mu.Lock()
+	old := r.parts[participant]
+	if old != nil {
+		old.timer = nil
+	}
+	if r.state != StateRecording || len(tracks) == 0 || old != nil && old.file != nil && sameTracks(old.tracks, tracks) {
+		r.mu.Unlock()
+		return
+	}
+	n := 1
+	if old != nil {
+		n = old.n + 1
+	}
+	r.mu.Unlock()
+
+	log := r.m.log.With(zap.String("room", r.room), zap.String("participant", participant), zap.String("recording", r.id))
+	path, err := fileName(r.m.cfg.Dir, r.room, identity, time.Now(), n, ".webm")
+	if err != nil {
+		r.stop(err)
+		return
+	}
+	f, skipped, err := openFile(path, tracks, func(err error) { r.stop(err) })
+	if f != nil {
+		f.participant = participant
+	}
+	for _, t := range skipped {
+		log.Warn("track not recordable in WebM; use an RTP tap (see docs/recording.md)", zap.String("codec", t.Codec))
+	}
+	if errors.Is(err, errCodec) {
+		return
+	}
+	if err != nil {
+		log.Error("recording file", zap.Error(err))
+		r.stop(err)
+		return
+	}
+	var stops []func()
+	ids := map[string]bool{}
+	for _, tw := range f.tracks {
+		_, stop, err := r.m.cfg.Tapper.Tap(r.room, tw.info.ID, tw, tw.close)
+		if err != nil {
+			tw.close() // the track ended meanwhile
+			continue
+		}
+		stops = append(stops, stop)
+		ids[tw.info.ID] = true
+	}
+	r.mu.Lock()
+	if r.state != StateRecording {
+		r.mu.Unlock()
+		closePart(&part{file: f, stops: stops})
+		return
+	}
+	prev := r.parts[participant]
+	r.parts[participant] = &part{file: f, stops: stops, tracks: ids, n: n}
+	r.files = append(r.files, f)
+	r.mu.Unlock()
+	if prev != nil {
+		closePart(prev)
+	}
+	log.Info("recording file opened", zap.String("path", path), zap.Int("tracks", len(ids)))
+}
+
+func sameTracks(have map[string]bool, tracks []sfu.TrackInfo) bool {
+	if len(have) != len(tracks) {
+		return false
+	}
+	for _, t := range tracks {
+		if !have[t.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+func closePart(p *part) {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	for _, stop := range p.stops {
+		stop()
+	}
+	if p.file != nil {
+		p.file.close()
+	}
+}
+
+// stop ends the recording; err is why, for a failure.
+func (r *recording) stop(err error) {
+	r.mu.Lock()
+	if r.state != StateRecording {
+		r.mu.Unlock()
+		return
+	}
+	r.state, r.err, r.stopped = StateStopped, err, time.Now()
+	if err != nil {
+		r.state = StateFailed
+	}
+	parts := r.parts
+	r.parts = map[string]*part{}
+	r.mu.Unlock()
+	for _, p := range parts {
+		closePart(p)
+	}
+	if err != nil {
+		r.m.log.Error("recording failed", zap.String("room", r.room), zap.String("recording", r.id), zap.Error(err))
+	} else {
+		r.m.log.Info("recording stopped", zap.String("room", r.room), zap.String("recording", r.id))
+	}
+	r.m.notify(r.room, err)
+}
+
+func (r *recording) info() Info {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in := Info{ID: r.id, Room: r.room, Participant: r.participant, State: r.state, Started: r.started,
+		Files: []FileInfo{}}
+	if r.err != nil {
+		in.Error = r.err.Error()
+	}
+	if !r.stopped.IsZero() {
+		t := r.stopped
+		in.Stopped = &t
+	}
+	for _, f := range r.files {
+		b, d := f.stats()
+		in.Files = append(in.Files, FileInfo{Path: f.path, Participant: f.participant, Bytes: b, Duration: d})
+		in.Bytes += b
+		in.Duration = max(in.Duration, d)
+	}
+	return in
+}

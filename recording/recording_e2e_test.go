@@ -1,0 +1,107 @@
+package recording_test
+
+import (
+	"context"
+	"math"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"consult/protocol"
+	"consult/recording"
+)
+
+func TestConsultRecordingIsPlayableAndInSync(t *testing.T) {
+	needTools(t)
+	ivf, ogg := makeClip(t, 10)
+	dir := t.TempDir()
+	st := startStack(t, dir)
+	viewer := participant(t, st.url, "visit", "Viewer", nil)
+	pub := participant(t, st.url, "visit", "Patient", nil)
+
+	var started recording.Info
+	if code := post(t, st.api+"/api/recordings", `{"room":"visit"}`, &started); code != 200 {
+		t.Fatalf("start: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ind protocol.Recording
+	e, err := viewer.Await(ctx, protocol.TypeRecording)
+	if err != nil || e.Decode(&ind) != nil || !ind.Active {
+		t.Fatalf("no recording indicator: %v %+v", err, ind)
+	}
+
+	sendClip(t, publishClip(t, pub), ivf, ogg, nil) // ten seconds, in real time
+	var stopped recording.Info
+	if code := post(t, st.api+"/api/recordings/"+started.ID+"/stop", ``, &stopped); code != 200 {
+		t.Fatalf("stop: %d", code)
+	}
+	if e, err = viewer.Await(ctx, protocol.TypeRecording); err != nil || e.Decode(&ind) != nil || ind.Active {
+		t.Fatalf("indicator not cleared: %v %+v", err, ind)
+	}
+	if stopped.State != recording.StateStopped || len(stopped.Files) != 1 || stopped.Bytes == 0 {
+		t.Fatalf("recording %+v", stopped)
+	}
+	path := stopped.Files[0].Path
+	if !strings.HasPrefix(path, dir) {
+		t.Fatalf("file %s outside %s", path, dir)
+	}
+
+	p := ffprobe(t, path)
+	codecs := map[string]float64{}
+	for _, s := range p.Streams {
+		start, _ := strconv.ParseFloat(s.StartTime, 64)
+		codecs[s.CodecName] = start
+	}
+	if _, ok := codecs["vp8"]; !ok || len(codecs) != 2 {
+		t.Fatalf("streams %+v", p.Streams)
+	}
+	if _, ok := codecs["opus"]; !ok {
+		t.Fatalf("streams %+v", p.Streams)
+	}
+	d, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	if math.Abs(d-10) > 0.5 {
+		t.Fatalf("duration %.2f s, want 10 s ± 5 %%", d)
+	}
+	// In sync: both streams end together (video may start later, at the
+	// clip's first keyframe after the recording began).
+	ends := lastPacketTimes(t, path)
+	if skew := math.Abs(ends[0] - ends[1]); skew > 0.15 {
+		t.Fatalf("audio and video end %.3f s apart: %v", skew, ends)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("decoding reported: %v\n%s", err, out)
+	}
+	t.Logf("recorded %s: %.2f s, %d bytes, vp8 start %.3f s, opus start %.3f s", path, d, stopped.Bytes, codecs["vp8"], codecs["opus"])
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// lastPacketTimes returns the last packet time of streams 0 and 1.
+func lastPacketTimes(t *testing.T, path string) [2]float64 {
+	t.Helper()
+	out := run(t, "ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts_time", "-of", "csv=p=0", path)
+	var last [2]float64
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		idx, ts, ok := strings.Cut(strings.TrimSpace(line), ",")
+		if !ok {
+			continue
+		}
+		i, _ := strconv.Atoi(idx)
+		if v, err := strconv.ParseFloat(ts, 64); err == nil && i < 2 && v > last[i] {
+			last[i] = v
+		}
+	}
+	return last
+}

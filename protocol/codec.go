@@ -63,17 +63,19 @@ type Incoming struct {
 }
 
 var clientBodies = map[string]func() any{
-	TypeJoin:      func() any { return &Join{} },
-	TypeLeave:     nil,
-	TypeOffer:     func() any { return &SessionDescription{} },
-	TypeAnswer:    func() any { return &SessionDescription{} },
-	TypeCandidate: func() any { return &Candidate{} },
-	TypeMute:      func() any { return &Mute{} },
-	TypeInvite:    func() any { return &Invite{} },
-	TypeAccept:    nil,
-	TypeReject:    nil,
-	TypeCancel:    func() any { return &Invite{} },
-	TypeHangup:    nil,
+	TypeJoin:       func() any { return &Join{} },
+	TypeLeave:      nil,
+	TypeOffer:      func() any { return &SessionDescription{} },
+	TypeAnswer:     func() any { return &SessionDescription{} },
+	TypeCandidate:  func() any { return &Candidate{} },
+	TypeMute:       func() any { return &Mute{} },
+	TypeInvite:     func() any { return &Invite{} },
+	TypeAccept:     nil,
+	TypeReject:     nil,
+	TypeCancel:     func() any { return &Invite{} },
+	TypeHangup:     nil,
+	TypeP2PState:   func() any { return &P2PState{} },
+	TypePathSwitch: func() any { return &PathSwitch{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -134,6 +136,14 @@ func validate(body any) error {
 	case *Mute:
 		if m.Kind != "audio" && m.Kind != "video" {
 			return errors.New(`kind must be "audio" or "video"`)
+		}
+	case *P2PState:
+		if m.State != "connected" && m.State != "failed" || len(m.Local) > 16 || len(m.Remote) > 16 {
+			return errors.New(`state must be "connected" or "failed"`)
+		}
+	case *PathSwitch:
+		if m.GapMS < 0 || m.GapMS > 600000 || len(m.From) > 8 || len(m.To) > 8 {
+			return errors.New("gapMs out of range")
 		}
 	case *Invite:
 		if m.Participant == "" || len(m.Participant) > 64 {

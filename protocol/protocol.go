@@ -10,17 +10,19 @@ package protocol
 
 // Message types sent by clients.
 const (
-	TypeJoin      = "join"
-	TypeLeave     = "leave"
-	TypeOffer     = "offer"
-	TypeAnswer    = "answer"
-	TypeCandidate = "candidate"
-	TypeMute      = "mute"
-	TypeInvite    = "invite"
-	TypeAccept    = "accept"
-	TypeReject    = "reject"
-	TypeCancel    = "cancel"
-	TypeHangup    = "hangup"
+	TypeJoin       = "join"
+	TypeLeave      = "leave"
+	TypeOffer      = "offer"
+	TypeAnswer     = "answer"
+	TypeCandidate  = "candidate"
+	TypeMute       = "mute"
+	TypeInvite     = "invite"
+	TypeAccept     = "accept"
+	TypeReject     = "reject"
+	TypeCancel     = "cancel"
+	TypeHangup     = "hangup"
+	TypeP2PState   = "p2p-state"   // outcome of a direct connection attempt
+	TypePathSwitch = "path-switch" // how long the picture stalled when the media path changed
 )
 
 // Message types sent by the server. offer, answer and candidate go both
@@ -34,6 +36,7 @@ const (
 	TypeTrackUnpublished   = "track-unpublished"
 	TypeCall               = "call"
 	TypeRecording          = "recording"
+	TypeMode               = "mode"
 	TypeError              = "error"
 	TypeGoodbye            = "goodbye"
 )
@@ -42,11 +45,12 @@ const (
 // and candidate. Any other target is a participant id (peer-to-peer mode).
 const TargetServer = "server"
 
-// PC names which of a participant's two server PeerConnections a candidate
-// belongs to.
+// PC names which PeerConnection a candidate belongs to: one of a
+// participant's two server PeerConnections, or the direct one to its peer.
 const (
 	PCPublish   = "publish"   // the client offers, and sends media on it
 	PCSubscribe = "subscribe" // the server offers, and sends media on it
+	PCP2P       = "p2p"       // the direct connection of a 1:1 call
 )
 
 // Room modes.
@@ -65,6 +69,52 @@ type Join struct {
 	// Capacity sets the room's live capacity when this join creates the
 	// room; honoured for admin tokens, or for anyone when auth is off.
 	Capacity int `json:"capacity,omitempty"`
+	// P2P says the client can take a direct connection in a 1:1 call
+	// (see Mode).
+	P2P bool `json:"p2p,omitempty"`
+}
+
+// Mode tells a live client which media path to use.
+//
+//   - mode "p2p", state "trying": connect directly to Peer (the offerer
+//     offers, target = the peer's id; pc "p2p"), using only IceServers
+//     (STUN: host and server-reflexive candidates). Keep any server
+//     connections until told otherwise. Report the outcome in p2p-state.
+//   - mode "p2p", state "active": the direct path is the path; close the
+//     server PeerConnections (the server closes its side too).
+//   - mode "sfu": publish to the server (offer on "publish" if not yet) and
+//     receive from it; close the direct connection as soon as the peer's
+//     media arrives from the server (at once if it never connected).
+type Mode struct {
+	Mode       string      `json:"mode"`
+	State      string      `json:"state,omitempty"`
+	Peer       string      `json:"peer,omitempty"`
+	Offerer    bool        `json:"offerer,omitempty"`
+	ICEServers []ICEServer `json:"iceServers,omitempty"`
+}
+
+// Mode states.
+const (
+	ModeTrying = "trying"
+	ModeActive = "active"
+)
+
+// P2PState reports a direct attempt: state "connected" with the selected
+// candidate pair's local and remote types (host, srflx, prflx, relay), or
+// "failed".
+type P2PState struct {
+	State  string `json:"state"`
+	Local  string `json:"local,omitempty"`
+	Remote string `json:"remote,omitempty"`
+}
+
+// PathSwitch reports the longest stall of the peer's video a client saw
+// while the media path changed (0 when the new path delivered before the
+// old one stopped).
+type PathSwitch struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	GapMS int    `json:"gapMs"`
 }
 
 // SessionDescription carries an offer or an answer. From the server,

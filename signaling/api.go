@@ -32,7 +32,7 @@ func (s *Server) Rooms() []RoomStatus {
 	s.mu.Lock()
 	out := make([]RoomStatus, 0, len(s.rooms))
 	for _, r := range s.rooms {
-		st := RoomStatus{Room: r.name, Mode: r.mode(), Capacity: r.capacity, Members: []protocol.Participant{}}
+		st := RoomStatus{Room: r.name, Mode: r.mode, Capacity: r.capacity, Members: []protocol.Participant{}}
 		for _, m := range r.members {
 			st.Members = append(st.Members, m.view())
 		}
@@ -73,4 +73,43 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// servePolicy sets a room's media policy: {"sfuOnly": true} keeps it on
+// the SFU (no direct path). Admin only.
+func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
+	if !s.AdminAuthorized(r) {
+		http.Error(w, "admin token required", http.StatusUnauthorized)
+		return
+	}
+	name := r.PathValue("room")
+	if err := protocol.ValidRoom(name); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var req struct {
+		SFUOnly bool `json:"sfuOnly"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&req); err != nil {
+		http.Error(w, "bad JSON", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.sfuRooms[name] = req.SFUOnly
+	var after []func()
+	if rm := s.rooms[name]; rm != nil {
+		rm.forceSFU = req.SFUOnly || rm.recording
+		after = s.reconcileLocked(rm)
+	}
+	s.mu.Unlock()
+	run(after)
+	writeJSON(w, req)
+}
+
+func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
+	if !s.AdminAuthorized(r) {
+		http.Error(w, "admin token required", http.StatusUnauthorized)
+		return
+	}
+	writeJSON(w, s.Stats())
 }

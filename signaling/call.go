@@ -18,8 +18,8 @@ type call struct {
 // tell sends a call transition to both parties.
 func (c *call) tell(state, reason string) {
 	msg := protocol.Call{State: state, Caller: c.caller.id, Callee: c.callee.id, Reason: reason}
-	c.caller.conn.sendMsg(protocol.TypeCall, msg)
-	c.callee.conn.sendMsg(protocol.TypeCall, msg)
+	c.caller.send(protocol.TypeCall, msg)
+	c.callee.send(protocol.TypeCall, msg)
 }
 
 // endLocked removes a ringing call with a final state. Called with s.mu held.
@@ -118,9 +118,10 @@ func (s *Server) accept(m *member, ref string) {
 	m.live = true
 	c.tell(protocol.CallAccepted, "")
 	r.broadcast(nil, protocol.TypeParticipantUpdated, protocol.ParticipantEvent{Participant: m.view()})
+	after := s.reconcileLocked(r)
 	s.mu.Unlock()
 	m.log.Info("call accepted", zap.String("caller", c.caller.id))
-	s.startMedia(m, ref)
+	run(after)
 }
 
 // hangup leaves the call but stays present in the room (waiting).
@@ -134,9 +135,9 @@ func (s *Server) hangup(m *member, ref string) {
 	s.endCallsOf(m)
 	peer := s.stopMediaLocked(m)
 	m.room.broadcast(nil, protocol.TypeParticipantUpdated, protocol.ParticipantEvent{Participant: m.view()})
+	after := s.reconcileLocked(m.room)
 	s.mu.Unlock()
 	m.log.Info("hung up")
-	if peer != nil {
-		peer.Close()
-	}
+	closeLater(peer)()
+	run(after)
 }

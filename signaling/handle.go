@@ -3,6 +3,8 @@ package signaling
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
@@ -57,6 +59,10 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.reject(m, ref)
 	case protocol.TypeHangup:
 		s.hangup(m, ref)
+	case protocol.TypeP2PState:
+		s.p2pState(m, in.Body.(*protocol.P2PState))
+	case protocol.TypePathSwitch:
+		s.pathSwitch(m, in.Body.(*protocol.PathSwitch))
 	}
 }
 
@@ -75,7 +81,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 			}
 		}
 	}
-	m := &member{id: newID(), name: name, conn: c, grants: grants, live: j.Live}
+	m := &member{id: newID(), name: name, conn: c, grants: grants, live: j.Live, p2p: j.P2P}
 	if identity == "" {
 		identity = m.id
 	}
@@ -94,7 +100,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		if j.Capacity > 0 && grants.Admin {
 			capacity = j.Capacity
 		}
-		r = &room{name: j.Room, capacity: capacity, calls: map[string]*call{}}
+		r = &room{name: j.Room, capacity: capacity, calls: map[string]*call{}, forceSFU: s.sfuRooms[j.Room]}
 	}
 	if j.Live && r.liveCount() >= r.capacity {
 		s.mu.Unlock()
@@ -112,42 +118,58 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	}
 	r.members = append(r.members, m)
 	c.member = m
-	c.sendMsg(protocol.TypeJoined, protocol.Joined{Room: r.name, You: m.id, Live: m.live, Mode: r.mode(),
+	// Messages the room's new state causes for m wait until m has its
+	// joined reply.
+	var held [][]byte
+	m.held = &held
+	after := s.reconcileLocked(r)
+	m.held = nil
+	c.sendMsg(protocol.TypeJoined, protocol.Joined{Room: r.name, You: m.id, Live: m.live, Mode: r.mode,
 		Capacity: r.capacity, Recording: r.recording, Participants: others, ICEServers: s.cfg.ICEServers(identity, c.host)})
+	for _, b := range held {
+		c.send(b)
+	}
 	r.broadcast(m, protocol.TypeParticipantJoined, protocol.ParticipantEvent{Participant: m.view()})
 	s.mu.Unlock()
-	m.log.Info("joined", zap.Bool("live", m.live), zap.String("identity", identity))
-	if m.live {
-		s.startMedia(m, ref)
+	m.log.Info("joined", zap.Bool("live", m.live), zap.String("identity", identity), zap.Bool("p2p", m.p2p))
+	run(after)
+}
+
+func run(fs []func()) {
+	for _, f := range fs {
+		f()
 	}
 }
 
-// startMedia opens the SFU session of a member already marked live. On
-// failure the member goes back to waiting.
-func (s *Server) startMedia(m *member, ref string) {
-	s.mu.Lock()
+// startMediaLocked marks m's SFU session as starting and returns the work
+// that opens it, to run after unlocking. Called with s.mu held.
+func (s *Server) startMediaLocked(m *member) func() {
+	m.starting = true
 	m.gen++
 	gen := m.gen
 	room := m.room.name
-	s.mu.Unlock()
-	peer, err := s.cfg.Media.Join(room, sfu.ParticipantParams{ID: m.id, CanPublish: m.grants.Publish,
-		CanSubscribe: m.grants.Subscribe, Events: s.mediaEvents(m, gen)})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		m.log.Error("media join failed", zap.Error(err))
-		m.live = false
-		m.conn.sendError(ref, protocol.ErrServer, "media session could not start")
-		if m.room.find(m.id) == m {
-			m.room.broadcast(nil, protocol.TypeParticipantUpdated, protocol.ParticipantEvent{Participant: m.view()})
+	ready := make(chan struct{})
+	m.ready = ready
+	return func() {
+		defer close(ready)
+		peer, err := s.cfg.Media.Join(room, sfu.ParticipantParams{ID: m.id, CanPublish: m.grants.Publish,
+			CanSubscribe: m.grants.Subscribe, Events: s.mediaEvents(m, gen)})
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if m.gen == gen {
+			m.starting = false
 		}
-		return
+		if err != nil {
+			m.log.Error("media join failed", zap.Error(err))
+			m.conn.sendError("", protocol.ErrServer, "media session could not start")
+			return
+		}
+		if m.gen != gen || !m.live || m.room.find(m.id) != m { // left, hung up or went p2p meanwhile
+			go peer.Close()
+			return
+		}
+		m.peer = peer
 	}
-	if m.gen != gen || !m.live || m.room.find(m.id) != m { // left or hung up meanwhile
-		go peer.Close()
-		return
-	}
-	m.peer = peer
 }
 
 // mediaEvents routes one media session's events to the member's socket.
@@ -211,17 +233,32 @@ func (s *Server) dropTrack(m *member, id string) {
 	}
 }
 
-// stopMediaLocked ends m's media session and unpublishes its tracks; it
+// dropMediaLocked ends m's SFU session and unpublishes its tracks; it
 // returns the peer for the caller to close after unlocking.
-func (s *Server) stopMediaLocked(m *member) Peer {
+func (s *Server) dropMediaLocked(m *member) Peer {
 	for len(m.tracks) > 0 {
 		s.dropTrack(m, m.tracks[0].ID)
 	}
 	p := m.peer
 	m.peer = nil
-	m.live = false
+	m.starting = false
 	m.gen++
 	return p
+}
+
+// stopMediaLocked takes m out of the call: no SFU session, not live.
+func (s *Server) stopMediaLocked(m *member) Peer {
+	p := s.dropMediaLocked(m)
+	m.live = false
+	return p
+}
+
+func closeLater(p Peer) func() {
+	return func() {
+		if p != nil {
+			p.Close()
+		}
+	}
 }
 
 // removeMember takes c's member out of its room (leave or socket gone).
@@ -238,20 +275,32 @@ func (s *Server) removeMember(c *conn) {
 	peer := s.stopMediaLocked(m)
 	r.remove(m)
 	r.broadcast(nil, protocol.TypeParticipantLeft, protocol.ParticipantLeft{Participant: m.id})
+	after := s.reconcileLocked(r)
 	if len(r.members) == 0 && s.rooms[r.name] == r {
+		s.endRoomLocked(r)
 		delete(s.rooms, r.name)
 	}
 	s.mu.Unlock()
 	m.log.Info("left")
-	if peer != nil {
-		peer.Close()
-	}
+	closeLater(peer)()
+	run(after)
 }
 
 func (s *Server) livePeer(m *member, ref string) Peer {
 	s.mu.Lock()
-	p := m.peer
+	p, starting, ready := m.peer, m.starting, m.ready
 	s.mu.Unlock()
+	if p == nil && starting {
+		// The session is being opened on another goroutine (the room just
+		// moved to the SFU); the client's offer may come first.
+		select {
+		case <-ready:
+		case <-time.After(10 * time.Second):
+		}
+		s.mu.Lock()
+		p = m.peer
+		s.mu.Unlock()
+	}
 	if p == nil {
 		m.conn.sendError(ref, protocol.ErrInvalidState, "not live: no media session")
 	}
@@ -260,7 +309,7 @@ func (s *Server) livePeer(m *member, ref string) Peer {
 
 func (s *Server) description(m *member, ref, typ string, d *protocol.SessionDescription) {
 	if d.Target != "" && d.Target != protocol.TargetServer {
-		m.conn.sendError(ref, protocol.ErrInvalidState, "peer-to-peer negotiation is only allowed in p2p mode")
+		s.relay(m, ref, d.Target, typ, protocol.SessionDescription{From: m.id, SDP: d.SDP})
 		return
 	}
 	p := s.livePeer(m, ref)
@@ -278,7 +327,10 @@ func (s *Server) description(m *member, ref, typ string, d *protocol.SessionDesc
 
 func (s *Server) candidate(m *member, ref string, c *protocol.Candidate) {
 	if c.Target != "" && c.Target != protocol.TargetServer {
-		m.conn.sendError(ref, protocol.ErrInvalidState, "peer-to-peer negotiation is only allowed in p2p mode")
+		if strings.Contains(c.Candidate.Candidate, " typ relay") {
+			return // a relayed direct path is no better than the SFU
+		}
+		s.relay(m, ref, c.Target, protocol.TypeCandidate, protocol.Candidate{From: m.id, PC: protocol.PCP2P, Candidate: c.Candidate})
 		return
 	}
 	if c.PC != protocol.PCPublish && c.PC != protocol.PCSubscribe {

@@ -17,6 +17,14 @@ type room struct {
 	calls    map[string]*call // ringing calls by callee id
 	// recording is whether a recording of the room runs (clients show it).
 	recording bool
+	// mode is "p2p" (a pending or active 1:1 direct call) or "sfu".
+	mode    string
+	attempt *attempt   // a direct connection being tried
+	pair    [2]*member // the two members of an active p2p call
+	// failedPair is the live set whose direct attempt failed: no new
+	// attempt until the live set changes.
+	failedPair string
+	forceSFU   bool // recording, or an operator's policy
 }
 
 // member is one present participant.
@@ -32,6 +40,27 @@ type member struct {
 	gen                int  // counts media sessions, to ignore a stale one's events
 	tracks             []protocol.Track
 	log                *zap.Logger
+	p2p                bool          // the client can take a direct 1:1 connection
+	starting           bool          // an SFU session is being opened
+	ready              chan struct{} // closed when that opening is done
+	held               *[][]byte     // while set, messages to m queue here (see join)
+}
+
+// send queues a message to m (or holds it, see held).
+func (m *member) send(typ string, body any) {
+	b, err := protocol.Encode(typ, body)
+	if err != nil {
+		return
+	}
+	m.sendRaw(b)
+}
+
+func (m *member) sendRaw(b []byte) {
+	if m.held != nil {
+		*m.held = append(*m.held, b)
+		return
+	}
+	m.conn.send(b)
 }
 
 func newID() string {
@@ -76,7 +105,7 @@ func (r *room) broadcast(skip *member, typ string, body any) {
 	}
 	for _, m := range r.members {
 		if m != skip {
-			m.conn.send(b)
+			m.sendRaw(b)
 		}
 	}
 }
@@ -87,4 +116,12 @@ func (m *member) view() protocol.Participant {
 		AudioMuted: m.audioMuted, VideoMuted: m.videoMuted, Tracks: tracks}
 }
 
-func (r *room) mode() string { return protocol.ModeSFU }
+func (r *room) live() []*member {
+	var out []*member
+	for _, m := range r.members {
+		if m.live {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -42,6 +42,8 @@ type Config struct {
 	// Observer, when set, hears of every published and unpublished track
 	// (the recorder uses it).
 	Observer Observer
+	// P2P configures the 1:1 direct path (see p2p.go).
+	P2P P2PConfig
 }
 
 // Observer hears of tracks as they come and go.
@@ -57,11 +59,13 @@ type Server struct {
 	cfg Config
 	log *zap.Logger
 
-	mu      sync.Mutex
-	rooms   map[string]*room
-	conns   map[*conn]struct{}
-	closing bool
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	rooms    map[string]*room
+	conns    map[*conn]struct{}
+	closing  bool
+	wg       sync.WaitGroup
+	stats    P2PStats
+	sfuRooms map[string]bool // rooms an operator forced to the SFU
 }
 
 // New returns a server; mount Handler on an http.Server.
@@ -93,7 +97,11 @@ func New(cfg Config) *Server {
 	if len(cfg.Secret) == 0 {
 		cfg.Logger.Warn("no auth secret configured: rooms are open to anyone who can reach this server")
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{}}
+	if cfg.P2P.Deadline <= 0 {
+		cfg.P2P.Deadline = 5 * time.Second
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{},
+		sfuRooms: map[string]bool{}, stats: P2PStats{Successes: map[string]int{}}}
 }
 
 // Handler serves /ws, /api/rooms, /api/rooms/{room} and /healthz.
@@ -102,6 +110,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /api/rooms", s.serveRooms)
 	mux.HandleFunc("GET /api/rooms/{room}", s.serveRoomCheck)
+	mux.HandleFunc("POST /api/rooms/{room}/policy", s.servePolicy)
+	mux.HandleFunc("GET /api/stats", s.serveStats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -146,6 +156,8 @@ func (s *Server) SetRecording(room string, active bool, err error) {
 		return
 	}
 	r.recording = active
+	r.forceSFU = active || s.sfuRooms[room]
+	defer func() { go func() { run(s.reconcile(room)) }() }() // a recorded room needs its media at the server
 	msg := protocol.Recording{Active: active}
 	if err != nil {
 		msg.Error = err.Error()

@@ -30,6 +30,9 @@ type config struct {
 	turn             turnFlags
 	recordDir        string
 	tapAllow         []netip.Prefix
+	p2p              bool
+	p2pReturn        bool
+	p2pDeadline      time.Duration
 }
 
 func env(name, def string) string {
@@ -65,7 +68,10 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.logJSON, "log-json", false, "log JSON instead of console lines")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.turn.register(fs, boolean)
-	var tapAllow string
+	var tapAllow, p2pDeadline string
+	boolean(&c.p2p, "p2p", true, "let 1:1 calls try a direct connection before the SFU")
+	boolean(&c.p2pReturn, "p2p-return", true, "return a room to the direct path when it is back to two")
+	str(&p2pDeadline, "p2p-deadline", "5s", "how long a direct attempt may take before the SFU takes over")
 	str(&c.recordDir, "record-dir", "recordings", "directory for recordings and RTP tap SDP files")
 	str(&tapAllow, "tap-allow", "127.0.0.0/8,::1/128", "CIDRs RTP taps may send to")
 	if err := fs.Parse(args); err != nil {
@@ -96,6 +102,9 @@ func parseFlags(args []string) (config, error) {
 			return c, bad("ice-port-range", fmt.Errorf("want min-max, got %q", portRange))
 		}
 		c.portMin, c.portMax = uint16(a), uint16(b)
+	}
+	if c.p2pDeadline, err = time.ParseDuration(p2pDeadline); err != nil || c.p2pDeadline <= 0 {
+		return c, bad("p2p-deadline", fmt.Errorf("want a positive duration, got %q", p2pDeadline))
 	}
 	for _, p := range splitList(tapAllow) {
 		pfx, err := netip.ParsePrefix(p)

@@ -107,7 +107,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 
 	sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
 		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
-		Observer: rec})
+		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn}})
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig.Handler())

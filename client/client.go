@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"consult/protocol"
@@ -32,9 +33,19 @@ type Config struct {
 	RelayOnly bool
 	// OnTrack is called for every received track, on pion's goroutine.
 	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
-	// OnConnectionState reports state changes of the "publish" and
-	// "subscribe" PeerConnections.
+	// OnConnectionState reports state changes of the "publish",
+	// "subscribe" and "p2p" PeerConnections.
 	OnConnectionState func(pc string, s webrtc.PeerConnectionState)
+	// P2P announces that this client takes a direct connection in a 1:1
+	// call (see protocol.Mode); its tracks then arrive through OnTrack
+	// from the peer directly, or from the server.
+	P2P bool
+	// P2PAPI builds the direct PeerConnection (nil: API).
+	P2PAPI *webrtc.API
+	// OnKeyframeRequest is called with a published track's id when a
+	// receiver (the server or the direct peer) asks for a keyframe (PLI
+	// or FIR). The client reads every sender's RTCP itself.
+	OnKeyframeRequest func(trackID string)
 }
 
 // Event is one message from the server other than negotiation.
@@ -60,7 +71,8 @@ type Client struct {
 	inbox *inbox
 	done  chan struct{}
 
-	negMu sync.Mutex // serialises Publish negotiations
+	negMu sync.Mutex  // serialises Publish negotiations
+	work  chan func() // mode changes and direct negotiation, in order
 
 	mu       sync.Mutex
 	you      string
@@ -68,6 +80,9 @@ type Client struct {
 	pub, sub *webrtc.PeerConnection
 	early    map[string][]webrtc.ICECandidateInit
 	answered chan error
+	useSFU   bool                // publish to the server (mode sfu)
+	tracks   []webrtc.TrackLocal // everything published, for either path
+	direct   *direct             // the direct connection, if any
 }
 
 // Dial connects to the server.
@@ -77,7 +92,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, api: cfg.API, ws: ws, inbox: newInbox(), done: make(chan struct{}),
-		early: map[string][]webrtc.ICECandidateInit{}}
+		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true}
 	if c.api == nil {
 		if c.api, err = DefaultAPI(nil); err != nil {
 			_ = ws.Close()
@@ -85,7 +100,29 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	go c.readLoop()
+	go c.worker()
 	return c, nil
+}
+
+// worker runs mode changes and direct negotiation one at a time, off the
+// reader goroutine (a mode change may wait for the server's answer, which
+// the reader delivers).
+func (c *Client) worker() {
+	for {
+		select {
+		case f := <-c.work:
+			f()
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *Client) later(f func()) {
+	select {
+	case c.work <- f:
+	case <-c.done:
+	}
 }
 
 // DefaultAPI is pion's default codecs and interceptors on se (nil: a
@@ -153,6 +190,7 @@ func (c *Client) AwaitMatch(ctx context.Context, match func(Event) bool) (Event,
 
 // Join enters a room and returns the server's reply.
 func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, error) {
+	j.P2P = j.P2P || c.cfg.P2P
 	if err := c.Send(protocol.TypeJoin, j); err != nil {
 		return nil, err
 	}
@@ -171,6 +209,7 @@ func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, e
 	}
 	c.mu.Lock()
 	c.you = joined.You
+	c.useSFU = joined.Mode != protocol.ModeP2P
 	c.ice = c.ice[:0]
 	for _, s := range joined.ICEServers {
 		c.ice = append(c.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -199,6 +238,7 @@ func (c *Client) Mute(kind string, muted bool) error {
 func (c *Client) Close() error {
 	err := c.ws.Close()
 	<-c.done
+	c.closeDirect()
 	c.mu.Lock()
 	pcs := []*webrtc.PeerConnection{c.pub, c.sub}
 	c.pub, c.sub = nil, nil
@@ -224,18 +264,31 @@ func (c *Client) readLoop() {
 		if json.Unmarshal(b, &h) != nil {
 			continue
 		}
-		switch h.Type {
-		case protocol.TypeOffer:
+		var peer struct {
+			From string `json:"from"`
+		}
+		_ = json.Unmarshal(b, &peer)
+		direct := peer.From != "" && peer.From != protocol.TargetServer
+		switch {
+		case h.Type == protocol.TypeMode:
+			var m protocol.Mode
+			if json.Unmarshal(b, &m) == nil {
+				c.later(func() { c.onMode(m) })
+			}
+			c.inbox.push(Event{Type: h.Type, Raw: b})
+		case direct && (h.Type == protocol.TypeOffer || h.Type == protocol.TypeAnswer || h.Type == protocol.TypeCandidate):
+			c.later(func() { c.onDirect(h.Type, b) })
+		case h.Type == protocol.TypeOffer:
 			var d protocol.SessionDescription
 			if json.Unmarshal(b, &d) == nil {
 				c.onOffer(d.SDP)
 			}
-		case protocol.TypeAnswer:
+		case h.Type == protocol.TypeAnswer:
 			var d protocol.SessionDescription
 			if json.Unmarshal(b, &d) == nil {
 				c.onAnswer(d.SDP)
 			}
-		case protocol.TypeCandidate:
+		case h.Type == protocol.TypeCandidate:
 			var cand protocol.Candidate
 			if json.Unmarshal(b, &cand) == nil {
 				c.onCandidate(cand)
@@ -280,9 +333,7 @@ func (c *Client) onOffer(sdp string) {
 		if err != nil {
 			return
 		}
-		if c.cfg.OnTrack != nil {
-			pc.OnTrack(c.cfg.OnTrack)
-		}
+		pc.OnTrack(c.onServerTrack)
 		c.sub = pc
 	}
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
@@ -348,6 +399,14 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 	c.negMu.Lock()
 	defer c.negMu.Unlock()
 	c.mu.Lock()
+	c.tracks = append(c.tracks, tracks...)
+	if !c.useSFU {
+		// On the direct path: the tracks go to the peer now or when it
+		// connects (or to the server if the room moves there).
+		c.mu.Unlock()
+		c.later(func() { c.addDirect(tracks) })
+		return nil, nil
+	}
 	if c.pub == nil {
 		pc, err := c.newPC(protocol.PCPublish)
 		if err != nil {
@@ -360,7 +419,7 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 	c.mu.Unlock()
 	senders := make([]*webrtc.RTPSender, 0, len(tracks))
 	for _, t := range tracks {
-		s, err := pub.AddTrack(t)
+		s, err := c.addTrack(pub, t)
 		if err != nil {
 			return nil, err
 		}
@@ -423,4 +482,30 @@ func (c *Client) SubscribePC() *webrtc.PeerConnection {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sub
+}
+
+// addTrack adds t to pc and reads the sender's RTCP: pion's interceptors
+// need it read, and keyframe requests go to OnKeyframeRequest.
+func (c *Client) addTrack(pc *webrtc.PeerConnection, t webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	s, err := pc.AddTrack(t)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			pkts, _, err := s.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					if f := c.cfg.OnKeyframeRequest; f != nil {
+						f(t.ID())
+					}
+				}
+			}
+		}
+	}()
+	return s, nil
 }

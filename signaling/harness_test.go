@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"consult/internal/testlog"
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -67,6 +66,8 @@ type peer struct {
 	mu       sync.Mutex
 	received map[string]*webrtc.TrackRemote
 	trackCh  chan *webrtc.TrackRemote
+	keyReq   chan struct{} // keyframe requests for this peer's tracks
+	plis     atomic.Int64
 }
 
 func (e *env) dial(t *testing.T) *peer {
@@ -76,12 +77,14 @@ func (e *env) dial(t *testing.T) *peer {
 
 func (e *env) dialOpts(t *testing.T, state func(string, webrtc.PeerConnectionState)) *peer {
 	t.Helper()
-	p := &peer{t: t, received: map[string]*webrtc.TrackRemote{}, trackCh: make(chan *webrtc.TrackRemote, 16)}
+	p := &peer{t: t, received: map[string]*webrtc.TrackRemote{}, trackCh: make(chan *webrtc.TrackRemote, 16),
+		keyReq: make(chan struct{}, 1)}
 	api, err := client.DefaultAPI(testSettingEngine())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := client.Dial(ctxT(t, 5*time.Second), client.Config{URL: e.url, API: api, OnConnectionState: state,
+		OnKeyframeRequest: p.onKeyframeRequest,
 		OnTrack: func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			p.mu.Lock()
 			p.received[r.ID()] = r
@@ -154,13 +157,20 @@ func (p *peer) awaitError(code string) protocol.Error {
 	return pe
 }
 
+func (p *peer) onKeyframeRequest(string) {
+	p.plis.Add(1)
+	select {
+	case p.keyReq <- struct{}{}:
+	default:
+	}
+}
+
 // publisher sends codec-valid Opus and VP8 over RTP, remembers every
 // payload it sent by sequence number, and answers PLIs with a keyframe.
 type publisher struct {
 	audio, video *webrtc.TrackLocalStaticRTP
 	mu           sync.Mutex
 	sent         map[string]map[uint16][]byte // track id → seq → payload
-	plis         atomic.Int64
 	keyReq       chan struct{}
 	stop         chan struct{}
 	wg           sync.WaitGroup
@@ -171,13 +181,10 @@ func startPublisher(t *testing.T, p *peer) *publisher {
 	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "av")
 	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "av")
 	pub := &publisher{audio: audio, video: video, sent: map[string]map[uint16][]byte{"mic": {}, "cam": {}},
-		keyReq: make(chan struct{}, 1), stop: make(chan struct{})}
-	senders, err := p.Publish(ctxT(t, 5*time.Second), audio, video)
-	if err != nil {
+		keyReq: p.keyReq, stop: make(chan struct{})}
+	if _, err := p.Publish(ctxT(t, 5*time.Second), audio, video); err != nil {
 		t.Fatal(err)
 	}
-	go pub.readRTCP(senders[1])
-	go pub.readRTCP(senders[0])
 	pub.wg.Add(1)
 	go pub.run()
 	t.Cleanup(pub.close)
@@ -191,24 +198,6 @@ func (pub *publisher) close() {
 		close(pub.stop)
 	}
 	pub.wg.Wait()
-}
-
-func (pub *publisher) readRTCP(s *webrtc.RTPSender) {
-	for {
-		pkts, _, err := s.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			if _, ok := p.(*rtcp.PictureLossIndication); ok {
-				pub.plis.Add(1)
-				select {
-				case pub.keyReq <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}
 }
 
 var (

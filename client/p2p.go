@@ -1,0 +1,318 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+
+	"consult/protocol"
+)
+
+// direct is the direct PeerConnection of a 1:1 call.
+//
+// Either side may renegotiate (tracks published later); collisions are
+// settled as in the W3C "perfect negotiation" pattern: the server's
+// designated offerer is impolite and ignores a colliding offer, the other
+// side rolls its own back.
+type direct struct {
+	pc       *webrtc.PeerConnection
+	peer     string
+	polite   bool
+	early    []webrtc.ICECandidateInit
+	reported bool
+	up       bool // ICE connected at least once
+}
+
+// onMode follows the server's choice of media path. Runs on the worker.
+func (c *Client) onMode(m protocol.Mode) {
+	switch {
+	case m.Mode == protocol.ModeSFU:
+		c.toSFU()
+	case m.Mode == protocol.ModeP2P && m.State == protocol.ModeTrying:
+		c.startDirect(m)
+	case m.Mode == protocol.ModeP2P && m.State == protocol.ModeActive:
+		// The direct path carries the call: drop the server connections.
+		c.mu.Lock()
+		c.useSFU = false
+		pcs := []*webrtc.PeerConnection{c.pub, c.sub}
+		c.pub, c.sub = nil, nil
+		c.mu.Unlock()
+		for _, pc := range pcs {
+			if pc != nil {
+				_ = pc.Close()
+			}
+		}
+	case m.Mode == protocol.ModeP2P: // waiting for a peer
+		c.closeDirect()
+	}
+}
+
+// toSFU publishes to the server; the direct connection stays until the
+// peer's media arrives from the server (make-before-break), or goes at
+// once if it never connected.
+func (c *Client) toSFU() {
+	c.mu.Lock()
+	c.useSFU = true
+	pending := c.pub == nil && len(c.tracks) > 0
+	tracks := c.tracks
+	d := c.direct
+	c.mu.Unlock()
+	if d != nil && !d.up {
+		c.closeDirect()
+	}
+	if !pending {
+		return
+	}
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	c.mu.Lock()
+	if c.pub != nil {
+		c.mu.Unlock()
+		return
+	}
+	pc, err := c.newPC(protocol.PCPublish)
+	if err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.pub = pc
+	c.mu.Unlock()
+	for _, t := range tracks {
+		_, _ = c.addTrack(pc, t)
+	}
+	ctx, cancel := contextWithDone(c.done)
+	defer cancel()
+	_ = c.renegotiate(ctx, pc)
+}
+
+// onServerTrack hands a track from the server to the application and,
+// once the direct peer's media comes from the server, ends the direct
+// connection.
+func (c *Client) onServerTrack(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	owner, _, _ := strings.Cut(r.ID(), ":")
+	c.mu.Lock()
+	d := c.direct
+	c.mu.Unlock()
+	if d != nil && d.peer == owner {
+		c.later(c.closeDirect)
+	}
+	if c.cfg.OnTrack != nil {
+		c.cfg.OnTrack(r, recv)
+	}
+}
+
+func (c *Client) closeDirect() {
+	c.mu.Lock()
+	d := c.direct
+	c.direct = nil
+	c.mu.Unlock()
+	if d != nil {
+		_ = d.pc.Close()
+	}
+}
+
+func (c *Client) startDirect(m protocol.Mode) {
+	c.closeDirect()
+	api := c.cfg.P2PAPI
+	if api == nil {
+		api = c.api
+	}
+	conf := webrtc.Configuration{}
+	for _, s := range m.ICEServers {
+		conf.ICEServers = append(conf.ICEServers, webrtc.ICEServer{URLs: s.URLs})
+	}
+	pc, err := api.NewPeerConnection(conf)
+	if err != nil {
+		c.sendP2PState(protocol.P2PState{State: "failed"})
+		return
+	}
+	d := &direct{pc: pc, peer: m.Peer, polite: !m.Offerer}
+	pc.OnICECandidate(func(ic *webrtc.ICECandidate) {
+		if ic == nil || ic.Typ == webrtc.ICECandidateTypeRelay {
+			return
+		}
+		j := ic.ToJSON()
+		_ = c.Send(protocol.TypeCandidate, protocol.Candidate{Target: d.peer, PC: protocol.PCP2P,
+			Candidate: protocol.ICECandidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if f := c.cfg.OnConnectionState; f != nil {
+			f(protocol.PCP2P, s)
+		}
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			c.later(func() { c.reportDirect(d) })
+		case webrtc.PeerConnectionStateFailed:
+			c.sendP2PState(protocol.P2PState{State: "failed"})
+		}
+	})
+	if c.cfg.OnTrack != nil {
+		pc.OnTrack(c.cfg.OnTrack)
+	}
+	c.mu.Lock()
+	c.direct = d
+	tracks := c.tracks
+	c.mu.Unlock()
+	for _, t := range tracks {
+		_, _ = c.addTrack(pc, t)
+	}
+	if m.Offerer {
+		c.offerDirect(d)
+	}
+}
+
+func (c *Client) offerDirect(d *direct) {
+	offer, err := d.pc.CreateOffer(nil)
+	if err == nil {
+		err = d.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		c.sendP2PState(protocol.P2PState{State: "failed"})
+		return
+	}
+	_ = c.Send(protocol.TypeOffer, protocol.SessionDescription{Target: d.peer, SDP: offer.SDP})
+}
+
+// addDirect sends tracks published during a direct call to the peer.
+func (c *Client) addDirect(tracks []webrtc.TrackLocal) {
+	c.mu.Lock()
+	d := c.direct
+	c.mu.Unlock()
+	if d == nil {
+		return
+	}
+	for _, t := range tracks {
+		_, _ = c.addTrack(d.pc, t)
+	}
+	if d.pc.RemoteDescription() != nil || !d.polite {
+		c.offerDirect(d)
+	}
+	// A polite side that has not heard the first offer yet answers it
+	// with these tracks included.
+}
+
+// reportDirect tells the server the selected candidate pair's types.
+func (c *Client) reportDirect(d *direct) {
+	c.mu.Lock()
+	if c.direct != d || d.reported {
+		c.mu.Unlock()
+		return
+	}
+	d.reported, d.up = true, true
+	c.mu.Unlock()
+	local, remote := SelectedPair(d.pc)
+	c.sendP2PState(protocol.P2PState{State: "connected", Local: local, Remote: remote})
+}
+
+// SelectedPair returns the candidate types of a PeerConnection's selected
+// pair ("host", "srflx", "prflx", "relay"), or empty strings.
+func SelectedPair(pc *webrtc.PeerConnection) (local, remote string) {
+	stats := pc.GetStats()
+	for _, s := range stats {
+		p, ok := s.(webrtc.ICECandidatePairStats)
+		if !ok || !p.Nominated || p.State != webrtc.StatsICECandidatePairStateSucceeded {
+			continue
+		}
+		if l, ok := stats[p.LocalCandidateID].(webrtc.ICECandidateStats); ok {
+			local = l.CandidateType.String()
+		}
+		if r, ok := stats[p.RemoteCandidateID].(webrtc.ICECandidateStats); ok {
+			remote = r.CandidateType.String()
+		}
+		return local, remote
+	}
+	return "", ""
+}
+
+func (c *Client) sendP2PState(st protocol.P2PState) { _ = c.Send(protocol.TypeP2PState, st) }
+
+// onDirect applies the peer's offer, answer or candidate. Runs on the
+// worker, after the mode message that created the connection.
+func (c *Client) onDirect(typ string, raw []byte) {
+	c.mu.Lock()
+	d := c.direct
+	c.mu.Unlock()
+	if d == nil {
+		return
+	}
+	switch typ {
+	case protocol.TypeOffer, protocol.TypeAnswer:
+		var sd protocol.SessionDescription
+		if json.Unmarshal(raw, &sd) != nil || sd.From != d.peer {
+			return
+		}
+		t := webrtc.SDPTypeAnswer
+		if typ == protocol.TypeOffer {
+			t = webrtc.SDPTypeOffer
+			if d.pc.SignalingState() != webrtc.SignalingStateStable { // offers crossed
+				if !d.polite {
+					return
+				}
+				if err := d.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+					return
+				}
+			}
+		}
+		if err := d.pc.SetRemoteDescription(webrtc.SessionDescription{Type: t, SDP: sd.SDP}); err != nil {
+			c.sendP2PState(protocol.P2PState{State: "failed"})
+			return
+		}
+		for _, ci := range d.early {
+			_ = d.pc.AddICECandidate(ci)
+		}
+		d.early = nil
+		if typ == protocol.TypeOffer {
+			ans, err := d.pc.CreateAnswer(nil)
+			if err == nil {
+				err = d.pc.SetLocalDescription(ans)
+			}
+			if err != nil {
+				c.sendP2PState(protocol.P2PState{State: "failed"})
+				return
+			}
+			_ = c.Send(protocol.TypeAnswer, protocol.SessionDescription{Target: d.peer, SDP: ans.SDP})
+		}
+	case protocol.TypeCandidate:
+		var cand protocol.Candidate
+		if json.Unmarshal(raw, &cand) != nil || cand.From != d.peer {
+			return
+		}
+		ci := webrtc.ICECandidateInit{Candidate: cand.Candidate.Candidate, SDPMid: cand.Candidate.SDPMid,
+			SDPMLineIndex: cand.Candidate.SDPMLineIndex}
+		if d.pc.RemoteDescription() == nil {
+			d.early = append(d.early, ci)
+			return
+		}
+		_ = d.pc.AddICECandidate(ci)
+	}
+}
+
+// DirectPC returns the direct PeerConnection, if any.
+func (c *Client) DirectPC() *webrtc.PeerConnection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.direct == nil {
+		return nil
+	}
+	return c.direct.pc
+}
+
+// ReportPathSwitch tells the server how long the peer's picture stalled
+// when the media path changed (the application measures it).
+func (c *Client) ReportPathSwitch(from, to string, gapMS int) error {
+	return c.Send(protocol.TypePathSwitch, protocol.PathSwitch{From: from, To: to, GapMS: gapMS})
+}
+
+func contextWithDone(done <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}

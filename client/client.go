@@ -228,8 +228,8 @@ func (c *Client) Cancel(id string) error {
 }
 func (c *Client) Accept() error { return c.Send(protocol.TypeAccept, nil) }
 func (c *Client) Reject() error { return c.Send(protocol.TypeReject, nil) }
-func (c *Client) Hangup() error { return c.Send(protocol.TypeHangup, nil) }
-func (c *Client) Leave() error  { return c.Send(protocol.TypeLeave, nil) }
+func (c *Client) Hangup() error { c.dropMedia(); return c.Send(protocol.TypeHangup, nil) }
+func (c *Client) Leave() error  { c.dropMedia(); return c.Send(protocol.TypeLeave, nil) }
 func (c *Client) Mute(kind string, muted bool) error {
 	return c.Send(protocol.TypeMute, protocol.Mute{Kind: kind, Muted: muted})
 }
@@ -508,4 +508,19 @@ func (c *Client) addTrack(pc *webrtc.PeerConnection, t webrtc.TrackLocal) (*webr
 		}
 	}()
 	return s, nil
+}
+
+// dropMedia closes every PeerConnection: after a hang-up or a leave the
+// server has closed its side. Published tracks are kept for the next call.
+func (c *Client) dropMedia() {
+	c.mu.Lock()
+	pcs := []*webrtc.PeerConnection{c.pub, c.sub}
+	c.pub, c.sub = nil, nil
+	c.mu.Unlock()
+	c.closeDirect()
+	for _, pc := range pcs {
+		if pc != nil {
+			_ = pc.Close()
+		}
+	}
 }

@@ -118,6 +118,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	}
 	r.members = append(r.members, m)
 	c.member = m
+	r.broadcast(m, protocol.TypeParticipantJoined, protocol.ParticipantEvent{Participant: m.view()})
 	// Messages the room's new state causes for m wait until m has its
 	// joined reply.
 	var held [][]byte
@@ -129,7 +130,6 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	for _, b := range held {
 		c.send(b)
 	}
-	r.broadcast(m, protocol.TypeParticipantJoined, protocol.ParticipantEvent{Participant: m.view()})
 	s.mu.Unlock()
 	m.log.Info("joined", zap.Bool("live", m.live), zap.String("identity", identity), zap.Bool("p2p", m.p2p))
 	run(after)

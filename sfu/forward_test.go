@@ -64,16 +64,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 func TestSubscriberStartsOnKeyframeAndPLIReachesPublisher(t *testing.T) {
-	s := newTestSFU(t)
-	a := joinPeer(t, s, "r", "a")
-	b := joinPeer(t, s, "r", "b")
-	tr := a.publish(webrtc.MimeTypeVP8, "cam")
-	stop, key := make(chan struct{}), make(chan struct{}, 1)
-	fb := watchFeedback(a.published[webrtc.RTPCodecTypeVideo], key)
-	defer close(stop)
-	go sendVideo(tr, key, stop)
-
-	remote := b.awaitTrack(5 * time.Second)
+	vc := startVideoCall(t)
+	b, remote, fb := vc.b, vc.remote, vc.fb
 	if remote.ID() != "a:cam" || remote.StreamID() != "a:stream-a" {
 		t.Fatalf("track ids %q %q", remote.ID(), remote.StreamID())
 	}
@@ -92,15 +84,8 @@ func TestSubscriberStartsOnKeyframeAndPLIReachesPublisher(t *testing.T) {
 }
 
 func TestPLIStormIsThrottled(t *testing.T) {
-	s := newTestSFU(t)
-	a := joinPeer(t, s, "r", "a")
-	b := joinPeer(t, s, "r", "b")
-	tr := a.publish(webrtc.MimeTypeVP8, "cam")
-	stop, key := make(chan struct{}), make(chan struct{}, 1)
-	fb := watchFeedback(a.published[webrtc.RTPCodecTypeVideo], key)
-	defer close(stop)
-	go sendVideo(tr, key, stop)
-	remote := b.awaitTrack(5 * time.Second)
+	vc := startVideoCall(t)
+	b, remote, fb := vc.b, vc.remote, vc.fb
 	if _, _, err := remote.ReadRTP(); err != nil {
 		t.Fatal(err)
 	}
@@ -133,15 +118,8 @@ func TestPLIStormIsThrottled(t *testing.T) {
 }
 
 func TestSubscriberNACKAnsweredFromCache(t *testing.T) {
-	s := newTestSFU(t)
-	a := joinPeer(t, s, "r", "a")
-	b := joinPeer(t, s, "r", "b")
-	tr := a.publish(webrtc.MimeTypeVP8, "cam")
-	stop, key := make(chan struct{}), make(chan struct{}, 1)
-	defer close(stop)
-	watchFeedback(a.published[webrtc.RTPCodecTypeVideo], key)
-	go sendVideo(tr, key, stop)
-	remote := b.awaitTrack(5 * time.Second)
+	vc := startVideoCall(t)
+	b, remote := vc.b, vc.remote
 
 	first, _, err := remote.ReadRTP()
 	if err != nil {

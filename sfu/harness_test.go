@@ -209,3 +209,25 @@ func sendVideo(tr *webrtc.TrackLocalStaticSample, key <-chan struct{}, stop <-ch
 		_ = tr.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
 	}
 }
+
+// videoCall is peer a publishing VP8 (answering PLIs with keyframes) to
+// peer b, which has the track.
+type videoCall struct {
+	s      *SFU
+	a, b   *testPeer
+	remote *webrtc.TrackRemote
+	fb     *publisherFeedback
+}
+
+func startVideoCall(t *testing.T) *videoCall {
+	t.Helper()
+	s := newTestSFU(t)
+	a := joinPeer(t, s, "r", "a")
+	b := joinPeer(t, s, "r", "b")
+	tr := a.publish(webrtc.MimeTypeVP8, "cam")
+	stop, key := make(chan struct{}), make(chan struct{}, 1)
+	t.Cleanup(func() { close(stop) })
+	fb := watchFeedback(a.published[webrtc.RTPCodecTypeVideo], key)
+	go sendVideo(tr, key, stop)
+	return &videoCall{s: s, a: a, b: b, remote: b.awaitTrack(5 * time.Second), fb: fb}
+}

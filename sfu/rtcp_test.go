@@ -100,15 +100,8 @@ func TestReportsFlowBothWays(t *testing.T) {
 }
 
 func TestHostileRTCPIsBoundedAndHarmless(t *testing.T) {
-	s := newTestSFU(t)
-	a := joinPeer(t, s, "r", "a")
-	b := joinPeer(t, s, "r", "b")
-	tr := a.publish(webrtc.MimeTypeVP8, "cam")
-	stop, key := make(chan struct{}), make(chan struct{}, 1)
-	defer close(stop)
-	watchFeedback(a.published[webrtc.RTPCodecTypeVideo], key)
-	go sendVideo(tr, key, stop)
-	remote := b.awaitTrack(5 * time.Second)
+	vc := startVideoCall(t)
+	s, b, remote := vc.s, vc.b, vc.remote
 	count := 0
 	go func() {
 		for {

@@ -38,6 +38,9 @@ type Forward struct {
 	w    *udpWriter
 }
 
+// errTooLarge: the packet does not fit one UDP datagram of the tap.
+var errTooLarge = errors.New("recording: rtp packet larger than 1500 bytes")
+
 // udpWriter marshals each packet into one reused buffer and sends it.
 type udpWriter struct {
 	conn    net.Conn
@@ -49,9 +52,23 @@ type udpWriter struct {
 func (u *udpWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	n, err := rtp.MarshalPacketTo(u.buf[:], h, payload)
+	n, err := h.MarshalTo(u.buf[:])
 	if err != nil {
 		return 0, err
+	}
+	pad := 0
+	if h.Padding {
+		pad = int(h.PaddingSize)
+	}
+	if n+len(payload)+pad > len(u.buf) {
+		return 0, errTooLarge
+	}
+	n += copy(u.buf[n:], payload)
+	if pad > 0 {
+		// RFC 3550 5.1: zeros, the last octet counts the padding.
+		clear(u.buf[n : n+pad])
+		n += pad
+		u.buf[n-1] = byte(pad)
 	}
 	u.packets++
 	return u.conn.Write(u.buf[:n])

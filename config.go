@@ -30,6 +30,9 @@ type config struct {
 	turn             turnFlags
 	recordDir        string
 	tapAllow         []netip.Prefix
+	tlsCert, tlsKey  string
+	tlsSelfSigned    bool
+	tlsHosts         []string
 	p2p              bool
 	p2pReturn        bool
 	p2pDeadline      time.Duration
@@ -68,7 +71,11 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.logJSON, "log-json", false, "log JSON instead of console lines")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.turn.register(fs, boolean)
-	var tapAllow, p2pDeadline string
+	var tapAllow, p2pDeadline, tlsHosts string
+	str(&c.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (cameras need a secure context off localhost)")
+	str(&c.tlsKey, "tls-key", "", "PEM key for -tls-cert")
+	boolean(&c.tlsSelfSigned, "tls-self-signed", false, "serve HTTPS with a certificate made at start for this machine's names and LAN IPs")
+	str(&tlsHosts, "tls-hosts", "", "extra host names for -tls-self-signed, comma-separated")
 	boolean(&c.p2p, "p2p", true, "let 1:1 calls try a direct connection before the SFU")
 	boolean(&c.p2pReturn, "p2p-return", true, "return a room to the direct path when it is back to two")
 	str(&p2pDeadline, "p2p-deadline", "5s", "how long a direct attempt may take before the SFU takes over")
@@ -112,6 +119,10 @@ func parseFlags(args []string) (config, error) {
 			return c, bad("tap-allow", err)
 		}
 		c.tapAllow = append(c.tapAllow, pfx)
+	}
+	c.tlsHosts = splitList(tlsHosts)
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, fmt.Errorf("-tls-cert and -tls-key go together")
 	}
 	c.publicIPs = splitList(publicIPs)
 	c.interfaces = splitList(interfaces)

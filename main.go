@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -124,7 +125,17 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 	if err != nil {
 		return err
 	}
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("iceUDPPort", cfg.udpPort),
+	scheme := "http"
+	if cfg.tlsCert != "" || cfg.tlsSelfSigned {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
+		scheme = "https"
+	}
+	log.Info("listening", zap.String("url", scheme+"://"+ln.Addr().String()), zap.Int("iceUDPPort", cfg.udpPort),
 		zap.Bool("auth", cfg.secret != ""))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -147,4 +158,19 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 		return err
 	}
 	return nil
+}
+
+// tlsConfig loads the configured certificate or makes a self-signed one.
+func tlsConfig(cfg config) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	if cfg.tlsCert != "" {
+		cert, err = tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	} else {
+		cert, err = web.SelfSignedCert(cfg.tlsHosts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

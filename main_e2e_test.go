@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"strconv"
@@ -41,7 +42,11 @@ func startMain(t *testing.T, args ...string) string {
 	})
 	select {
 	case a := <-addr:
-		return "ws://" + a + "/ws"
+		scheme := "ws://"
+		if cfg.tlsSelfSigned {
+			scheme = "wss://"
+		}
+		return scheme + a + "/ws"
 	case err := <-done:
 		t.Fatalf("server did not start: %v", err)
 	case <-time.After(10 * time.Second):
@@ -171,5 +176,22 @@ func TestAdminAPIsNeedAnAdminTokenWhenAuthIsOn(t *testing.T) {
 				t.Fatalf("GET %s: %d, want %d", path, resp.StatusCode, want)
 			}
 		}
+	}
+}
+
+func TestSelfSignedHTTPS(t *testing.T) {
+	url := startMain(t, "-tls-self-signed")
+	base := "https" + strings.TrimSuffix(strings.TrimPrefix(url, "wss"), "/ws")
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // self-signed by design
+	resp, err := c.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {
+		t.Fatalf("https: %v", resp.Status)
+	}
+	if err := resp.TLS.PeerCertificates[0].VerifyHostname("127.0.0.1"); err != nil {
+		t.Fatalf("certificate does not cover 127.0.0.1: %v", err)
 	}
 }

@@ -1,0 +1,102 @@
+package web_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// Muting the microphone and turning the camera off show on the other
+// page (from the "mute" messages), by mouse and by keyboard; sharing the
+// screen replaces the camera picture that the other page receives, and
+// stopping the share brings the camera back.
+func TestMuteCameraOffAndScreenShareReachTheOtherPage(t *testing.T) {
+	srv := startServer(t, 20*time.Second)
+	ana := newBrowser(t, 90*time.Second)
+	ben := newTab(t, ana, "ben")
+	// Chromium's fake screen has the fake camera's 16:9 shape. Give the
+	// shared screen a 4:3 shape so that Ben's page can tell them apart;
+	// the page's own share code runs unchanged.
+	if _, err := chromedp.Call(ana, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+		const real = MediaDevices.prototype.getDisplayMedia;
+		MediaDevices.prototype.getDisplayMedia = async function (c) {
+			const s = await real.call(this, c);
+			await s.getVideoTracks()[0].applyConstraints({width: 640, height: 480});
+			return s;
+		};`}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ana, chromedp.Navigate(roomURL(srv.URL, "controls", "Ana", true)))
+	do(t, ben, chromedp.Navigate(roomURL(srv.URL, "controls", "Ben", true)))
+	cam := waitVideoFlowing(t, ben, "Ben", 1)[0]
+	waitVideoFlowing(t, ana, "Ana", 1)
+	tile := fmt.Sprintf(`document.querySelector('.tile[data-pid=%s]')`, jsString(cam.PID))
+	seenByBen := func(what, js, want string) {
+		t.Helper()
+		waitFor(t, ben, what, 10*time.Second, js, func(s string) bool { return s == want })
+	}
+
+	click(t, ana, "#btn-mic")
+	seenByBen("Ana's muted microphone", tile+`.dataset.audioMuted`, "true")
+	if p := eval[string](t, ana, `document.getElementById('btn-mic').getAttribute('aria-pressed')`); p != "true" {
+		t.Errorf("mute button aria-pressed %q after muting", p)
+	}
+	// The keyboard shortcut unmutes; Enter on the focused camera button
+	// turns the camera off.
+	front(t, ana)
+	do(t, ana, chromedp.KeyEvent("m"))
+	seenByBen("Ana's microphone back on", tile+`.dataset.audioMuted`, "false")
+	do(t, ana, chromedp.Focus(chromedp.ID("btn-cam")), chromedp.KeyEvent("\r"))
+	seenByBen("Ana's camera off", tile+`.dataset.videoMuted + ' ' + `+tile+`.dataset.video`, "true off")
+
+	click(t, ana, "#btn-cam")
+	seenByBen("Ana's camera back on", tile+`.dataset.videoMuted + ' ' + `+tile+`.dataset.video`, "false on")
+	waitVideoFlowing(t, ben, "Ben", 1)
+
+	// Share the screen: Ben receives a picture of the screen's size.
+	click(t, ana, "#btn-share")
+	screen := waitFor(t, ana, "Ana's own tile to show the share", 10*time.Second,
+		`(() => { const t = document.querySelector('.tile[data-local]'); const v = t.querySelector('video');
+		  return {sharing: t.dataset.sharing, w: v.videoWidth, h: v.videoHeight}; })()`,
+		func(s struct {
+			Sharing string `json:"sharing"`
+			W       int    `json:"w"`
+			H       int    `json:"h"`
+		}) bool {
+			return s.Sharing == "true" && s.W > 0
+		})
+	// Compare shapes, not sizes: the encoder may scale a picture down
+	// while the bandwidth estimate ramps up, but keeps its aspect ratio.
+	camAspect, screenAspect := float64(cam.Width)/float64(cam.Height), float64(screen.W)/float64(screen.H)
+	if math.Abs(camAspect-screenAspect) < 0.1 {
+		t.Fatalf("the fake screen (%dx%d) has the camera's shape (%dx%d); the test cannot tell them apart",
+			screen.W, screen.H, cam.Width, cam.Height)
+	}
+	aspect := fmt.Sprintf(`(() => { const v = %s.querySelector('video'); return v.videoHeight ? v.videoWidth / v.videoHeight : 0; })()`, tile)
+	near := func(want float64) func(float64) bool {
+		return func(got float64) bool { return math.Abs(got-want) < 0.03 }
+	}
+	waitFor(t, ben, "the screen share", 10*time.Second, aspect, near(screenAspect))
+	screenshot(t, ben, "call-screenshare-desktop", 1280, 800, false)
+
+	click(t, ana, "#btn-share")
+	waitFor(t, ben, "the camera after the share", 10*time.Second, aspect, near(camAspect))
+	if s := eval[string](t, ana, `document.querySelector('.tile[data-local]').dataset.sharing`); s != "false" {
+		t.Errorf("local tile sharing=%q after stopping", s)
+	}
+
+	// Leaving the call keeps Ana in the room, waiting; she can rejoin.
+	click(t, ana, "#btn-hangup")
+	waitFor(t, ben, "Ana's tile to go", 10*time.Second, `document.querySelectorAll('.tile[data-remote]').length`,
+		func(n int) bool { return n == 0 })
+	waitFor(t, ana, "Ana to be back in the waiting room", 10*time.Second,
+		`document.getElementById('room-view').dataset.state + ' ' + document.getElementById('waiting-title').textContent`,
+		func(s string) bool { return s == "waiting You left the call" })
+	click(t, ana, "#rejoin")
+	waitVideoFlowing(t, ben, "Ben", 1)
+	waitVideoFlowing(t, ana, "Ana", 1)
+}

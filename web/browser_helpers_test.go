@@ -1,0 +1,354 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"consult/internal/testlog"
+	"consult/sfu"
+	"consult/signaling"
+	"consult/web"
+)
+
+// These tests drive the real client in headless Chromium against the
+// whole server (SFU, signaling, web handler) started in-process, the way
+// main.go wires it. Chromium's fake devices supply a moving test picture
+// and a beep; its fake picker grants camera, microphone and screen.
+
+// chromiumPath finds a Chromium or Chrome binary; $CHROMIUM overrides.
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// testServer is the whole server on 127.0.0.1, which Chromium treats as
+// a secure context (camera and microphone allowed over plain http).
+type testServer struct {
+	URL   string
+	sig   *signaling.Server
+	mu    sync.Mutex
+	socks []net.Conn // every signaling WebSocket, for dropConnections
+}
+
+// startServer runs SFU + signaling + web, wired as main.go wires them.
+func startServer(t *testing.T, ringTimeout time.Duration) *testServer {
+	t.Helper()
+	log := testlog.New(t)
+	s, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), ICE: sfu.ICEConfig{IncludeLoopback: true, Interfaces: []string{"lo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(s), RingTimeout: ringTimeout})
+	ts := &testServer{sig: sig}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sig.Handler().ServeHTTP(&hijackTracker{ResponseWriter: w, ts: ts}, r)
+	}))
+	mux.Handle("/api/", sig.Handler())
+	mux.Handle("/healthz", sig.Handler())
+	mux.Handle("/", web.Handler())
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sig.Shutdown(ctx)
+		hs.Close()
+		_ = s.Close()
+	})
+	ts.URL = hs.URL
+	return ts
+}
+
+// dropConnections cuts every signaling socket, as a network failure
+// would: no close frame, the TCP connection just ends.
+func (ts *testServer) dropConnections() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, c := range ts.socks {
+		_ = c.Close()
+	}
+	n := len(ts.socks)
+	ts.socks = nil
+	return n
+}
+
+// hijackTracker records the connection the WebSocket upgrade takes over.
+type hijackTracker struct {
+	http.ResponseWriter
+	ts *testServer
+}
+
+func (h *hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err == nil {
+		h.ts.mu.Lock()
+		h.ts.socks = append(h.ts.socks, c)
+		h.ts.mu.Unlock()
+	}
+	return c, rw, err
+}
+
+// newBrowser starts one headless Chromium for the test and returns the
+// context of its first tab; more tabs come from newTab. Everything ends
+// with the test, or after limit.
+func newBrowser(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
+	path := chromiumPath()
+	if path == "" {
+		t.Skip("no Chromium found (install Debian's chromium, or set $CHROMIUM): browser tests skipped")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		// getDisplayMedia picks the (fake) screen without a picker.
+		chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("mute-audio", true),
+		// Tabs of one headless browser must all keep running at full speed.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		// Plain host candidates instead of mDNS names, which the SFU does
+		// not resolve.
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,Translate,MediaRouter"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	logConsole(t, bctx, "tab1")
+	return bctx
+}
+
+// newTab opens another tab in the same browser.
+func newTab(t *testing.T, browser context.Context, name string) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open tab: %v", err)
+	}
+	logConsole(t, ctx, name)
+	return ctx
+}
+
+// logConsole copies the page's warnings, errors and exceptions into the
+// test log, which is where a failing browser test is diagnosed.
+func logConsole(t *testing.T, ctx context.Context, name string) {
+	cctx, stop := context.WithCancel(ctx)
+	msgs := chromedp.Console(cctx)
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning {
+				t.Logf("[%s console] %s", name, m)
+			}
+		}
+	}()
+}
+
+// front brings a tab to the front. Headless Chromium paints, and so lets
+// chromedp click in, only the tab in front; the others keep running.
+func front(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, page.BringToFront, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// click clicks like a person: real input events on the element, so the
+// page gets a user gesture (getDisplayMedia needs one).
+func click(t *testing.T, ctx context.Context, sel chromedp.CSS) {
+	t.Helper()
+	front(t, ctx)
+	do(t, ctx, chromedp.Click(sel, chromedp.NodeVisible))
+}
+
+func do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// waitFor evaluates js every 150 ms until ok accepts its value or the
+// deadline passes; it returns the accepted value. The last value is in
+// the failure message, which usually says what went wrong.
+func waitFor[T any](t *testing.T, ctx context.Context, what string, timeout time.Duration, js string, ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last T
+	var lastErr error
+	for {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+		if err == nil && ok(v) {
+			return v
+		}
+		last, lastErr = v, err
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			b, _ := json.Marshal(last)
+			t.Fatalf("timed out waiting for %s; last value %s, error %v", what, b, lastErr)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+// remoteVideo is what a page shows of one remote participant.
+type remoteVideo struct {
+	PID      string `json:"pid"`
+	Name     string `json:"name"`
+	Width    int    `json:"w"`
+	Height   int    `json:"h"`
+	Frames   int    `json:"frames"`
+	Video    string `json:"video"`
+	AudioOff string `json:"audioMuted"`
+	VideoOff string `json:"videoMuted"`
+}
+
+const remoteVideosJS = `[...document.querySelectorAll('.tile[data-remote]')].map(t => {
+  const v = t.querySelector('video');
+  return {pid: t.dataset.pid, name: t.querySelector('.name').textContent, w: v.videoWidth, h: v.videoHeight,
+    frames: v.getVideoPlaybackQuality().totalVideoFrames, video: t.dataset.video || '',
+    audioMuted: t.dataset.audioMuted || '', videoMuted: t.dataset.videoMuted || ''};
+})`
+
+// waitVideoFlowing waits until the page shows want remote videos that
+// all have a picture, then until every one of them has decoded at least
+// 10 more frames: the media really flows, it is not one frozen frame.
+func waitVideoFlowing(t *testing.T, ctx context.Context, page string, want int) []remoteVideo {
+	t.Helper()
+	first := waitFor(t, ctx, fmt.Sprintf("%s to show %d remote videos", page, want), 30*time.Second, remoteVideosJS,
+		func(vs []remoteVideo) bool {
+			if len(vs) != want {
+				return false
+			}
+			for _, v := range vs {
+				if v.Width == 0 || v.Frames == 0 {
+					return false
+				}
+			}
+			return true
+		})
+	base := map[string]int{}
+	for _, v := range first {
+		base[v.PID] = v.Frames
+	}
+	return waitFor(t, ctx, page+"'s remote videos to advance", 20*time.Second, remoteVideosJS, func(vs []remoteVideo) bool {
+		if len(vs) != want {
+			return false
+		}
+		for _, v := range vs {
+			if v.Frames < base[v.PID]+10 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// artifactDir is <repo>/testdata/artifacts, which git ignores.
+func artifactDir(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "testdata", "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// screenshot saves the page at the given viewport size as PNG.
+func screenshot(t *testing.T, ctx context.Context, name string, w, h int64, mobile bool) {
+	t.Helper()
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+	if mobile {
+		opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	front(t, ctx)
+	do(t, ctx, chromedp.EmulateViewport(w, h, opts...))
+	// Let the layout settle on the new size (ResizeObserver, then a frame).
+	eval[bool](t, ctx, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(artifactDir(t), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// roomURL is an invite link: /?room=R&name=N, plus autojoin=1 if asked.
+func roomURL(base, room, name string, autojoin bool) string {
+	q := url.Values{"room": {room}, "name": {name}}
+	if autojoin {
+		q.Set("autojoin", "1")
+	}
+	return base + "/?" + q.Encode()
+}

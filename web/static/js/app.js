@@ -1,0 +1,303 @@
+// App is the client's life cycle: lobby → joining → waiting or live, and
+// back. It owns the WebSocket and the media session, routes server
+// messages to the roster, the stage and the ring flow, and rejoins by
+// itself, with backoff, when the socket or the media connection drops.
+
+import { $, toast } from './ui.js';
+import { Signal } from './signal.js';
+import { MediaSession } from './session.js';
+import { StatsMonitor } from './stats.js';
+import { showRoomInAddress } from './invite.js';
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 15000;
+
+const JOIN_ERRORS = {
+  'room-full': 'The call is full right now. Choose "Wait to be called" to be let in when there is room.',
+  unauthorized: 'This link does not let you in (it may have expired). Ask for a new invite link.',
+  forbidden: 'This link does not let you into this room. Ask for a new invite link.',
+};
+
+export class App {
+  state = 'lobby'; // lobby | joining | waiting | live | reconnecting
+  intent = null; // {room, name, live, token}: what to (re)join
+  signal = null;
+  session = null;
+  stats = null;
+  #attempt = 0;
+  #retryTimer = null;
+  #retryAt = 0;
+  #localStream = new MediaStream(); // its id names our stream to the server
+  goodbye = ''; // the server's reason when it said goodbye (restart)
+
+  constructor({ media, roster, stage, view }) {
+    this.media = media;
+    this.roster = roster;
+    this.stage = stage;
+    this.view = view; // {lobby, ring, controls, room}
+    media.on('audio', (t) => this.session?.replace('audio', t));
+    media.on('video', (t) => this.session?.replace('video', t));
+    window.addEventListener('online', () => this.state === 'reconnecting' && this.#retryNow());
+    window.addEventListener('pagehide', () => {
+      if (this.signal?.open) this.signal.send('leave');
+      this.signal?.close();
+    });
+    // Back to a page kept in the back-forward cache: its socket and media
+    // are gone, so start afresh.
+    window.addEventListener('pageshow', (ev) => { if (ev.persisted) location.reload(); });
+  }
+
+  // join connects and joins from the lobby.
+  async join(intent) {
+    this.intent = intent;
+    this.#setState('joining');
+    this.view.lobby.busy(true);
+    this.view.lobby.error('');
+    if (!(await this.#connect())) {
+      this.view.lobby.busy(false);
+      this.view.lobby.error('Could not reach the server. Check your connection, then try again.');
+      this.#setState('lobby');
+    }
+  }
+
+  // #connect opens a fresh socket and sends join; the answer arrives as
+  // "joined" or an error with ref "join".
+  async #connect() {
+    const s = new Signal();
+    this.#wire(s);
+    try {
+      await s.connect();
+    } catch {
+      return false;
+    }
+    this.signal = s;
+    this.view.ring.setSignal(s);
+    const { room, name, live, token } = this.intent;
+    s.send('join', { room, name, live, ...(token ? { token } : {}) });
+    return true;
+  }
+
+  #wire(s) {
+    const on = (type, fn) => s.on(type, (m) => { if (this.signal === s) fn(m); });
+    on('joined', (m) => this.#joined(m));
+    on('participant-joined', (m) => this.roster.upsert(m.participant, 'joined'));
+    on('participant-updated', (m) => this.#updated(m.participant));
+    on('participant-left', (m) => this.roster.remove(m.participant));
+    on('track-published', (m) => this.roster.track(m.participant, m.track, true));
+    on('track-unpublished', (m) => {
+      this.roster.track(m.participant, m.track, false);
+      this.stage.removeTrack(m.participant, m.track.id);
+    });
+    on('offer', (m) => this.session?.onOffer(m));
+    on('answer', (m) => this.session?.onAnswer(m));
+    on('candidate', (m) => this.session?.onCandidate(m));
+    on('call', (m) => this.view.ring.onCall(m));
+    on('recording', (m) => this.#recording(m));
+    on('error', (m) => this.#error(m));
+    on('goodbye', (m) => { this.goodbye = m.reason; });
+    on('close', (ev) => { if (!ev.byUs) this.#lost(); });
+  }
+
+  #joined(j) {
+    this.#attempt = 0;
+    this.roster.reset(j, this.intent.name);
+    this.iceServers = j.iceServers || [];
+    showRoomInAddress(this.intent.room);
+    this.view.lobby.busy(false);
+    this.view.lobby.hide();
+    this.view.room.show(this.intent.room);
+    this.view.room.banner(null);
+    this.view.room.recording(!!j.recording);
+    // The server starts everyone unmuted; tell it what is true.
+    this.view.controls.joined();
+    if (j.live) this.#goLive();
+    else this.#toWaiting(false);
+  }
+
+  #recording(m) {
+    const was = !$('rec').hidden;
+    this.view.room.recording(m.active);
+    if (m.active && !was) toast('This consultation is now being recorded', { tone: 'warn' });
+    else if (!m.active && was) toast(m.error ? `Recording stopped: ${m.error}` : 'Recording stopped');
+  }
+
+  #updated(p) {
+    if (p.id !== this.roster.me.id) {
+      this.roster.upsert(p, 'updated');
+      return;
+    }
+    // The server can take us out of the call (media failed to start).
+    if (!p.live && this.state === 'live') {
+      toast('You are no longer in the call', { tone: 'warn' });
+      this.#toWaiting(true);
+    }
+  }
+
+  // goLive starts publishing: after joining live, or when a call to us was
+  // accepted (the server has made us live by then).
+  goLive() {
+    this.intent.live = true;
+    this.#goLive();
+  }
+
+  #goLive() {
+    this.roster.setLive(true);
+    this.#setState('live');
+    this.#stopMedia();
+    const session = new MediaSession(this.signal, this.iceServers);
+    this.session = session;
+    session.on('track', (track, stream) => this.stage.addTrack(track, stream));
+    session.on('state', (s) => this.#mediaState(s));
+    session.start({ audio: this.media.audioTrack, video: this.media.videoTrack, stream: this.#localStream });
+    this.stats = new StatsMonitor(session);
+    this.stats.on('levels', (l) => this.stage.levels(l));
+    this.stats.on('quality', (q) => this.view.room.quality(q));
+    this.stats.start();
+    this.view.room.connection('connecting');
+  }
+
+  #mediaState(s) {
+    if (this.state !== 'live') return;
+    this.view.room.connection(s);
+    // ICE gave up: rejoin from scratch, as after a dropped socket.
+    if (s === 'failed') this.signal?.drop();
+  }
+
+  #stopMedia() {
+    this.stats?.stop();
+    this.stats = null;
+    this.session?.close();
+    this.session = null;
+    this.stage.clear();
+    this.view.room.quality(null);
+  }
+
+  #toWaiting(hungUp) {
+    this.intent.live = false;
+    this.#stopMedia();
+    this.roster.setLive(false);
+    this.#setState('waiting');
+    this.view.room.waiting(hungUp);
+  }
+
+  hangup() {
+    if (this.state !== 'live') return;
+    this.signal?.send('hangup');
+    this.#toWaiting(true);
+  }
+
+  // rejoinLive puts a waiting member back in the call: the protocol has
+  // no "go live" message for oneself, so leave and join again live.
+  rejoinLive() {
+    if (!this.signal?.open) return;
+    this.intent.live = true;
+    this.signal.send('leave');
+    this.signal.send('join', { room: this.intent.room, name: this.intent.name, live: true,
+      ...(this.intent.token ? { token: this.intent.token } : {}) });
+  }
+
+  // leave goes back to the lobby; the devices stay open for the preview.
+  leave() {
+    clearTimeout(this.#retryTimer);
+    this.#stopMedia();
+    this.view.ring.reset();
+    if (this.signal?.open) this.signal.send('leave');
+    this.signal?.close();
+    this.signal = null;
+    this.roster.clear();
+    this.#setState('lobby');
+    this.view.room.hide();
+    this.view.lobby.show();
+  }
+
+  // sendMute reports whether the message went out (it cannot before join).
+  sendMute(kind, muted) {
+    return !!this.roster.me.id && !!this.signal?.send('mute', { kind, muted });
+  }
+
+  #error(e) {
+    const joining = e.ref === 'join' && ['joining', 'reconnecting', 'live', 'waiting'].includes(this.state);
+    if (joining && e.code === 'room-full' && this.state !== 'joining') {
+      // Our seat was taken while we were away: wait instead.
+      toast('The call is full right now, so you are in the waiting room.', { tone: 'warn' });
+      this.intent.live = false;
+      this.signal.send('join', { room: this.intent.room, name: this.intent.name, live: false,
+        ...(this.intent.token ? { token: this.intent.token } : {}) });
+      return;
+    }
+    if (joining) {
+      const text = JOIN_ERRORS[e.code] || e.message || 'Could not join.';
+      this.leave();
+      this.view.lobby.error(text);
+      return;
+    }
+    switch (e.code) {
+      case 'rate-limited':
+        return;
+      case 'transport-failed':
+        this.view.room.banner('The media connection was lost. Reconnecting…');
+        return;
+      case 'not-found':
+        toast('That person has left the room', { tone: 'warn' });
+        return;
+      default:
+        toast(e.message || e.code, { tone: 'error' });
+    }
+  }
+
+  // #lost runs when the socket drops without us closing it.
+  #lost() {
+    if (this.state === 'joining') {
+      this.signal = null;
+      this.view.lobby.busy(false);
+      this.view.lobby.error('The connection closed while joining. Please try again.');
+      this.#setState('lobby');
+      return;
+    }
+    if (this.state === 'lobby') return;
+    this.signal = null;
+    this.view.ring.reset();
+    if (this.state !== 'reconnecting') {
+      this.#stopMedia();
+      this.#setState('reconnecting');
+    }
+    this.#schedule();
+  }
+
+  #schedule() {
+    const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.#attempt++);
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4)); // spread a crowd of rejoins
+    this.#retryAt = Date.now() + delay;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.#retryNow(), delay);
+    this.#countdown();
+  }
+
+  #countdown() {
+    if (this.state !== 'reconnecting' || !this.#retryTimer) return;
+    const secs = Math.max(0, Math.ceil((this.#retryAt - Date.now()) / 1000));
+    const why = this.goodbye ? 'The server restarted.' : 'Connection lost.';
+    this.view.room.banner(secs ? `${why} Reconnecting in ${secs} s…` : `${why} Reconnecting…`,
+      { label: 'Retry now', run: () => this.#retryNow() });
+    if (secs) setTimeout(() => this.#countdown(), 500);
+  }
+
+  async #retryNow() {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    if (this.state !== 'reconnecting') return;
+    this.view.room.banner(this.goodbye ? 'The server restarted. Reconnecting…' : 'Connection lost. Reconnecting…');
+    if (!(await this.#connect())) {
+      if (this.state === 'reconnecting') this.#schedule();
+    } else {
+      this.goodbye = '';
+    }
+  }
+
+  #setState(s) {
+    this.state = s;
+    if (s === 'reconnecting') this.view.room.connection('reconnecting');
+    this.view.controls.active = s === 'live' || s === 'waiting';
+    $('room-view').dataset.state = s;
+  }
+}

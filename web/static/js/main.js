@@ -1,0 +1,67 @@
+// Entry point: builds the client's parts and wires them together. Each
+// part talks to the others through the callbacks given here, so the
+// modules do not import one another in circles.
+
+import { toast } from './ui.js';
+import { LocalMedia } from './media.js';
+import { Roster } from './roster.js';
+import { Stage } from './stage.js';
+import { Lobby } from './lobby.js';
+import { People } from './people.js';
+import { RingFlow } from './ring.js';
+import { Controls } from './controls.js';
+import { RoomView } from './room.js';
+import { Devices, loadPrefs, savePrefs } from './devices.js';
+import { App } from './app.js';
+import { readInvite, newRoomName } from './invite.js';
+import { setOutput, unlockAudio } from './sound.js';
+
+const invite = readInvite();
+const prefs = loadPrefs();
+const media = new LocalMedia(prefs);
+const roster = new Roster();
+const stage = new Stage(roster, media);
+
+// app is created last; the callbacks below only run after that.
+let app = null;
+const problem = (p) => toast(`${p.title}. ${p.text}`, { tone: 'error', timeout: 12000 });
+
+const lobby = new Lobby(media, {
+  onJoin: (v) => {
+    unlockAudio(); // the click lets the ring tone play later
+    prefs.name = v.name;
+    savePrefs(prefs);
+    app.join({ ...v, token: invite.token });
+  },
+  onRetryMedia: () => startMedia(),
+});
+const people = new People(roster, {
+  onCall: (id) => ring.call(id),
+  onCancel: (id) => ring.cancel(id),
+});
+const ring = new RingFlow({ signal: null, roster, people, onAccepted: () => app.goLive() });
+const controls = new Controls(media, {
+  sendMute: (kind, muted) => app?.sendMute(kind, muted) ?? false,
+  hangup: () => app.hangup(),
+  onProblem: problem,
+});
+const room = new RoomView({ media, onRejoin: () => app.rejoinLive(), onLeave: () => app.leave() });
+const devices = new Devices(media, prefs, { onSink: (id) => stage.setSink(id), onProblem: problem });
+app = new App({ media, roster, stage, view: { lobby, ring, controls, room } });
+
+async function startMedia() {
+  const p = await media.start();
+  lobby.notice(p);
+  await devices.refresh();
+  controls.render();
+}
+
+lobby.show({ room: invite.room || newRoomName(), name: invite.name || prefs.name || '' });
+if (prefs.spk) {
+  stage.setSink(prefs.spk);
+  setOutput(prefs.spk);
+}
+await startMedia();
+if (invite.autojoin && lobby.validate()) {
+  app.join({ ...lobby.values(), live: true, token: invite.token });
+}

@@ -1,0 +1,136 @@
+// Tile is one person in the call grid: their video, or an avatar while
+// their camera is off or no picture arrives, with their name, a muted
+// microphone mark and a ring while they speak. State is mirrored in data-*
+// attributes, which the style sheet (and the browser tests) read.
+
+import { h, icon, initials, hueFor } from './ui.js';
+
+export class Tile {
+  #stream = new MediaStream();
+  #name = '';
+
+  constructor({ id, name, local = false }) {
+    this.id = id;
+    this.local = local;
+    this.video = h('video', { autoplay: true, playsinline: true, class: local ? 'mirror' : '' });
+    // The local tile must never play our own microphone back to us.
+    this.video.muted = local;
+    this.avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
+    this.avatar.style.setProperty('--hue', hueFor(id));
+    this.nameEl = h('span', { class: 'name' });
+    this.el = h('article', { class: 'tile', 'data-pid': id, 'data-remote': local ? null : 'true', 'data-local': local ? 'true' : null },
+      this.video,
+      h('div', { class: 'tile-off' }, this.avatar),
+      h('div', { class: 'tile-label' },
+        icon('mic-off', 'mark-mic'), icon('cam-off', 'mark-cam'), this.nameEl),
+      h('span', { class: 'tile-share' }, icon('screen'), 'Presenting'));
+    this.video.addEventListener('resize', () => this.#fit());
+    this.setName(name);
+    this.#refreshVideo();
+  }
+
+  setName(name) {
+    if (name === this.#name) return;
+    this.#name = name;
+    this.nameEl.textContent = this.local ? 'You' : name;
+    this.avatar.textContent = initials(name);
+    this.el.setAttribute('aria-label', this.local ? 'You' : name);
+  }
+
+  setMuted({ audio, video }) {
+    this.el.dataset.audioMuted = String(!!audio);
+    this.el.dataset.videoMuted = String(!!video);
+    this.#refreshVideo();
+  }
+
+  setSpeaking(on) {
+    if ((this.el.dataset.speaking === 'true') !== on) this.el.dataset.speaking = String(on);
+  }
+
+  setSharing(on) {
+    this.el.dataset.sharing = String(!!on);
+    this.video.classList.toggle('mirror', this.local && !on);
+  }
+
+  hasTrack(id) {
+    return this.#stream.getTrackById(id) !== null;
+  }
+
+  addTrack(track) {
+    for (const t of this.#stream.getTracks()) {
+      if (t.kind === track.kind && t !== track) this.#stream.removeTrack(t);
+    }
+    if (!this.#stream.getTrackById(track.id)) this.#stream.addTrack(track);
+    // A remote track is muted while no packets arrive (publisher's camera
+    // off, or the picture not started yet): show the avatar meanwhile.
+    track.addEventListener('mute', () => this.#refreshVideo());
+    track.addEventListener('unmute', () => this.#refreshVideo());
+    track.addEventListener('ended', () => this.removeTrack(track.id));
+    this.#refreshVideo();
+    this.play();
+  }
+
+  removeTrack(id) {
+    const t = this.#stream.getTrackById(id);
+    if (t) this.#stream.removeTrack(t);
+    this.#refreshVideo();
+  }
+
+  // setLocal shows this browser's own picture; an unchanged track is left
+  // alone, so redraws do not make the video blink.
+  setLocal(stream) {
+    const want = stream.getVideoTracks()[0] || null;
+    const have = this.#stream.getVideoTracks()[0] || null;
+    if (want === have) return;
+    if (have) this.#stream.removeTrack(have);
+    if (want) this.#stream.addTrack(want);
+    this.#refreshVideo();
+    this.play();
+  }
+
+  // play starts playback; if the browser blocks sound without a click,
+  // the caller is told so it can offer a button.
+  play() {
+    if (!this.video.srcObject) return;
+    const p = this.video.play();
+    if (p) p.catch((err) => {
+      if (err.name === 'NotAllowedError') this.el.dispatchEvent(new CustomEvent('autoplay-blocked', { bubbles: true }));
+    });
+  }
+
+  setSink(id) {
+    if (!this.local && this.video.setSinkId) this.video.setSinkId(id || '').catch(() => {});
+  }
+
+  #refreshVideo() {
+    // An element showing a stream with no tracks never gets metadata, and
+    // such an element holds back the document's load event for good.
+    const want = this.#stream.getTracks().length ? this.#stream : null;
+    if (this.video.srcObject !== want) this.video.srcObject = want;
+    const v = this.#stream.getVideoTracks()[0];
+    const showing = v && v.readyState === 'live' && !(this.local ? false : v.muted) && this.el.dataset.videoMuted !== 'true';
+    this.el.dataset.video = showing ? 'on' : 'off';
+  }
+
+  // #fit crops a picture to fill the tile only when little would be lost
+  // (about a tenth on each side at most); a shared screen, or a portrait
+  // phone in a landscape tile, is shown whole: cutting off the edge of a
+  // document or of a face is worse than a dark margin. Remote screens are
+  // not marked as such, hence the rule by shape.
+  #fit() {
+    const { videoWidth: w, videoHeight: hgt } = this.video;
+    const r = this.el.getBoundingClientRect();
+    if (!w || !hgt || !r.width || !r.height) return;
+    const mismatch = Math.abs(Math.log((w / hgt) / (r.width / r.height)));
+    this.el.dataset.fit = this.el.dataset.sharing === 'true' || mismatch > 0.2 ? 'contain' : 'cover';
+  }
+
+  refit() {
+    this.#fit();
+  }
+
+  remove() {
+    this.video.srcObject = null;
+    this.el.remove();
+  }
+}

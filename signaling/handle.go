@@ -213,6 +213,14 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 			s.dropTrack(m, t.ID)
 		},
 		Failed: func(err error) {
+			// A session the server has just dropped (the call went direct)
+			// fails as the client closes its side: not the member's fault.
+			s.mu.Lock()
+			cur := current()
+			s.mu.Unlock()
+			if !cur {
+				return
+			}
 			c.sendError("", protocol.ErrTransport, "media connection lost: "+err.Error())
 			c.closeAfterFlush()
 		},

@@ -133,7 +133,8 @@ func (s *Server) reconcileLocked(r *room) []func() {
 func (s *Server) toSFULocked(r *room, live []*member, reason string) []func() {
 	s.abortLocked(r)
 	r.pair = [2]*member{}
-	if r.mode != protocol.ModeSFU {
+	announced := r.mode != protocol.ModeSFU
+	if announced {
 		r.mode = protocol.ModeSFU
 		for _, m := range live {
 			m.send(protocol.TypeMode, protocol.Mode{Mode: protocol.ModeSFU})
@@ -145,6 +146,11 @@ func (s *Server) toSFULocked(r *room, live []*member, reason string) []func() {
 	var after []func()
 	for _, m := range live {
 		if m.peer == nil && !m.starting {
+			if !announced {
+				// A member just gone live (an accepted call) may have
+				// seen another mode while it waited.
+				m.send(protocol.TypeMode, protocol.Mode{Mode: protocol.ModeSFU})
+			}
 			after = append(after, s.startMediaLocked(m))
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"consult/internal/testlog"
+	"consult/recording"
 	"consult/sfu"
 	"consult/signaling"
 	"consult/web"
@@ -48,27 +49,52 @@ func chromiumPath() string {
 // testServer is the whole server on 127.0.0.1, which Chromium treats as
 // a secure context (camera and microphone allowed over plain http).
 type testServer struct {
-	URL   string
-	sig   *signaling.Server
-	mu    sync.Mutex
-	socks []net.Conn // every signaling WebSocket, for dropConnections
+	URL    string
+	sig    *signaling.Server
+	recDir string
+	mu     sync.Mutex
+	socks  []net.Conn // every signaling WebSocket, for dropConnections
 }
 
-// startServer runs SFU + signaling + web, wired as main.go wires them.
+// serverOptions changes the test server from main.go's defaults.
+type serverOptions struct {
+	ringTimeout time.Duration // 20 s when zero
+	p2p         signaling.P2PConfig
+}
+
+// startServer runs SFU + signaling + recording + web, wired as main.go
+// wires them, with a short ring timeout.
 func startServer(t *testing.T, ringTimeout time.Duration) *testServer {
+	return startServerWith(t, serverOptions{ringTimeout: ringTimeout})
+}
+
+func startServerWith(t *testing.T, o serverOptions) *testServer {
 	t.Helper()
+	if o.ringTimeout == 0 {
+		o.ringTimeout = 20 * time.Second
+	}
 	log := testlog.New(t)
 	s, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), ICE: sfu.ICEConfig{IncludeLoopback: true, Interfaces: []string{"lo"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(s), RingTimeout: ringTimeout})
-	ts := &testServer{sig: sig}
+	ts := &testServer{recDir: t.TempDir()}
+	rec, err := recording.New(recording.Config{Dir: ts.recDir, Tapper: s, Logger: log.Named("recording"),
+		Notify: func(room string, active bool, err error) { ts.sig.SetRecording(room, active, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(s),
+		RingTimeout: o.ringTimeout, Observer: rec, P2P: o.p2p})
+	sig := ts.sig
 	mux := http.NewServeMux()
 	mux.Handle("/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sig.Handler().ServeHTTP(&hijackTracker{ResponseWriter: w, ts: ts}, r)
 	}))
 	mux.Handle("/api/", sig.Handler())
+	recAPI := rec.Handler(sig.AdminAuthorized)
+	mux.Handle("/api/recordings", recAPI)
+	mux.Handle("/api/recordings/", recAPI)
 	mux.Handle("/healthz", sig.Handler())
 	mux.Handle("/", web.Handler())
 	hs := httptest.NewServer(mux)
@@ -77,6 +103,7 @@ func startServer(t *testing.T, ringTimeout time.Duration) *testServer {
 		defer cancel()
 		_ = sig.Shutdown(ctx)
 		hs.Close()
+		rec.Close()
 		_ = s.Close()
 	})
 	ts.URL = hs.URL

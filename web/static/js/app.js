@@ -29,12 +29,21 @@ export class App {
   #retryAt = 0;
   #localStream = new MediaStream(); // its id names our stream to the server
   goodbye = ''; // the server's reason when it said goodbye (restart)
+  mode = 'sfu'; // the room's media path as the server last said
 
   constructor({ media, roster, stage, view }) {
     this.media = media;
     this.roster = roster;
     this.stage = stage;
     this.view = view; // {lobby, ring, controls, room}
+    // A remote picture moved from one track to another: if that was a
+    // change of media path, tell the server how long the picture stalled.
+    $('grid').addEventListener('video-switch', (ev) => {
+      const { from, to, gapMs } = ev.detail;
+      const s = this.session;
+      if (!s || s.pathOf(from) === s.pathOf(to)) return;
+      this.signal?.send('path-switch', { from: s.pathOf(from), to: s.pathOf(to), gapMs });
+    });
     media.on('audio', (t) => this.session?.replace('audio', t));
     media.on('video', (t) => this.session?.replace('video', t));
     window.addEventListener('online', () => this.state === 'reconnecting' && this.#retryNow());
@@ -73,7 +82,8 @@ export class App {
     this.signal = s;
     this.view.ring.setSignal(s);
     const { room, name, live, token } = this.intent;
-    s.send('join', { room, name, live, ...(token ? { token } : {}) });
+    performance.mark('consult:join');
+    s.send('join', { room, name, live, p2p: true, ...(token ? { token } : {}) });
     return true;
   }
 
@@ -91,6 +101,10 @@ export class App {
     on('offer', (m) => this.session?.onOffer(m));
     on('answer', (m) => this.session?.onAnswer(m));
     on('candidate', (m) => this.session?.onCandidate(m));
+    on('mode', (m) => {
+      this.mode = m.mode;
+      this.session?.onMode(m);
+    });
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
     on('error', (m) => this.#error(m));
@@ -102,6 +116,7 @@ export class App {
     this.#attempt = 0;
     this.roster.reset(j, this.intent.name);
     this.iceServers = j.iceServers || [];
+    this.mode = j.mode || 'sfu';
     showRoomInAddress(this.intent.room);
     this.view.lobby.busy(false);
     this.view.lobby.hide();
@@ -110,7 +125,7 @@ export class App {
     this.view.room.recording(!!j.recording);
     // The server starts everyone unmuted; tell it what is true.
     this.view.controls.joined();
-    if (j.live) this.#goLive();
+    if (j.live) this.#goLive(this.mode);
     else this.#toWaiting(false);
   }
 
@@ -135,20 +150,23 @@ export class App {
 
   // goLive starts publishing: after joining live, or when a call to us was
   // accepted (the server has made us live by then).
+  // The server follows an accepted call with the room's mode, so the
+  // media waits for it.
   goLive() {
     this.intent.live = true;
-    this.#goLive();
+    this.#goLive('wait');
   }
 
-  #goLive() {
+  #goLive(mode) {
     this.roster.setLive(true);
     this.#setState('live');
     this.#stopMedia();
     const session = new MediaSession(this.signal, this.iceServers);
     this.session = session;
-    session.on('track', (track, stream) => this.stage.addTrack(track, stream));
+    session.on('track', (track, stream, owner) => this.stage.addTrack(track, stream, owner));
+    session.on('ended', (track) => this.stage.dropTrack(track));
     session.on('state', (s) => this.#mediaState(s));
-    session.start({ audio: this.media.audioTrack, video: this.media.videoTrack, stream: this.#localStream });
+    session.start({ audio: this.media.audioTrack, video: this.media.videoTrack, stream: this.#localStream }, mode);
     this.stats = new StatsMonitor(session);
     this.stats.on('levels', (l) => this.stage.levels(l));
     this.stats.on('quality', (q) => this.view.room.quality(q));

@@ -48,6 +48,9 @@ const controls = new Controls(media, {
 const room = new RoomView({ media, onRejoin: () => app.rejoinLive(), onLeave: () => app.leave() });
 const devices = new Devices(media, prefs, { onSink: (id) => stage.setSink(id), onProblem: problem });
 app = new App({ media, roster, stage, view: { lobby, ring, controls, room } });
+// A handle for the browser console (and the browser tests): which media
+// path is in use, which connections are open.
+window.consultApp = app;
 
 async function startMedia() {
   const p = await media.start();

@@ -4,12 +4,29 @@
 //              others' tracks (one offer per change in the room).
 // Candidates travel with pc:"publish"|"subscribe" and target:"server".
 //
+// In a 1:1 call the server may choose the direct path instead (mode
+// messages, docs/protocol.md): then a DirectLink to the peer carries the
+// call and the server connections close, or are never opened. Every switch
+// is make-before-break: the new path's tracks are handed to the stage as
+// they come, the stage shows them once they carry media, and the old path
+// closes only after that.
+//
 // Each transceiver is created once and kept: switching camera, muting the
 // camera or sharing the screen is RTCRtpSender.replaceTrack, which needs
 // no new offer. That is also why a missing device still gets a (trackless)
 // transceiver: plugging one in later needs no renegotiation either.
 
 import { Emitter } from './ui.js';
+import { DirectLink } from './direct.js';
+import { participantOf } from './roster.js';
+
+// DIRECT_LINGER_MS is how long the direct connection stays after the
+// peer's media has come back through the server, so the stage can show
+// the server's picture before the direct one stops.
+const DIRECT_LINGER_MS = 500;
+// DIRECT_GIVE_UP_MS closes the direct connection even if the peer's
+// server tracks never carry media (camera and microphone off).
+const DIRECT_GIVE_UP_MS = 4000;
 
 // Queue runs async steps on one PeerConnection strictly in order, so a
 // candidate is never added before the description it belongs to.
@@ -29,6 +46,11 @@ export class MediaSession extends Emitter {
   #subQ = new Queue();
   #closed = false;
   #states = { publish: 'new', subscribe: 'new' };
+  #local = null; // {audio, video, stream}: what we send
+  #directTracks = new WeakSet();
+  direct = null; // DirectLink in a 1:1 call on (or trying) the direct path
+  directActive = false; // the direct path carries the call
+  mode = 'sfu';
 
   constructor(signal, iceServers) {
     super();
@@ -36,8 +58,19 @@ export class MediaSession extends Emitter {
     this.config = { iceServers: iceServers || [], bundlePolicy: 'max-bundle' };
   }
 
-  // start opens the publishing connection with the current tracks.
-  start({ audio, video, stream }) {
+  // start begins sending the current tracks: to the server, unless the
+  // room is on the direct path (mode "p2p"), where a mode message says
+  // which peer to connect to.
+  // Mode "wait" sends nothing until the server's mode message comes.
+  start({ audio, video, stream }, mode = 'sfu') {
+    this.#local = { audio, video, stream };
+    this.mode = mode;
+    if (mode === 'sfu') this.#publish();
+  }
+
+  #publish() {
+    if (this.pub || this.#closed) return;
+    const { audio, video, stream } = this.#local;
     this.pub = this.#newPC('publish');
     for (const [kind, track] of [['audio', audio], ['video', video]]) {
       const tr = this.pub.addTransceiver(track || kind, { direction: 'sendonly', streams: [stream] });
@@ -48,12 +81,16 @@ export class MediaSession extends Emitter {
       await this.pub.setLocalDescription(offer);
       this.signal.send('offer', { target: 'server', sdp: offer.sdp });
     });
+    this.emit('state', this.state);
   }
 
   // replace changes what a sender sends, without renegotiating.
   async replace(kind, track) {
+    if (this.#closed || !this.#local) return;
+    this.#local[kind] = track;
+    this.direct?.replace(kind, track);
     const s = this.#senders[kind];
-    if (!s || this.#closed || s.track === track) return;
+    if (!s || s.track === track) return;
     try {
       await s.replaceTrack(track);
     } catch (err) {
@@ -61,16 +98,129 @@ export class MediaSession extends Emitter {
     }
   }
 
+  // onMode follows the server's choice of media path.
+  onMode(m) {
+    if (this.#closed || !this.#local) return;
+    this.mode = m.mode;
+    if (m.mode === 'sfu') {
+      this.directActive = false;
+      // Never connected: nothing to hand over from.
+      if (this.direct && !this.direct.up) this.#closeDirect();
+      this.#publish();
+      this.#handOver();
+    } else if (m.state === 'trying') {
+      this.#closeDirect();
+      this.#openDirect(m);
+    } else if (m.state === 'active') {
+      this.directActive = true;
+      this.#closeServer();
+    } else {
+      this.#closeDirect(); // alone, waiting for a peer
+    }
+    this.emit('state', this.state);
+  }
+
+  #openDirect(m) {
+    const d = new DirectLink(this.signal, m, { ...this.#local });
+    this.direct = d;
+    d.on('track', (t) => {
+      this.#directTracks.add(t);
+      this.emit('track', t, null, d.peer);
+    });
+    d.on('state', () => this.emit('state', this.state));
+  }
+
+  #closeDirect() {
+    const d = this.direct;
+    if (!d) return;
+    this.direct = null;
+    this.directActive = false;
+    clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#giveUpTimer);
+    d.close();
+    for (const t of d.tracks()) this.emit('ended', t);
+  }
+
+  #closeServer() {
+    for (const pc of [this.pub, this.sub]) {
+      if (!pc) continue;
+      const tracks = pc.getReceivers().map((r) => r.track);
+      this.#shut(pc);
+      for (const t of tracks) this.emit('ended', t);
+    }
+    this.pub = this.sub = null;
+    this.#senders = {};
+    this.#states = { publish: 'new', subscribe: 'new' };
+  }
+
+  // #handOver ends the direct path once the peer's media flows through
+  // the server again (make-before-break), or after DIRECT_GIVE_UP_MS when
+  // none does (the peer's camera and microphone are off).
+  #lingerTimer = null;
+  #giveUpTimer = null;
+  #handOver() {
+    const d = this.direct;
+    if (!d || this.directActive || !this.sub) return;
+    const close = () => { if (this.direct === d && !this.directActive) this.#closeDirect(); };
+    const linger = () => {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = setTimeout(close, DIRECT_LINGER_MS);
+    };
+    const peers = this.sub.getReceivers().map((r) => r.track)
+      .filter((t) => t.readyState === 'live' && participantOf(t, null) === d.peer);
+    if (peers.some((t) => !t.muted)) linger();
+    else for (const t of peers) t.addEventListener('unmute', linger, { once: true });
+    clearTimeout(this.#giveUpTimer);
+    this.#giveUpTimer = setTimeout(close, DIRECT_GIVE_UP_MS);
+  }
+
+  // pathOf says which path a received track came over.
+  pathOf(track) {
+    return this.#directTracks.has(track) ? 'p2p' : 'sfu';
+  }
+
+  // sendPC and recvPC are what the stats monitor reads.
+  get sendPC() {
+    return this.directActive ? this.direct?.pc : this.pub;
+  }
+
+  get recvPC() {
+    return this.directActive ? this.direct?.pc : this.sub;
+  }
+
+  // isDirect says whether a negotiation message is the peer's (relayed by
+  // the server) rather than the server's own.
+  #isDirect(msg) {
+    return !!msg.from && msg.from !== 'server';
+  }
+
+  // #stale: the server's messages still in flight when the direct path
+  // took over; its session is gone, so they must not reopen a connection.
+  #stale() {
+    return this.directActive || this.#closed;
+  }
+
   onAnswer(msg) {
-    if (!this.pub) return;
+    if (this.#isDirect(msg)) {
+      if (this.direct?.peer === msg.from) this.direct.onDescription('answer', msg.sdp);
+      return;
+    }
+    if (!this.pub || this.#stale()) return;
     this.#pubQ.run(() => this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp }));
   }
 
   onOffer(msg) {
-    if (this.#closed) return;
+    if (this.#isDirect(msg)) {
+      if (this.direct?.peer === msg.from) this.direct.onDescription('offer', msg.sdp);
+      return;
+    }
+    if (this.#stale()) return;
     if (!this.sub) {
       this.sub = this.#newPC('subscribe');
-      this.sub.ontrack = (ev) => this.emit('track', ev.track, ev.streams[0] || null);
+      this.sub.ontrack = (ev) => {
+        this.emit('track', ev.track, ev.streams[0] || null);
+        this.#handOver();
+      };
     }
     this.#subQ.run(async () => {
       await this.sub.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
@@ -81,6 +231,10 @@ export class MediaSession extends Emitter {
   }
 
   onCandidate(msg) {
+    if (this.#isDirect(msg)) {
+      if (this.direct?.peer === msg.from) this.direct.onCandidate(msg.candidate);
+      return;
+    }
     const isPub = msg.pc === 'publish';
     const pc = isPub ? this.pub : this.sub;
     const q = isPub ? this.#pubQ : this.#subQ;
@@ -103,9 +257,15 @@ export class MediaSession extends Emitter {
     return pc;
   }
 
-  // state folds both connections into one word for the person: the worst
-  // of the two, since either failing spoils the call.
+  // state folds the connections in use into one word for the person: the
+  // worst of them, since any failing spoils the call. Waiting alone for a
+  // peer on the direct path, nothing needs connecting.
   get state() {
+    // A failed direct path is not the end: the server falls back to the
+    // SFU, so the person sees "connecting" meanwhile.
+    const direct = this.direct?.state === 'failed' ? 'connecting' : this.direct?.state;
+    if (this.directActive) return direct;
+    if (!this.pub) return this.mode === 'p2p' && !this.direct ? 'connected' : (direct || 'new');
     const s = [this.#states.publish];
     if (this.sub) s.push(this.#states.subscribe);
     for (const w of ['failed', 'disconnected', 'connecting', 'new']) {
@@ -114,14 +274,18 @@ export class MediaSession extends Emitter {
     return 'connected';
   }
 
+  #shut(pc) {
+    pc.onconnectionstatechange = null;
+    pc.onicecandidate = null;
+    pc.ontrack = null;
+    pc.close();
+  }
+
   close() {
     this.#closed = true;
-    for (const pc of [this.pub, this.sub]) {
-      if (!pc) continue;
-      pc.onconnectionstatechange = null;
-      pc.onicecandidate = null;
-      pc.ontrack = null;
-      pc.close();
-    }
+    clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#giveUpTimer);
+    this.direct?.close();
+    for (const pc of [this.pub, this.sub]) if (pc) this.#shut(pc);
   }
 }

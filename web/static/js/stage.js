@@ -85,13 +85,21 @@ export class Stage {
     return t;
   }
 
-  // addTrack places a received track on its publisher's tile.
-  addTrack(track, stream) {
-    const id = participantOf(track, stream);
+  // addTrack places a received track on its publisher's tile: the owner
+  // given (a direct peer's tracks carry no participant id), or the one in
+  // the server's track and stream ids.
+  addTrack(track, stream, owner = '') {
+    const id = owner || participantOf(track, stream);
     if (!id || !this.roster.me.live) return;
     this.#owner.set(track.id, id);
     this.#tile(id).addTrack(track);
     this.layout();
+  }
+
+  // dropTrack removes a track whose connection closed.
+  dropTrack(track) {
+    const id = this.#owner.get(track.id);
+    if (id) this.removeTrack(id, track.id);
   }
 
   removeTrack(participant, trackId) {

@@ -44,7 +44,8 @@ export class StatsMonitor extends Emitter {
     if (this.#busy) return; // a slow getStats must not pile up
     this.#busy = true;
     try {
-      const { pub, sub } = this.session;
+      // On the direct path one connection both sends and receives.
+      const { sendPC: pub, recvPC: sub } = this.session;
       const subStats = sub && sub.connectionState !== 'closed' ? await sub.getStats() : null;
       if (subStats) this.emit('levels', audioLevels(subStats));
       if (++this.#n % QUALITY_EVERY === 0) {
@@ -89,7 +90,8 @@ export class StatsMonitor extends Emitter {
   }
 }
 
-function selectedPair(stats) {
+// selectedPair is the candidate pair a connection uses, or null.
+export function selectedPair(stats) {
   let pair = null;
   stats.forEach((r) => {
     if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);

@@ -7,6 +7,7 @@ import { h, icon, initials, hueFor } from './ui.js';
 
 export class Tile {
   #stream = new MediaStream();
+  #tracks = []; // received tracks, oldest first (remote tiles)
   #name = '';
 
   constructor({ id, name, local = false }) {
@@ -25,6 +26,8 @@ export class Tile {
         icon('mic-off', 'mark-mic'), icon('cam-off', 'mark-cam'), this.nameEl),
       h('span', { class: 'tile-share' }, icon('screen'), 'Presenting'));
     this.video.addEventListener('resize', () => this.#fit());
+    // The first picture of each remote tile, for time-to-first-frame.
+    if (!local) this.video.addEventListener('loadeddata', () => performance.mark(`consult:first-frame:${id}`), { once: true });
     this.setName(name);
     this.#refreshVideo();
   }
@@ -56,24 +59,77 @@ export class Tile {
     return this.#stream.getTrackById(id) !== null;
   }
 
+  // addTrack offers a received track. A tile may hold several tracks of a
+  // kind for a moment, while the media path changes (direct ↔ server):
+  // it shows the newest one that carries media, so the old picture stays
+  // until the new one moves (make-before-break on screen too).
   addTrack(track) {
-    for (const t of this.#stream.getTracks()) {
-      if (t.kind === track.kind && t !== track) this.#stream.removeTrack(t);
-    }
-    if (!this.#stream.getTrackById(track.id)) this.#stream.addTrack(track);
+    if (this.#tracks.includes(track)) return;
+    this.#tracks.push(track);
     // A remote track is muted while no packets arrive (publisher's camera
     // off, or the picture not started yet): show the avatar meanwhile.
-    track.addEventListener('mute', () => this.#refreshVideo());
-    track.addEventListener('unmute', () => this.#refreshVideo());
+    track.addEventListener('mute', () => {
+      this.#quiet.set(track, performance.now());
+      this.#choose();
+    });
+    track.addEventListener('unmute', () => {
+      this.#quiet.delete(track);
+      this.#choose();
+    });
     track.addEventListener('ended', () => this.removeTrack(track.id));
-    this.#refreshVideo();
+    this.#choose();
     this.play();
   }
 
   removeTrack(id) {
-    const t = this.#stream.getTrackById(id);
-    if (t) this.#stream.removeTrack(t);
+    for (const t of this.#tracks) if (t.id === id && !this.#quiet.has(t)) this.#quiet.set(t, performance.now());
+    this.#tracks = this.#tracks.filter((t) => t.id !== id);
+    this.#choose();
+  }
+
+  // #choose puts in the stream, per kind, the newest live track that
+  // carries media, or else the newest live one.
+  #choose() {
+    for (const kind of ['audio', 'video']) {
+      const live = this.#tracks.filter((t) => t.kind === kind && t.readyState === 'live');
+      const pick = live.findLast((t) => !t.muted) || live[live.length - 1] || null;
+      const have = this.#stream.getTracks().find((t) => t.kind === kind) || null;
+      if (pick === have) continue;
+      if (have) this.#stream.removeTrack(have);
+      if (pick) this.#stream.addTrack(pick);
+      if (kind === 'video' && have && pick) this.#measureGap(have, pick);
+    }
+    this.#tracks = this.#tracks.filter((t) => t.readyState === 'live');
     this.#refreshVideo();
+  }
+
+  // #measureGap times how long the picture stood still when one video
+  // track replaced another: from the old track's last moment with media
+  // (now, or when it went quiet) to the first frame of the new one. The
+  // tile reports it as a 'video-switch' event; the app decides whether it
+  // was a change of media path.
+  #measureGap(from, to) {
+    const stopped = from.readyState === 'live' && !from.muted && this.#tracks.includes(from)
+      ? performance.now() : this.#quietSince(from);
+    const base = this.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
+    const started = performance.now();
+    const poll = () => {
+      if (this.#stream.getVideoTracks()[0] !== to) return; // replaced again
+      const frames = this.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
+      if (frames > base) {
+        if (performance.now() - stopped > 10000) return; // a camera turned back on, not a path change
+        const gapMs = Math.max(0, Math.round(performance.now() - stopped));
+        this.el.dispatchEvent(new CustomEvent('video-switch', { bubbles: true, detail: { from, to, gapMs } }));
+      } else if (performance.now() - started < 10000) {
+        setTimeout(poll, 15);
+      }
+    };
+    poll();
+  }
+
+  #quiet = new WeakMap(); // track -> when it stopped carrying media
+  #quietSince(track) {
+    return this.#quiet.get(track) ?? performance.now();
   }
 
   // setLocal shows this browser's own picture; an unchanged track is left

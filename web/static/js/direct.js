@@ -1,0 +1,161 @@
+// DirectLink is the PeerConnection of the 1:1 direct path (docs/protocol.md,
+// "The 1:1 direct path"): this page and one peer, with the server only
+// relaying offer, answer and candidates (target: the peer, pc: "p2p").
+//
+// The server says who offers. The answering side takes the offer's audio
+// and video m-lines as its own senders, so both sides send on two
+// transceivers and later changes (mute, camera switch, screen share) are
+// replaceTrack with no new offer. Should an offer arrive while ours is out,
+// the W3C "perfect negotiation" rule settles it: the offerer is impolite and
+// ignores it, the other side rolls back.
+//
+// Only host and server-reflexive candidates go out: the server hands STUN
+// servers only, and a relayed direct path would be no better than the SFU.
+// Events: 'track' (track), 'state' (connectionState).
+
+import { Emitter } from './ui.js';
+import { selectedPair } from './stats.js';
+
+export class DirectLink extends Emitter {
+  #early = []; // candidates that came before the remote description
+  #tail = Promise.resolve();
+  #reported = false;
+  #failed = false;
+  #closed = false;
+  up = false; // ICE connected at least once
+
+  constructor(signal, { peer, offerer, iceServers }, local) {
+    super();
+    this.signal = signal;
+    this.peer = peer;
+    this.polite = !offerer;
+    this.local = local; // {audio, video, stream}
+    this.pc = new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: 'max-bundle' });
+    this.pc.onicecandidate = (ev) => {
+      const c = ev.candidate;
+      if (!c || c.type === 'relay' || this.#closed) return;
+      this.signal.send('candidate', { target: peer, pc: 'p2p', candidate: c.toJSON() });
+    };
+    this.pc.ontrack = (ev) => this.emit('track', ev.track);
+    this.pc.onconnectionstatechange = () => this.#stateChanged();
+    if (offerer) {
+      for (const kind of ['audio', 'video']) {
+        this.pc.addTransceiver(local[kind] || kind, { direction: 'sendrecv', streams: [local.stream] });
+      }
+      this.#run(async () => {
+        await this.pc.setLocalDescription();
+        this.signal.send('offer', { target: peer, sdp: this.pc.localDescription.sdp });
+      });
+    }
+  }
+
+  get state() {
+    return this.pc.connectionState;
+  }
+
+  // #run keeps the steps on this connection in order, so a candidate is
+  // never added before the description it belongs to.
+  #run(step) {
+    this.#tail = this.#tail.then(step).catch((err) => {
+      console.warn('direct path:', err);
+      this.#report({ state: 'failed' });
+    });
+    return this.#tail;
+  }
+
+  onDescription(type, sdp) {
+    this.#run(async () => {
+      if (this.#closed) return;
+      if (type === 'offer' && this.pc.signalingState !== 'stable') {
+        if (!this.polite) return; // offers crossed: ours wins
+        await this.pc.setLocalDescription({ type: 'rollback' });
+      }
+      await this.pc.setRemoteDescription({ type, sdp });
+      for (const c of this.#early.splice(0)) await this.pc.addIceCandidate(c);
+      if (type !== 'offer') return;
+      for (const tr of this.pc.getTransceivers()) {
+        const kind = tr.receiver.track.kind;
+        if (tr.sender.track || tr.currentDirection === 'sendrecv') continue;
+        tr.direction = 'sendrecv';
+        tr.sender.setStreams(this.local.stream);
+        await tr.sender.replaceTrack(this.local[kind] || null);
+      }
+      await this.pc.setLocalDescription();
+      this.signal.send('answer', { target: this.peer, sdp: this.pc.localDescription.sdp });
+    });
+  }
+
+  onCandidate(candidate) {
+    if (!candidate?.candidate) return;
+    this.#run(async () => {
+      if (this.#closed) return;
+      if (!this.pc.remoteDescription) this.#early.push(candidate);
+      else await this.pc.addIceCandidate(candidate);
+    });
+  }
+
+  // replace changes what goes out of one kind, without renegotiating.
+  async replace(kind, track) {
+    this.local[kind] = track;
+    for (const tr of this.pc.getTransceivers()) {
+      if (tr.receiver.track.kind !== kind || tr.sender.track === track) continue;
+      if (!tr.sender.track && tr.currentDirection !== 'sendrecv' && tr.direction !== 'sendrecv') continue;
+      try {
+        await tr.sender.replaceTrack(track);
+      } catch (err) {
+        console.warn(`direct replaceTrack(${kind})`, err);
+      }
+    }
+  }
+
+  async #stateChanged() {
+    const s = this.pc.connectionState;
+    this.emit('state', s);
+    if (s === 'connected' && !this.#reported) {
+      this.up = true;
+      const pair = await this.#selectedTypes();
+      this.#report({ state: 'connected', ...pair });
+    } else if (s === 'failed') {
+      this.#report({ state: 'failed' });
+    }
+  }
+
+  // #selectedTypes reads the selected candidate pair's local and remote
+  // candidate types (host, srflx, prflx or relay) from getStats.
+  async #selectedTypes() {
+    try {
+      const stats = await this.pc.getStats();
+      const pair = selectedPair(stats);
+      return {
+        local: stats.get(pair?.localCandidateId)?.candidateType || '',
+        remote: stats.get(pair?.remoteCandidateId)?.candidateType || '',
+      };
+    } catch {
+      return { local: '', remote: '' };
+    }
+  }
+
+  // #report tells the server the attempt's outcome, once; a failure after
+  // success is reported too, since the server then falls back to the SFU.
+  #report(st) {
+    if (this.#closed) return;
+    if (st.state === 'connected') this.#reported = true;
+    else if (this.#failed) return;
+    else this.#failed = true;
+    this.signal.send('p2p-state', st);
+  }
+
+  // tracks returns what this connection receives, for the stage to drop
+  // when it closes (closing fires no 'ended' on received tracks).
+  tracks() {
+    return this.pc.getReceivers().map((r) => r.track);
+  }
+
+  close() {
+    this.#closed = true;
+    this.pc.onconnectionstatechange = null;
+    this.pc.onicecandidate = null;
+    this.pc.ontrack = null;
+    this.pc.close();
+  }
+}

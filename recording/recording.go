@@ -24,6 +24,11 @@ type recording struct {
 	stopped time.Time
 	parts   map[string]*part // by participant id
 	files   []*file          // every file, for listing
+	// One open at a time per participant: a track that comes while its
+	// file is being opened asks for another open once that one is done,
+	// so a slower first open never replaces a newer file.
+	opening map[string]bool
+	again   map[string]bool
 }
 
 type part struct {
@@ -36,7 +41,7 @@ type part struct {
 
 func newRecording(m *Manager, id, room, participant string) *recording {
 	return &recording{m: m, id: id, room: room, participant: participant, started: time.Now(),
-		state: StateRecording, parts: map[string]*part{}}
+		state: StateRecording, parts: map[string]*part{}, opening: map[string]bool{}, again: map[string]bool{}}
 }
 
 // active is read with the manager's lock held too; state only changes
@@ -54,6 +59,14 @@ func (r *recording) trackAdded(participant string) {
 	if r.state != StateRecording {
 		return
 	}
+	if r.opening[participant] {
+		r.again[participant] = true
+		return
+	}
+	r.scheduleLocked(participant)
+}
+
+func (r *recording) scheduleLocked(participant string) {
 	p := r.parts[participant]
 	if p == nil {
 		p = &part{}
@@ -66,12 +79,33 @@ func (r *recording) trackAdded(participant string) {
 
 // open starts (or renews) a participant's file with its current tracks.
 func (r *recording) open(participant string) {
+	r.mu.Lock()
+	if old := r.parts[participant]; old != nil {
+		old.timer = nil
+	}
+	if r.opening[participant] {
+		r.again[participant] = true
+		r.mu.Unlock()
+		return
+	}
+	r.opening[participant] = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.opening, participant)
+		if r.again[participant] {
+			delete(r.again, participant)
+			if r.state == StateRecording {
+				r.scheduleLocked(participant)
+			}
+		}
+		r.mu.Unlock()
+	}()
+	// The snapshot comes after the mark: a track published from here on
+	// asks for another open.
 	identity, tracks := r.m.snapshot(r.room, participant)
 	r.mu.Lock()
 	old := r.parts[participant]
-	if old != nil {
-		old.timer = nil
-	}
 	if r.state != StateRecording || len(tracks) == 0 || old != nil && old.file != nil && sameTracks(old.tracks, tracks) {
 		r.mu.Unlock()
 		return

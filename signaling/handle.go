@@ -177,15 +177,24 @@ func (s *Server) startMediaLocked(m *member) func() {
 func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 	c := m.conn
 	current := func() bool { return m.gen == gen && m.live }
+	// A dropped session's last messages are not the client's business.
+	send := func(typ string, body any) {
+		s.mu.Lock()
+		cur := current()
+		s.mu.Unlock()
+		if cur {
+			c.sendMsg(typ, body)
+		}
+	}
 	return sfu.Events{
 		Offer: func(sdp string) {
-			c.sendMsg(protocol.TypeOffer, protocol.SessionDescription{From: protocol.TargetServer, SDP: sdp})
+			send(protocol.TypeOffer, protocol.SessionDescription{From: protocol.TargetServer, SDP: sdp})
 		},
 		Answer: func(sdp string) {
-			c.sendMsg(protocol.TypeAnswer, protocol.SessionDescription{From: protocol.TargetServer, SDP: sdp})
+			send(protocol.TypeAnswer, protocol.SessionDescription{From: protocol.TargetServer, SDP: sdp})
 		},
 		Candidate: func(role sfu.Role, ci webrtc.ICECandidateInit) {
-			c.sendMsg(protocol.TypeCandidate, protocol.Candidate{From: protocol.TargetServer, PC: string(role),
+			send(protocol.TypeCandidate, protocol.Candidate{From: protocol.TargetServer, PC: string(role),
 				Candidate: protocol.ICECandidate{Candidate: ci.Candidate, SDPMid: ci.SDPMid,
 					SDPMLineIndex: ci.SDPMLineIndex, UsernameFragment: ci.UsernameFragment}})
 		},
@@ -310,6 +319,14 @@ func (s *Server) livePeer(m *member, ref string) Peer {
 		s.mu.Unlock()
 	}
 	if p == nil {
+		s.mu.Lock()
+		direct := m.live && (m.room.pair[0] == m || m.room.pair[1] == m)
+		s.mu.Unlock()
+		if direct {
+			// The call just went direct and the session was dropped; the
+			// client's last messages to it cross the mode message.
+			return nil
+		}
 		m.conn.sendError(ref, protocol.ErrInvalidState, "not live: no media session")
 	}
 	return p

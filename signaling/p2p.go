@@ -84,10 +84,12 @@ func (s *Server) reconcileLocked(r *room) []func() {
 		return s.toSFULocked(r, live, "")
 	}
 	if len(live) < 2 {
-		// Alone (or nobody): wait for a peer; open no SFU session.
+		// Alone (or nobody): wait for a peer; open no SFU session. One
+		// left from a direct call or attempt is told too, to close it.
+		hadPeer := r.attempt != nil || r.pair != [2]*member{}
 		s.abortLocked(r)
 		r.pair = [2]*member{}
-		if r.mode != protocol.ModeP2P {
+		if r.mode != protocol.ModeP2P || hadPeer {
 			r.mode = protocol.ModeP2P
 			for _, m := range live {
 				m.send(protocol.TypeMode, protocol.Mode{Mode: protocol.ModeP2P})
@@ -238,11 +240,17 @@ func (s *Server) relay(m *member, ref, target, typ string, body any) {
 	if (r.pair[0] == m || r.pair[1] == m) && other(r.pair, m).id == target {
 		peer = other(r.pair, m)
 	}
-	if peer == nil {
+	switch {
+	case peer != nil:
+		peer.send(typ, body)
+	case r.find(target) != nil:
+		// The attempt or call just ended (fallback, a third member, a
+		// hang-up): this message was already on its way. Not an error the
+		// client can act on; the mode message tells it what to do.
+		m.log.Debug("stale direct message dropped", zap.String("type", typ), zap.String("target", target))
+	default:
 		m.conn.sendError(ref, protocol.ErrInvalidState, "no direct connection with that participant")
-		return
 	}
-	peer.send(typ, body)
 }
 
 func (s *Server) pathSwitch(m *member, ps *protocol.PathSwitch) {

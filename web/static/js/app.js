@@ -252,6 +252,15 @@ export class App {
     switch (e.code) {
       case 'rate-limited':
         return;
+      case 'invalid-state':
+        // A negotiation message that crossed a change of media path: the
+        // mode message that follows sets things right.
+        if (['offer', 'answer', 'candidate'].includes(e.ref)) {
+          console.warn('signaling:', e.message);
+          return;
+        }
+        toast(e.message || e.code, { tone: 'error' });
+        return;
       case 'transport-failed':
         this.view.room.banner('The media connection was lost. Reconnecting…');
         return;

@@ -103,19 +103,20 @@ export class MediaSession extends Emitter {
     if (this.#closed || !this.#local) return;
     this.mode = m.mode;
     if (m.mode === 'sfu') {
-      this.directActive = false;
-      // Never connected: nothing to hand over from.
-      if (this.direct && !this.direct.up) this.#closeDirect();
+      this.#retire();
       this.#publish();
-      this.#handOver();
     } else if (m.state === 'trying') {
-      this.#closeDirect();
+      this.#retire();
       this.#openDirect(m);
     } else if (m.state === 'active') {
       this.directActive = true;
       this.#closeServer();
+      this.#closeRetired();
     } else {
-      this.#closeDirect(); // alone, waiting for a peer
+      // Alone, waiting for a peer.
+      this.#closeDirect(this.direct);
+      this.direct = null;
+      this.#closeRetired();
     }
     this.emit('state', this.state);
   }
@@ -130,15 +131,50 @@ export class MediaSession extends Emitter {
     d.on('state', () => this.emit('state', this.state));
   }
 
-  #closeDirect() {
-    const d = this.direct;
+  #closeDirect(d) {
     if (!d) return;
-    this.direct = null;
-    this.directActive = false;
-    clearTimeout(this.#lingerTimer);
-    clearTimeout(this.#giveUpTimer);
+    if (this.direct === d) this.direct = null;
     d.close();
     for (const t of d.tracks()) this.emit('ended', t);
+  }
+
+  // #retire takes the current direct link out of use. One that never
+  // connected goes at once; one that carried the call stays until the
+  // peer's picture flows another way (make-before-break), or for
+  // DIRECT_GIVE_UP_MS at most (the peer's camera may be off).
+  #retire() {
+    const d = this.direct;
+    this.direct = null;
+    this.directActive = false;
+    if (!d) return;
+    if (!d.up) {
+      this.#closeDirect(d);
+      return;
+    }
+    this.#closeRetired();
+    this.#retired = d;
+    this.#giveUpTimer = setTimeout(() => this.#closeRetired(), DIRECT_GIVE_UP_MS);
+    this.#checkRetired();
+  }
+
+  #closeRetired() {
+    clearTimeout(this.#giveUpTimer);
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = null;
+    const d = this.#retired;
+    this.#retired = null;
+    this.#closeDirect(d);
+  }
+
+  // #checkRetired closes the retired link shortly after the server
+  // delivers its peer's video: DIRECT_LINGER_MS lets the stage show the
+  // new picture first.
+  #checkRetired() {
+    const d = this.#retired;
+    if (!d || this.#lingerTimer || !this.sub) return;
+    const flowing = this.sub.getReceivers().some((r) => r.track.kind === 'video' && r.track.readyState === 'live'
+      && !r.track.muted && this.#serverOwner.get(r.track) === d.peer);
+    if (flowing) this.#lingerTimer = setTimeout(() => this.#closeRetired(), DIRECT_LINGER_MS);
   }
 
   #closeServer() {
@@ -153,26 +189,10 @@ export class MediaSession extends Emitter {
     this.#states = { publish: 'new', subscribe: 'new' };
   }
 
-  // #handOver ends the direct path once the peer's media flows through
-  // the server again (make-before-break), or after DIRECT_GIVE_UP_MS when
-  // none does (the peer's camera and microphone are off).
-  #lingerTimer = null;
+  #retired = null; // a direct link kept until the new path delivers
   #giveUpTimer = null;
-  #handOver() {
-    const d = this.direct;
-    if (!d || this.directActive || !this.sub) return;
-    const close = () => { if (this.direct === d && !this.directActive) this.#closeDirect(); };
-    const linger = () => {
-      clearTimeout(this.#lingerTimer);
-      this.#lingerTimer = setTimeout(close, DIRECT_LINGER_MS);
-    };
-    const peers = this.sub.getReceivers().map((r) => r.track)
-      .filter((t) => t.readyState === 'live' && participantOf(t, null) === d.peer);
-    if (peers.some((t) => !t.muted)) linger();
-    else for (const t of peers) t.addEventListener('unmute', linger, { once: true });
-    clearTimeout(this.#giveUpTimer);
-    this.#giveUpTimer = setTimeout(close, DIRECT_GIVE_UP_MS);
-  }
+  #lingerTimer = null;
+  #serverOwner = new WeakMap(); // server track -> participant id
 
   // pathOf says which path a received track came over.
   pathOf(track) {
@@ -205,8 +225,9 @@ export class MediaSession extends Emitter {
       if (this.direct?.peer === msg.from) this.direct.onDescription('answer', msg.sdp);
       return;
     }
-    if (!this.pub || this.#stale()) return;
-    this.#pubQ.run(() => this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp }));
+    const pc = this.pub;
+    if (!pc || this.#stale()) return;
+    this.#pubQ.run(() => pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp }));
   }
 
   onOffer(msg) {
@@ -218,14 +239,18 @@ export class MediaSession extends Emitter {
     if (!this.sub) {
       this.sub = this.#newPC('subscribe');
       this.sub.ontrack = (ev) => {
-        this.emit('track', ev.track, ev.streams[0] || null);
-        this.#handOver();
+        const stream = ev.streams[0] || null;
+        this.#serverOwner.set(ev.track, participantOf(ev.track, stream));
+        this.emit('track', ev.track, stream);
+        ev.track.addEventListener('unmute', () => this.#checkRetired());
+        this.#checkRetired();
       };
     }
+    const sub = this.sub;
     this.#subQ.run(async () => {
-      await this.sub.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
-      const answer = await this.sub.createAnswer();
-      await this.sub.setLocalDescription(answer);
+      await sub.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+      const answer = await sub.createAnswer();
+      await sub.setLocalDescription(answer);
       this.signal.send('answer', { target: 'server', sdp: answer.sdp });
     });
   }
@@ -286,6 +311,7 @@ export class MediaSession extends Emitter {
     clearTimeout(this.#lingerTimer);
     clearTimeout(this.#giveUpTimer);
     this.direct?.close();
+    this.#retired?.close();
     for (const pc of [this.pub, this.sub]) if (pc) this.#shut(pc);
   }
 }

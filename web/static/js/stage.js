@@ -91,6 +91,8 @@ export class Stage {
   addTrack(track, stream, owner = '') {
     const id = owner || participantOf(track, stream);
     if (!id || !this.roster.me.live) return;
+    // A direct peer's late track after it left must not bring back a tile.
+    if (owner && !this.roster.get(owner)?.live) return;
     this.#owner.set(track.id, id);
     this.#tile(id).addTrack(track);
     this.layout();

@@ -68,21 +68,17 @@ export class Tile {
     this.#tracks.push(track);
     // A remote track is muted while no packets arrive (publisher's camera
     // off, or the picture not started yet): show the avatar meanwhile.
-    track.addEventListener('mute', () => {
-      this.#quiet.set(track, performance.now());
-      this.#choose();
-    });
-    track.addEventListener('unmute', () => {
-      this.#quiet.delete(track);
-      this.#choose();
-    });
+    track.addEventListener('mute', () => this.#choose());
+    track.addEventListener('unmute', () => this.#choose());
     track.addEventListener('ended', () => this.removeTrack(track.id));
     this.#choose();
     this.play();
   }
 
   removeTrack(id) {
-    for (const t of this.#tracks) if (t.id === id && !this.#quiet.has(t)) this.#quiet.set(t, performance.now());
+    // A track taken away while it carried media: a switch away from it
+    // counts its gap from now.
+    for (const t of this.#tracks) if (t.id === id && !t.muted) this.#removedAt.set(t, performance.now());
     this.#tracks = this.#tracks.filter((t) => t.id !== id);
     this.#choose();
   }
@@ -109,15 +105,18 @@ export class Tile {
   // tile reports it as a 'video-switch' event; the app decides whether it
   // was a change of media path.
   #measureGap(from, to) {
+    // The old picture was moving until now, or until its track was taken
+    // away; if it had stopped by itself (camera off), there is no gap to
+    // speak of.
     const stopped = from.readyState === 'live' && !from.muted && this.#tracks.includes(from)
-      ? performance.now() : this.#quietSince(from);
+      ? performance.now() : this.#removedAt.get(from);
+    if (stopped === undefined) return;
     const base = this.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
     const started = performance.now();
     const poll = () => {
       if (this.#stream.getVideoTracks()[0] !== to) return; // replaced again
       const frames = this.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
       if (frames > base) {
-        if (performance.now() - stopped > 10000) return; // a camera turned back on, not a path change
         const gapMs = Math.max(0, Math.round(performance.now() - stopped));
         this.el.dispatchEvent(new CustomEvent('video-switch', { bubbles: true, detail: { from, to, gapMs } }));
       } else if (performance.now() - started < 10000) {
@@ -127,10 +126,7 @@ export class Tile {
     poll();
   }
 
-  #quiet = new WeakMap(); // track -> when it stopped carrying media
-  #quietSince(track) {
-    return this.#quiet.get(track) ?? performance.now();
-  }
+  #removedAt = new WeakMap(); // track -> when it was taken away while it carried media
 
   // setLocal shows this browser's own picture; an unchanged track is left
   // alone, so redraws do not make the video blink.

@@ -64,7 +64,9 @@ func trackEntry(n int, info sfu.TrackInfo) (webm.TrackEntry, error) {
 
 // openFile creates the file and a writer per track. Tracks whose codec
 // WebM cannot hold (H.264) are skipped and reported in skipped.
-func openFile(path string, infos []sfu.TrackInfo, fail func(error)) (*file, []sfu.TrackInfo, error) {
+// The file's time starts at start: now, or earlier when early taps hold
+// packets from before.
+func openFile(path string, infos []sfu.TrackInfo, start time.Time, fail func(error)) (*file, []sfu.TrackInfo, error) {
 	var entries []webm.TrackEntry
 	var kept, skipped []sfu.TrackInfo
 	for _, info := range infos {
@@ -83,7 +85,7 @@ func openFile(path string, infos []sfu.TrackInfo, fail func(error)) (*file, []sf
 	if err != nil {
 		return nil, skipped, err
 	}
-	f := &file{path: path, start: time.Now(), fail: fail}
+	f := &file{path: path, start: start, fail: fail}
 	info := &webm.Info{TimecodeScale: 1000000, MuxingApp: "consult", WritingApp: "consult", DateUTC: f.start}
 	sorter, err := mkvcore.NewMultiTrackBlockSorter(mkvcore.WithMaxDelayedPackets(64),
 		mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated))

@@ -32,9 +32,11 @@ type Config struct {
 	// whether any recording of the room runs), with the error that
 	// stopped it, if any.
 	Notify func(room string, active bool, err error)
-	// Settle is how long to wait for a newly publishing participant's
-	// other tracks before opening its file (default 300 ms): browsers
-	// publish audio and video a few milliseconds apart.
+	// Settle is how long a newly publishing participant's file waits for
+	// its other tracks (default 1 s): Chromium's first video packet
+	// follows its first audio packet by about 300 ms. Nothing is lost
+	// meanwhile (see early); a track that comes later still renews the
+	// file as a part 2, since a WebM file's tracks are fixed.
 	Settle time.Duration
 	// ForwardAllow lists where RTP forwards may go (default loopback).
 	ForwardAllow []netip.Prefix
@@ -99,7 +101,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.Settle <= 0 {
-		cfg.Settle = 300 * time.Millisecond
+		cfg.Settle = time.Second
 	}
 	if cfg.Notify == nil {
 		cfg.Notify = func(string, bool, error) {}
@@ -129,7 +131,7 @@ func (m *Manager) TrackPublished(room, participant, identity string, t sfu.Track
 	recs := m.activeLocked(room, participant)
 	m.mu.Unlock()
 	for _, r := range recs {
-		r.trackAdded(participant)
+		r.trackAdded(participant, t)
 	}
 }
 

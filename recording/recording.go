@@ -29,6 +29,7 @@ type recording struct {
 	// so a slower first open never replaces a newer file.
 	opening map[string]bool
 	again   map[string]bool
+	early   map[string]*early // by track id: taps of new tracks until a file takes them
 }
 
 type part struct {
@@ -41,7 +42,8 @@ type part struct {
 
 func newRecording(m *Manager, id, room, participant string) *recording {
 	return &recording{m: m, id: id, room: room, participant: participant, started: time.Now(),
-		state: StateRecording, parts: map[string]*part{}, opening: map[string]bool{}, again: map[string]bool{}}
+		state: StateRecording, parts: map[string]*part{}, opening: map[string]bool{}, again: map[string]bool{},
+		early: map[string]*early{}}
 }
 
 // active is read with the manager's lock held too; state only changes
@@ -52,12 +54,22 @@ func (r *recording) active() bool {
 	return r.state == StateRecording
 }
 
-// trackAdded reopens a participant's file once its tracks settle.
-func (r *recording) trackAdded(participant string) {
+// trackAdded taps a new track at once (see early) and reopens its
+// participant's file once the tracks settle.
+func (r *recording) trackAdded(participant string, t sfu.TrackInfo) {
+	e := &early{trackID: t.ID}
+	_, stop, err := r.m.cfg.Tapper.Tap(r.room, t.ID, e, e.trackEnded)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != StateRecording {
+		if err == nil {
+			go stop()
+		}
 		return
+	}
+	if err == nil {
+		e.stop = stop
+		r.early[t.ID] = e
 	}
 	if r.opening[participant] {
 		r.again[participant] = true
@@ -122,7 +134,28 @@ func (r *recording) open(participant string) {
 		r.stop(err)
 		return
 	}
-	f, skipped, err := openFile(path, tracks, func(err error) { r.stop(err) })
+	// Packets early taps hold start the file's clock earlier.
+	r.mu.Lock()
+	earlies := map[string]*early{}
+	for _, t := range tracks {
+		if e := r.early[t.ID]; e != nil {
+			earlies[t.ID] = e
+			delete(r.early, t.ID)
+		}
+	}
+	r.mu.Unlock()
+	start := time.Now()
+	for _, e := range earlies {
+		if at := e.firstArrival(); !at.IsZero() && at.Before(start) {
+			start = at
+		}
+	}
+	defer func() {
+		for _, e := range earlies { // not taken by a track writer
+			e.stop()
+		}
+	}()
+	f, skipped, err := openFile(path, tracks, start, func(err error) { r.stop(err) })
 	if f != nil {
 		f.participant = participant
 	}
@@ -140,6 +173,13 @@ func (r *recording) open(participant string) {
 	var stops []func()
 	ids := map[string]bool{}
 	for _, tw := range f.tracks {
+		if e := earlies[tw.info.ID]; e != nil {
+			delete(earlies, tw.info.ID)
+			e.attach(tw)
+			stops = append(stops, e.stop)
+			ids[tw.info.ID] = true
+			continue
+		}
 		_, stop, err := r.m.cfg.Tapper.Tap(r.room, tw.info.ID, tw, tw.close)
 		if err != nil {
 			tw.close() // the track ended meanwhile
@@ -199,11 +239,14 @@ func (r *recording) stop(err error) {
 	if err != nil {
 		r.state = StateFailed
 	}
-	parts := r.parts
-	r.parts = map[string]*part{}
+	parts, earlies := r.parts, r.early
+	r.parts, r.early = map[string]*part{}, map[string]*early{}
 	r.mu.Unlock()
 	for _, p := range parts {
 		closePart(p)
+	}
+	for _, e := range earlies {
+		e.stop()
 	}
 	if err != nil {
 		r.m.log.Error("recording failed", zap.String("room", r.room), zap.String("recording", r.id), zap.Error(err))

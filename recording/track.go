@@ -57,6 +57,12 @@ func newTrackWriter(f *file, info sfu.TrackInfo, out webm.BlockWriteCloser) *tra
 // packets, so the payload (the tap's reused buffer) is copied: recording
 // is not the forwarding path.
 func (t *trackWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	return t.writeRTP(h, payload, time.Now())
+}
+
+// writeRTP takes a packet that arrived at the given time (earlier than
+// now for the packets an early tap held).
+func (t *trackWriter) writeRTP(h *rtp.Header, payload []byte, at time.Time) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -67,7 +73,7 @@ func (t *trackWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 		Payload: append([]byte(nil), payload...)}
 	t.sb.Push(p)
 	for s := t.sb.Pop(); s != nil; s = t.sb.Pop() {
-		if err := t.writeSample(s.Data, s.PacketTimestamp); err != nil {
+		if err := t.writeSample(s.Data, s.PacketTimestamp, at); err != nil {
 			t.f.fail(err)
 			t.closed = true
 			return 0, err
@@ -76,7 +82,7 @@ func (t *trackWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	return len(payload), nil
 }
 
-func (t *trackWriter) writeSample(data []byte, ts uint32) error {
+func (t *trackWriter) writeSample(data []byte, ts uint32, at time.Time) error {
 	if len(data) == 0 {
 		return nil
 	}
@@ -86,7 +92,7 @@ func (t *trackWriter) writeSample(data []byte, ts uint32) error {
 			return nil // a decoder starts on a keyframe; so does the file
 		}
 		t.started = true
-		t.base = time.Since(t.f.start).Milliseconds()
+		t.base = max(0, at.Sub(t.f.start).Milliseconds())
 		t.first, t.last = ts, ts
 	}
 	t.ext += int64(int32(ts - t.last)) // wrap-safe step

@@ -314,10 +314,11 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	go drainRTCP(recv) // sender reports feed the receiver-report interceptor
 	go t.run(func() { p.endTrack(t) })
 	p.log.Info("track published", zap.String("track", info.ID), zap.String("kind", info.Kind), zap.String("codec", info.Codec))
+	// In the room first, so that whoever hears of the track can tap it.
+	p.room.publish(t)
 	if p.params.Events.TrackPublished != nil {
 		p.params.Events.TrackPublished(info)
 	}
-	p.room.publish(t)
 }
 
 // drainRTCP reads a receiver's RTCP so that pion's interceptors see the

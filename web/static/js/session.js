@@ -48,6 +48,10 @@ export class MediaSession extends Emitter {
   #states = { publish: 'new', subscribe: 'new' };
   #local = null; // {audio, video, stream}: what we send
   #directTracks = new WeakSet();
+  #serverOwner = new WeakMap(); // server track -> participant id
+  #retired = null; // a direct link kept until the new path delivers
+  #giveUpTimer = null;
+  #lingerTimer = null;
   direct = null; // DirectLink in a 1:1 call on (or trying) the direct path
   directActive = false; // the direct path carries the call
   mode = 'sfu';
@@ -76,9 +80,10 @@ export class MediaSession extends Emitter {
       const tr = this.pub.addTransceiver(track || kind, { direction: 'sendonly', streams: [stream] });
       this.#senders[kind] = tr.sender;
     }
+    const pc = this.pub;
     this.#pubQ.run(async () => {
-      const offer = await this.pub.createOffer();
-      await this.pub.setLocalDescription(offer);
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
       this.signal.send('offer', { target: 'server', sdp: offer.sdp });
     });
     this.emit('state', this.state);
@@ -188,11 +193,6 @@ export class MediaSession extends Emitter {
     this.#senders = {};
     this.#states = { publish: 'new', subscribe: 'new' };
   }
-
-  #retired = null; // a direct link kept until the new path delivers
-  #giveUpTimer = null;
-  #lingerTimer = null;
-  #serverOwner = new WeakMap(); // server track -> participant id
 
   // pathOf says which path a received track came over.
   pathOf(track) {

@@ -174,6 +174,11 @@ func (s *Server) startMediaLocked(m *member) func() {
 
 // mediaEvents routes one media session's events to the member's socket.
 // Events of a session that has since ended (gen changed) are dropped.
+// failureGrace is how long a media failure waits for the signaling message
+// that may explain it (hang-up, leave); well inside the 10 s in which a
+// dead participant must be gone.
+const failureGrace = time.Second
+
 func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 	c := m.conn
 	current := func() bool { return m.gen == gen && m.live }
@@ -222,16 +227,20 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 			s.dropTrack(m, t.ID)
 		},
 		Failed: func(err error) {
-			// A session the server has just dropped (the call went direct)
-			// fails as the client closes its side: not the member's fault.
-			s.mu.Lock()
-			cur := current()
-			s.mu.Unlock()
-			if !cur {
-				return
-			}
-			c.sendError("", protocol.ErrTransport, "media connection lost: "+err.Error())
-			c.closeAfterFlush()
+			// A client that hangs up, leaves, or takes the direct path
+			// closes its connections as it says so (or just after the
+			// server did), and the close can overtake the message. So the
+			// verdict waits a moment: if the session has been dropped by
+			// then, the failure was no fault of the member's.
+			time.AfterFunc(failureGrace, func() {
+				s.mu.Lock()
+				cur := current()
+				s.mu.Unlock()
+				if cur {
+					c.sendError("", protocol.ErrTransport, "media connection lost: "+err.Error())
+					c.closeAfterFlush()
+				}
+			})
 		},
 	}
 }

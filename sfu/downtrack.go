@@ -39,6 +39,11 @@ type DownTrack struct {
 
 	binding atomic.Pointer[binding]
 	sender  *webrtc.RTPSender // set by the subscriber before RTCP is read
+	// ready reports whether packets can reach the subscriber now (nil:
+	// always, as for a tap). A keyframe asked for before then would be
+	// lost, and would hold the publisher's throttle window shut for the
+	// request that counts, made when the subscriber connects.
+	ready func() bool
 
 	// Owned by the writer goroutine.
 	buf        [packetcache.MaxPacket]byte
@@ -91,12 +96,14 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType {
 	return webrtc.RTPCodecTypeVideo
 }
 
+func (d *DownTrack) isReady() bool { return d.ready == nil || d.ready() }
+
 // Bind is called by pion once the subscriber's answer fixes the codec.
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, d.up.info.Codec) {
 			d.binding.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()})
-			if d.up.info.Kind == "video" {
+			if d.up.info.Kind == "video" && d.isReady() {
 				// A new subscriber needs a keyframe to start. Bind runs
 				// inside SetRemoteDescription with the subscriber's lock
 				// held, and the request writes to the network.
@@ -151,7 +158,7 @@ func (d *DownTrack) write(seq uint16) {
 	starting := false
 	if d.waitingKey {
 		if !keyframe.IsStart(d.up.codec, payload) {
-			if now := time.Now(); now.Sub(d.askedAt) > keyframeRetry {
+			if now := time.Now(); now.Sub(d.askedAt) > keyframeRetry && d.isReady() {
 				d.askedAt = now
 				d.up.requestKeyframe()
 			}

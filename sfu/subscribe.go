@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
 
@@ -13,6 +14,8 @@ func (p *Participant) subscribe(t *UpTrack) bool {
 		return false
 	}
 	d := newDownTrack(t, p.unsubscribe)
+	sub := p.sub
+	d.ready = func() bool { return sub.ConnectionState() == webrtc.PeerConnectionStateConnected }
 	sender, err := p.sub.AddTrack(d)
 	if err != nil {
 		p.mu.Unlock()

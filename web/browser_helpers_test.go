@@ -191,13 +191,21 @@ func newBrowser(t *testing.T, limit time.Duration) context.Context {
 // newTab opens another tab in the same browser.
 func newTab(t *testing.T, browser context.Context, name string) context.Context {
 	t.Helper()
+	ctx, _ := tab(t, browser, name)
+	return ctx
+}
+
+// tab opens a tab that the returned function closes (the test's end
+// closes it too).
+func tab(t *testing.T, browser context.Context, name string) (context.Context, func()) {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("open tab: %v", err)
 	}
 	logConsole(t, ctx, name)
-	return ctx
+	return ctx, cancel
 }
 
 // logConsole copies the page's warnings, errors and exceptions into the

@@ -106,18 +106,6 @@ func TestTimeToFirstFrameDirectAndSFU(t *testing.T) {
 	}
 }
 
-// tab opens a tab that the returned function closes.
-func tab(t *testing.T, browser context.Context, name string) (context.Context, func()) {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open tab: %v", err)
-	}
-	logConsole(t, ctx, name)
-	return ctx, cancel
-}
-
 // firstFrameJS is the time from the page's join to its first remote
 // frame, from the marks the client sets, or 0 before that frame.
 const firstFrameJS = `(() => {

@@ -18,8 +18,7 @@ const earlyMax = 1500
 // writer directly. So a recording loses nothing of a participant's first
 // moments, and audio and video keep their true offset.
 type early struct {
-	trackID string
-	stop    func()
+	stop func()
 
 	mu    sync.Mutex
 	held  []heldPacket

@@ -57,7 +57,7 @@ func (r *recording) active() bool {
 // trackAdded taps a new track at once (see early) and reopens its
 // participant's file once the tracks settle.
 func (r *recording) trackAdded(participant string, t sfu.TrackInfo) {
-	e := &early{trackID: t.ID}
+	e := &early{}
 	_, stop, err := r.m.cfg.Tapper.Tap(r.room, t.ID, e, e.trackEnded)
 	r.mu.Lock()
 	defer r.mu.Unlock()

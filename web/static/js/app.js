@@ -29,7 +29,6 @@ export class App {
   #retryAt = 0;
   #localStream = new MediaStream(); // its id names our stream to the server
   goodbye = ''; // the server's reason when it said goodbye (restart)
-  mode = 'sfu'; // the room's media path as the server last said
 
   constructor({ media, roster, stage, view }) {
     this.media = media;
@@ -101,10 +100,7 @@ export class App {
     on('offer', (m) => this.session?.onOffer(m));
     on('answer', (m) => this.session?.onAnswer(m));
     on('candidate', (m) => this.session?.onCandidate(m));
-    on('mode', (m) => {
-      this.mode = m.mode;
-      this.session?.onMode(m);
-    });
+    on('mode', (m) => this.session?.onMode(m));
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
     on('error', (m) => this.#error(m));
@@ -116,7 +112,6 @@ export class App {
     this.#attempt = 0;
     this.roster.reset(j, this.intent.name);
     this.iceServers = j.iceServers || [];
-    this.mode = j.mode || 'sfu';
     showRoomInAddress(this.intent.room);
     this.view.lobby.busy(false);
     this.view.lobby.hide();
@@ -125,7 +120,7 @@ export class App {
     this.view.room.recording(!!j.recording);
     // The server starts everyone unmuted; tell it what is true.
     this.view.controls.joined();
-    if (j.live) this.#goLive(this.mode);
+    if (j.live) this.#goLive(j.mode || 'sfu');
     else this.#toWaiting(false);
   }
 

@@ -55,10 +55,6 @@ export class Tile {
     this.video.classList.toggle('mirror', this.local && !on);
   }
 
-  hasTrack(id) {
-    return this.#stream.getTrackById(id) !== null;
-  }
-
   // addTrack offers a received track. A tile may hold several tracks of a
   // kind for a moment, while the media path changes (direct ↔ server):
   // it shows the newest one that carries media, so the old picture stays

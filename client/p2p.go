@@ -23,6 +23,11 @@ type direct struct {
 	early    []webrtc.ICECandidateInit
 	reported bool
 	up       bool // ICE connected at least once
+	// retiring: the room moved to the SFU; the link stays until the peer's
+	// media arrives from the server. Only such a link is closed by a
+	// server track: a fresh attempt back from the SFU must not be, since
+	// the server's tracks may still be arriving when it starts.
+	retiring bool
 }
 
 // onMode follows the server's choice of media path. Runs on the worker.
@@ -58,6 +63,9 @@ func (c *Client) toSFU() {
 	pending := c.pub == nil && len(c.tracks) > 0
 	tracks := c.tracks
 	d := c.direct
+	if d != nil {
+		d.retiring = true
+	}
 	c.mu.Unlock()
 	if d != nil && !d.up {
 		c.closeDirect()
@@ -94,9 +102,10 @@ func (c *Client) onServerTrack(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 	owner, _, _ := strings.Cut(r.ID(), ":")
 	c.mu.Lock()
 	d := c.direct
+	retire := d != nil && d.retiring && d.peer == owner
 	c.mu.Unlock()
-	if d != nil && d.peer == owner {
-		c.later(c.closeDirect)
+	if retire {
+		c.later(func() { c.closeRetiring(d) })
 	}
 	if c.cfg.OnTrack != nil {
 		c.cfg.OnTrack(r, recv)
@@ -109,6 +118,19 @@ func (c *Client) closeDirect() {
 	c.direct = nil
 	c.mu.Unlock()
 	if d != nil {
+		_ = d.pc.Close()
+	}
+}
+
+// closeRetiring closes d if it is still the retiring direct link.
+func (c *Client) closeRetiring(d *direct) {
+	c.mu.Lock()
+	same := c.direct == d
+	if same {
+		c.direct = nil
+	}
+	c.mu.Unlock()
+	if same {
 		_ = d.pc.Close()
 	}
 }

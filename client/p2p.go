@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -24,11 +25,22 @@ type direct struct {
 	reported bool
 	up       bool // ICE connected at least once
 	// retiring: the room moved to the SFU; the link stays until the peer's
-	// media arrives from the server. Only such a link is closed by a
-	// server track: a fresh attempt back from the SFU must not be, since
-	// the server's tracks may still be arriving when it starts.
+	// video arrives from the server, or giveUp fires (its camera may be
+	// off). Only such a link is closed by a server track: a fresh attempt
+	// back from the SFU must not be, since the server's tracks may still
+	// be arriving when it starts.
 	retiring bool
 }
+
+const (
+	// retireGiveUp bounds how long a retiring direct link waits for the
+	// peer's video from the server.
+	retireGiveUp = 4 * time.Second
+	// retireLinger keeps the link a little after that video arrives: the
+	// peer receives over this same link until its own server video flows,
+	// which can take one keyframe-throttle interval (500 ms) longer.
+	retireLinger = 500 * time.Millisecond
+)
 
 // onMode follows the server's choice of media path. Runs on the worker.
 func (c *Client) onMode(m protocol.Mode) {
@@ -63,12 +75,16 @@ func (c *Client) toSFU() {
 	pending := c.pub == nil && len(c.tracks) > 0
 	tracks := c.tracks
 	d := c.direct
+	var up bool
 	if d != nil {
-		d.retiring = true
+		d.retiring, up = true, d.up
 	}
 	c.mu.Unlock()
-	if d != nil && !d.up {
+	switch {
+	case d != nil && !up:
 		c.closeDirect()
+	case d != nil:
+		time.AfterFunc(retireGiveUp, func() { c.later(func() { c.closeRetiring(d) }) })
 	}
 	if !pending {
 		return
@@ -96,16 +112,17 @@ func (c *Client) toSFU() {
 }
 
 // onServerTrack hands a track from the server to the application and,
-// once the direct peer's media comes from the server, ends the direct
-// connection.
+// once the direct peer's video comes from the server, ends the retiring
+// direct connection. Its audio alone is not enough: the picture would
+// freeze until the server's video arrives.
 func (c *Client) onServerTrack(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	owner, _, _ := strings.Cut(r.ID(), ":")
 	c.mu.Lock()
 	d := c.direct
-	retire := d != nil && d.retiring && d.peer == owner
+	retire := d != nil && d.retiring && d.peer == owner && r.Kind() == webrtc.RTPCodecTypeVideo
 	c.mu.Unlock()
 	if retire {
-		c.later(func() { c.closeRetiring(d) })
+		time.AfterFunc(retireLinger, func() { c.later(func() { c.closeRetiring(d) }) })
 	}
 	if c.cfg.OnTrack != nil {
 		c.cfg.OnTrack(r, recv)

@@ -25,7 +25,7 @@ type direct struct {
 	reported bool
 	up       bool // ICE connected at least once
 	// retiring: the room moved to the SFU; the link stays until the peer's
-	// video arrives from the server, or giveUp fires (its camera may be
+	// video arrives from the server, or for retireGiveUp (its camera may be
 	// off). Only such a link is closed by a server track: a fresh attempt
 	// back from the SFU must not be, since the server's tracks may still
 	// be arriving when it starts.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,53 +13,30 @@ import (
 	pturn "github.com/pion/turn/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
+
+	"consult/internal/testenv"
+	"consult/internal/testlog"
 )
 
 const (
 	testSecret = "test-secret"
 	testRealm  = "test.realm"
-	waitFor    = 10 * time.Second // upper bound for anything on loopback
 )
+
+// waitFor bounds anything on loopback, scaled to the machine.
+var waitFor = testenv.Scale(10 * time.Second)
 
 var loopbackV4 = netip.MustParsePrefix("127.0.0.0/8")
 
 // testLogger logs Info and above to the test output and records everything
 // from Debug up for assertions. pion's goroutines outlive a test by a moment
-// (they stop after Close returns), and testing panics on a log after the test
-// has finished, so output to the test stops at cleanup.
+// (they stop after Close returns); testlog's core drops their lines once the
+// test has ended instead of racing with its end.
 func testLogger(t *testing.T) (*zap.Logger, *observer.ObservedLogs) {
 	t.Helper()
 	obsCore, logs := observer.New(zapcore.DebugLevel)
-	done := new(atomic.Bool)
-	t.Cleanup(func() { done.Store(true) })
-	gated := gatedCore{Core: zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)).Core(), done: done}
-	return zap.New(zapcore.NewTee(obsCore, gated)), logs
-}
-
-// gatedCore drops everything once done is set.
-type gatedCore struct {
-	zapcore.Core
-	done *atomic.Bool
-}
-
-func (c gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if !c.done.Load() && c.Enabled(e.Level) {
-		return ce.AddCore(e, c)
-	}
-	return ce
-}
-
-func (c gatedCore) Write(e zapcore.Entry, f []zapcore.Field) error {
-	if c.done.Load() {
-		return nil
-	}
-	return c.Core.Write(e, f)
-}
-
-func (c gatedCore) With(f []zapcore.Field) zapcore.Core {
-	return gatedCore{Core: c.Core.With(f), done: c.done}
+	return zap.New(zapcore.NewTee(obsCore, testlog.Core(t, zapcore.InfoLevel))), logs
 }
 
 // startServer runs a server on loopback UDP and TCP with loopback peers

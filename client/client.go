@@ -83,6 +83,8 @@ type Client struct {
 	useSFU   bool                // publish to the server (mode sfu)
 	tracks   []webrtc.TrackLocal // everything published, for either path
 	direct   *direct             // the direct connection, if any
+	// serverVideo holds whose video has arrived on sub (participant ids).
+	serverVideo map[string]bool
 }
 
 // Dial connects to the server.
@@ -92,7 +94,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, api: cfg.API, ws: ws, inbox: newInbox(), done: make(chan struct{}),
-		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true}
+		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true,
+		serverVideo: map[string]bool{}}
 	if c.api == nil {
 		if c.api, err = DefaultAPI(nil); err != nil {
 			_ = ws.Close()
@@ -242,6 +245,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	pcs := []*webrtc.PeerConnection{c.pub, c.sub}
 	c.pub, c.sub = nil, nil
+	clear(c.serverVideo)
 	c.mu.Unlock()
 	for _, pc := range pcs {
 		if pc != nil {
@@ -516,6 +520,7 @@ func (c *Client) dropMedia() {
 	c.mu.Lock()
 	pcs := []*webrtc.PeerConnection{c.pub, c.sub}
 	c.pub, c.sub = nil, nil
+	clear(c.serverVideo)
 	c.mu.Unlock()
 	c.closeDirect()
 	for _, pc := range pcs {

@@ -4,13 +4,15 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"consult/internal/testenv"
 )
 
 func TestInboxKeepsEventsUntilAwaitedInAnyOrder(t *testing.T) {
 	b := newInbox()
 	b.push(Event{Type: "a"})
 	b.push(Event{Type: "b"})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(time.Second))
 	defer cancel()
 	e, err := b.await(ctx, func(e Event) bool { return e.Type == "b" })
 	if err != nil || e.Type != "b" {

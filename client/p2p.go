@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -24,27 +23,25 @@ type direct struct {
 	early    []webrtc.ICECandidateInit
 	reported bool
 	up       bool // ICE connected at least once
-	// retiring: the room moved to the SFU; the link stays until the peer's
-	// video arrives from the server, or for retireGiveUp (its camera may be
-	// off). Only such a link is closed by a server track: a fresh attempt
-	// back from the SFU must not be, since the server's tracks may still
-	// be arriving when it starts.
-	retiring bool
+	// retiring: the room moved to the SFU; the link stays until the server
+	// says the SFU carries the call (mode sfu, state active), which it does
+	// once both sides receive each other's video from it (path-ready), or
+	// after a bound (a camera may be off).
+	retiring  bool
+	readySent bool // path-ready "sfu" went out for this link
 }
-
-const (
-	// retireGiveUp bounds how long a retiring direct link waits for the
-	// peer's video from the server.
-	retireGiveUp = 4 * time.Second
-	// retireLinger keeps the link a little after that video arrives: the
-	// peer receives over this same link until its own server video flows,
-	// which can take one keyframe-throttle interval (500 ms) longer.
-	retireLinger = 500 * time.Millisecond
-)
 
 // onMode follows the server's choice of media path. Runs on the worker.
 func (c *Client) onMode(m protocol.Mode) {
 	switch {
+	case m.Mode == protocol.ModeSFU && m.State == protocol.ModeActive:
+		// Both sides receive through the server: the direct link goes.
+		c.mu.Lock()
+		d := c.direct
+		c.mu.Unlock()
+		if d != nil && d.retiring {
+			c.closeRetiring(d)
+		}
 	case m.Mode == protocol.ModeSFU:
 		c.toSFU()
 	case m.Mode == protocol.ModeP2P && m.State == protocol.ModeTrying:
@@ -55,6 +52,7 @@ func (c *Client) onMode(m protocol.Mode) {
 		c.useSFU = false
 		pcs := []*webrtc.PeerConnection{c.pub, c.sub}
 		c.pub, c.sub = nil, nil
+		clear(c.serverVideo)
 		c.mu.Unlock()
 		for _, pc := range pcs {
 			if pc != nil {
@@ -66,9 +64,9 @@ func (c *Client) onMode(m protocol.Mode) {
 	}
 }
 
-// toSFU publishes to the server; the direct connection stays until the
-// peer's media arrives from the server (make-before-break), or goes at
-// once if it never connected.
+// toSFU publishes to the server; a direct connection that carried the
+// call stays until the server retires it (make-before-break), one that
+// never connected goes at once.
 func (c *Client) toSFU() {
 	c.mu.Lock()
 	c.useSFU = true
@@ -84,7 +82,9 @@ func (c *Client) toSFU() {
 	case d != nil && !up:
 		c.closeDirect()
 	case d != nil:
-		time.AfterFunc(retireGiveUp, func() { c.later(func() { c.closeRetiring(d) }) })
+		// The server's sessions may have stayed up all along (a return to
+		// the direct path cut short by a third member).
+		c.readySFU(d)
 	}
 	if !pending {
 		return
@@ -112,20 +112,36 @@ func (c *Client) toSFU() {
 }
 
 // onServerTrack hands a track from the server to the application and,
-// once the direct peer's video comes from the server, ends the retiring
-// direct connection. Its audio alone is not enough: the picture would
-// freeze until the server's video arrives.
+// once the direct peer's video comes from the server, says path-ready:
+// its audio alone is not enough, the picture would freeze until the
+// server's video arrives. (pion calls OnTrack on a track's first packet.)
 func (c *Client) onServerTrack(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-	owner, _, _ := strings.Cut(r.ID(), ":")
-	c.mu.Lock()
-	d := c.direct
-	retire := d != nil && d.retiring && d.peer == owner && r.Kind() == webrtc.RTPCodecTypeVideo
-	c.mu.Unlock()
-	if retire {
-		time.AfterFunc(retireLinger, func() { c.later(func() { c.closeRetiring(d) }) })
+	if r.Kind() == webrtc.RTPCodecTypeVideo {
+		owner, _, _ := strings.Cut(r.ID(), ":")
+		c.mu.Lock()
+		c.serverVideo[owner] = true
+		d := c.direct
+		c.mu.Unlock()
+		if d != nil {
+			c.later(func() { c.readySFU(d) })
+		}
 	}
 	if c.cfg.OnTrack != nil {
 		c.cfg.OnTrack(r, recv)
+	}
+}
+
+// readySFU sends path-ready "sfu" once for a retiring link whose peer's
+// video already comes from the server.
+func (c *Client) readySFU(d *direct) {
+	c.mu.Lock()
+	send := c.direct == d && d.retiring && !d.readySent && c.serverVideo[d.peer]
+	if send {
+		d.readySent = true
+	}
+	c.mu.Unlock()
+	if send {
+		_ = c.Send(protocol.TypePathReady, protocol.PathReady{Path: protocol.ModeSFU})
 	}
 }
 
@@ -187,9 +203,16 @@ func (c *Client) startDirect(m protocol.Mode) {
 			c.sendP2PState(protocol.P2PState{State: "failed"})
 		}
 	})
-	if c.cfg.OnTrack != nil {
-		pc.OnTrack(c.cfg.OnTrack)
-	}
+	pc.OnTrack(func(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		// The peer's video arrives directly: on a return from the SFU the
+		// server retires its sessions once both sides say so.
+		if r.Kind() == webrtc.RTPCodecTypeVideo {
+			_ = c.Send(protocol.TypePathReady, protocol.PathReady{Path: protocol.ModeP2P})
+		}
+		if c.cfg.OnTrack != nil {
+			c.cfg.OnTrack(r, recv)
+		}
+	})
 	c.mu.Lock()
 	c.direct = d
 	tracks := c.tracks
@@ -248,21 +271,28 @@ func (c *Client) reportDirect(d *direct) {
 // SelectedPair returns the candidate types of a PeerConnection's selected
 // pair ("host", "srflx", "prflx", "relay"), or empty strings.
 func SelectedPair(pc *webrtc.PeerConnection) (local, remote string) {
-	stats := pc.GetStats()
-	for _, s := range stats {
-		p, ok := s.(webrtc.ICECandidatePairStats)
-		if !ok || !p.Nominated || p.State != webrtc.StatsICECandidatePairStateSucceeded {
-			continue
-		}
-		if l, ok := stats[p.LocalCandidateID].(webrtc.ICECandidateStats); ok {
-			local = l.CandidateType.String()
-		}
-		if r, ok := stats[p.RemoteCandidateID].(webrtc.ICECandidateStats); ok {
-			remote = r.CandidateType.String()
-		}
-		return local, remote
+	p := SelectedCandidatePair(pc)
+	if p == nil {
+		return "", ""
 	}
-	return "", ""
+	return p.Local.Typ.String(), p.Remote.Typ.String()
+}
+
+// SelectedCandidatePair returns the candidate pair ICE selected, or nil.
+// It asks the ICE transport, not GetStats: pion's GetStats reads each
+// receiver's track state without the lock its reader takes on a track's
+// first packets (a data race in pion/webrtc v4.2.26, seen when a direct
+// link was checked while media started), and the pair is all we need.
+func SelectedCandidatePair(pc *webrtc.PeerConnection) *webrtc.ICECandidatePair {
+	t := pc.SCTP().Transport().ICETransport()
+	if t == nil {
+		return nil
+	}
+	p, err := t.GetSelectedCandidatePair()
+	if err != nil || p == nil || p.Local == nil || p.Remote == nil {
+		return nil
+	}
+	return p
 }
 
 func (c *Client) sendP2PState(st protocol.P2PState) { _ = c.Send(protocol.TypeP2PState, st) }

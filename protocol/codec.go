@@ -76,6 +76,7 @@ var clientBodies = map[string]func() any{
 	TypeHangup:     nil,
 	TypeP2PState:   func() any { return &P2PState{} },
 	TypePathSwitch: func() any { return &PathSwitch{} },
+	TypePathReady:  func() any { return &PathReady{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -144,6 +145,10 @@ func validate(body any) error {
 	case *PathSwitch:
 		if m.GapMS < 0 || m.GapMS > 600000 || len(m.From) > 8 || len(m.To) > 8 {
 			return errors.New("gapMs out of range")
+		}
+	case *PathReady:
+		if m.Path != ModeSFU && m.Path != ModeP2P {
+			return errors.New(`path must be "sfu" or "p2p"`)
 		}
 	case *Invite:
 		if m.Participant == "" || len(m.Participant) > 64 {

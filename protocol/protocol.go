@@ -23,6 +23,7 @@ const (
 	TypeHangup     = "hangup"
 	TypeP2PState   = "p2p-state"   // outcome of a direct connection attempt
 	TypePathSwitch = "path-switch" // how long the picture stalled when the media path changed
+	TypePathReady  = "path-ready"  // the peer's video reaches this client over a new path
 )
 
 // Message types sent by the server. offer, answer and candidate go both
@@ -83,8 +84,12 @@ type Join struct {
 //   - mode "p2p", state "active": the direct path is the path; close the
 //     server PeerConnections (the server closes its side too).
 //   - mode "sfu": publish to the server (offer on "publish" if not yet) and
-//     receive from it; close the direct connection as soon as the peer's
-//     media arrives from the server (at once if it never connected).
+//     receive from it. A direct connection that never connected closes at
+//     once; one that carried the call stays until mode "sfu", state
+//     "active" (send path-ready "sfu" once the peer's video arrives from
+//     the server).
+//   - mode "sfu", state "active": the server carries the call: close the
+//     direct connection.
 type Mode struct {
 	Mode       string      `json:"mode"`
 	State      string      `json:"state,omitempty"`
@@ -106,6 +111,14 @@ type P2PState struct {
 	State  string `json:"state"`
 	Local  string `json:"local,omitempty"`
 	Remote string `json:"remote,omitempty"`
+}
+
+// PathReady says the peer's video now reaches this client over Path
+// ("sfu" or "p2p"). The server closes the old path of a 1:1 call only once
+// both members said so (or after a bound), since closing it on one side
+// cuts both directions.
+type PathReady struct {
+	Path string `json:"path"`
 }
 
 // PathSwitch reports the longest stall of the peer's video a client saw

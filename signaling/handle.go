@@ -63,6 +63,8 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.p2pState(m, in.Body.(*protocol.P2PState))
 	case protocol.TypePathSwitch:
 		s.pathSwitch(m, in.Body.(*protocol.PathSwitch))
+	case protocol.TypePathReady:
+		s.pathReady(m, in.Body.(*protocol.PathReady).Path)
 	}
 }
 

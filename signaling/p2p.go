@@ -22,6 +22,10 @@ type P2PConfig struct {
 	// NoReturn keeps a room on the SFU once a third member has come and
 	// gone, instead of trying the direct path again.
 	NoReturn bool
+	// HandoverTimeout bounds how long a running call keeps its old path
+	// while the pair waits for each other's video on the new one (4 s; see
+	// handover.go).
+	HandoverTimeout time.Duration
 }
 
 // P2PStats counts direct attempts and path switches (GET /api/stats).
@@ -33,6 +37,9 @@ type P2PStats struct {
 	Switches     int            `json:"switches"`
 	SwitchGapMax int            `json:"switchGapMsMax"`
 	SwitchGapSum int64          `json:"switchGapMsTotal"`
+	// HandoverTimeouts counts path changes whose old path was retired by
+	// the timeout rather than by both members receiving on the new one.
+	HandoverTimeouts int `json:"handoverTimeouts"`
 }
 
 type attempt struct {
@@ -106,6 +113,7 @@ func (s *Server) reconcileLocked(r *room) []func() {
 	}
 	s.abortLocked(r)
 	r.pair = [2]*member{}
+	a.pathReady, b.pathReady = "", ""
 	at := &attempt{a: a, b: b, started: time.Now(), connected: map[*member]bool{}, returning: r.mode == protocol.ModeSFU}
 	at.timer = time.AfterFunc(s.cfg.P2P.Deadline, func() {
 		s.mu.Lock()
@@ -132,8 +140,10 @@ func (s *Server) reconcileLocked(r *room) []func() {
 }
 
 // toSFULocked puts the room on the SFU: every live member gets a session.
+// A pair that was on the direct path hands over to it (handover.go).
 func (s *Server) toSFULocked(r *room, live []*member, reason string) []func() {
 	s.abortLocked(r)
+	pair := r.pair
 	r.pair = [2]*member{}
 	announced := r.mode != protocol.ModeSFU
 	if announced {
@@ -146,6 +156,10 @@ func (s *Server) toSFULocked(r *room, live []*member, reason string) []func() {
 		}
 	}
 	var after []func()
+	if pair[0] != nil && pair[0].live && pair[1].live && r.find(pair[0].id) == pair[0] && r.find(pair[1].id) == pair[1] {
+		pair[0].pathReady, pair[1].pathReady = "", ""
+		after = s.startHandoverLocked(r, protocol.ModeSFU, pair)
+	}
 	for _, m := range live {
 		if m.peer == nil && !m.starting {
 			if !announced {
@@ -159,11 +173,13 @@ func (s *Server) toSFULocked(r *room, live []*member, reason string) []func() {
 	return after
 }
 
+// abortLocked stops a direct attempt and a handover in progress.
 func (s *Server) abortLocked(r *room) {
 	if r.attempt != nil {
 		r.attempt.timer.Stop()
 		r.attempt = nil
 	}
+	s.stopHandoverLocked(r)
 }
 
 // fallbackLocked ends a failed attempt: the room goes (or stays) on the
@@ -202,12 +218,17 @@ func (s *Server) p2pState(m *member, st *protocol.P2PState) {
 		r.pair = [2]*member{at.a, at.b}
 		r.mode = protocol.ModeP2P
 		s.stats.Successes[st.Local+"/"+st.Remote]++
+		r.log().Info("direct connection up", zap.String("local", st.Local), zap.String("remote", st.Remote),
+			zap.Duration("took", time.Since(at.started)), zap.Bool("fromSFU", at.returning))
+		if at.returning {
+			// The SFU carries the call until both see each other directly.
+			after = s.startHandoverLocked(r, protocol.ModeP2P, r.pair)
+			break
+		}
 		for _, x := range r.pair {
 			x.send(protocol.TypeMode, protocol.Mode{Mode: protocol.ModeP2P, State: protocol.ModeActive, Peer: other(r.pair, x).id})
 			after = append(after, closeLater(s.dropMediaLocked(x)))
 		}
-		r.log().Info("direct connection up", zap.String("local", st.Local), zap.String("remote", st.Remote),
-			zap.Duration("took", time.Since(at.started)))
 	case st.State == "failed" && (r.pair[0] == m || r.pair[1] == m):
 		// An established direct path broke mid-call.
 		after = s.fallbackLocked(r, "direct connection lost")

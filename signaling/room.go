@@ -18,9 +18,10 @@ type room struct {
 	// recording is whether a recording of the room runs (clients show it).
 	recording bool
 	// mode is "p2p" (a pending or active 1:1 direct call) or "sfu".
-	mode    string
-	attempt *attempt   // a direct connection being tried
-	pair    [2]*member // the two members of an active p2p call
+	mode     string
+	attempt  *attempt   // a direct connection being tried
+	pair     [2]*member // the two members of an active p2p call
+	handover *handover  // the pair moving from one path to the other
 	// failedPair is the live set whose direct attempt failed: no new
 	// attempt until the live set changes.
 	failedPair string
@@ -44,6 +45,7 @@ type member struct {
 	starting           bool          // an SFU session is being opened
 	ready              chan struct{} // closed when that opening is done
 	held               *[][]byte     // while set, messages to m queue here (see join)
+	pathReady          string        // the path m last said it receives its peer's video over
 }
 
 // send queues a message to m (or holds it, see held).

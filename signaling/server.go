@@ -100,6 +100,9 @@ func New(cfg Config) *Server {
 	if cfg.P2P.Deadline <= 0 {
 		cfg.P2P.Deadline = 5 * time.Second
 	}
+	if cfg.P2P.HandoverTimeout <= 0 {
+		cfg.P2P.HandoverTimeout = 4 * time.Second
+	}
 	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{},
 		sfuRooms: map[string]bool{}, stats: P2PStats{Successes: map[string]int{}}}
 }

@@ -8,8 +8,9 @@
 // messages, docs/protocol.md): then a DirectLink to the peer carries the
 // call and the server connections close, or are never opened. Every switch
 // is make-before-break: the new path's tracks are handed to the stage as
-// they come, the stage shows them once they carry media, and the old path
-// closes only after that.
+// they come, the stage shows them once they carry media, this page says
+// path-ready once the peer's video arrives over the new path, and the old
+// path closes when the server says both sides are over (mode … active).
 //
 // Each transceiver is created once and kept: switching camera, muting the
 // camera or sharing the screen is RTCRtpSender.replaceTrack, which needs
@@ -19,14 +20,6 @@
 import { Emitter } from './ui.js';
 import { DirectLink } from './direct.js';
 import { participantOf } from './roster.js';
-
-// DIRECT_LINGER_MS is how long the direct connection stays after the
-// peer's media has come back through the server, so the stage can show
-// the server's picture before the direct one stops.
-const DIRECT_LINGER_MS = 500;
-// DIRECT_GIVE_UP_MS closes the direct connection even if the peer's
-// server tracks never carry media (camera and microphone off).
-const DIRECT_GIVE_UP_MS = 4000;
 
 // Queue runs async steps on one PeerConnection strictly in order, so a
 // candidate is never added before the description it belongs to.
@@ -49,9 +42,8 @@ export class MediaSession extends Emitter {
   #local = null; // {audio, video, stream}: what we send
   #directTracks = new WeakSet();
   #serverOwner = new WeakMap(); // server track -> participant id
-  #retired = null; // a direct link kept until the new path delivers
-  #giveUpTimer = null;
-  #lingerTimer = null;
+  #retired = null; // a direct link kept until the server retires it
+  #readySent = false; // path-ready "sfu" went out for #retired
   direct = null; // DirectLink in a 1:1 call on (or trying) the direct path
   directActive = false; // the direct path carries the call
   mode = 'sfu';
@@ -107,7 +99,10 @@ export class MediaSession extends Emitter {
   onMode(m) {
     if (this.#closed || !this.#local) return;
     this.mode = m.mode;
-    if (m.mode === 'sfu') {
+    if (m.mode === 'sfu' && m.state === 'active') {
+      // Both sides receive through the server now.
+      this.#closeRetired();
+    } else if (m.mode === 'sfu') {
       this.#retire();
       this.#publish();
     } else if (m.state === 'trying') {
@@ -132,6 +127,12 @@ export class MediaSession extends Emitter {
     d.on('track', (t) => {
       this.#directTracks.add(t);
       this.emit('track', t, null, d.peer);
+      // Back from the SFU, the server keeps its sessions until both sides
+      // see each other directly.
+      if (t.kind !== 'video') return;
+      const ready = () => this.direct === d && this.signal.send('path-ready', { path: 'p2p' });
+      if (!t.muted) ready();
+      else t.addEventListener('unmute', ready, { once: true });
     });
     d.on('state', () => this.emit('state', this.state));
   }
@@ -145,8 +146,8 @@ export class MediaSession extends Emitter {
 
   // #retire takes the current direct link out of use. One that never
   // connected goes at once; one that carried the call stays until the
-  // peer's picture flows another way (make-before-break), or for
-  // DIRECT_GIVE_UP_MS at most (the peer's camera may be off).
+  // server retires it (mode sfu active), which it does once both sides
+  // receive each other through it, or after a bound (a camera may be off).
   #retire() {
     const d = this.direct;
     this.direct = null;
@@ -158,28 +159,24 @@ export class MediaSession extends Emitter {
     }
     this.#closeRetired();
     this.#retired = d;
-    this.#giveUpTimer = setTimeout(() => this.#closeRetired(), DIRECT_GIVE_UP_MS);
+    this.#readySent = false;
     this.#checkRetired();
   }
 
   #closeRetired() {
-    clearTimeout(this.#giveUpTimer);
-    clearTimeout(this.#lingerTimer);
-    this.#lingerTimer = null;
     const d = this.#retired;
     this.#retired = null;
     this.#closeDirect(d);
   }
 
-  // #checkRetired closes the retired link shortly after the server
-  // delivers its peer's video: DIRECT_LINGER_MS lets the stage show the
-  // new picture first.
+  // #checkRetired says path-ready once the server delivers the retired
+  // link's peer's video.
   #checkRetired() {
     const d = this.#retired;
-    if (!d || this.#lingerTimer || !this.sub) return;
+    if (!d || this.#readySent || !this.sub) return;
     const flowing = this.sub.getReceivers().some((r) => r.track.kind === 'video' && r.track.readyState === 'live'
       && !r.track.muted && this.#serverOwner.get(r.track) === d.peer);
-    if (flowing) this.#lingerTimer = setTimeout(() => this.#closeRetired(), DIRECT_LINGER_MS);
+    if (flowing) this.#readySent = this.signal.send('path-ready', { path: 'sfu' });
   }
 
   #closeServer() {
@@ -308,8 +305,6 @@ export class MediaSession extends Emitter {
 
   close() {
     this.#closed = true;
-    clearTimeout(this.#lingerTimer);
-    clearTimeout(this.#giveUpTimer);
     this.direct?.close();
     this.#retired?.close();
     for (const pc of [this.pub, this.sub]) if (pc) this.#shut(pc);

@@ -64,7 +64,10 @@ export class Tile {
     this.#tracks.push(track);
     // A remote track is muted while no packets arrive (publisher's camera
     // off, or the picture not started yet): show the avatar meanwhile.
-    track.addEventListener('mute', () => this.#choose());
+    track.addEventListener('mute', () => {
+      this.#mutedAt.set(track, performance.now());
+      this.#choose();
+    });
     track.addEventListener('unmute', () => this.#choose());
     track.addEventListener('ended', () => this.removeTrack(track.id));
     this.#choose();
@@ -102,10 +105,12 @@ export class Tile {
   // was a change of media path.
   #measureGap(from, to) {
     // The old picture was moving until now, or until its track was taken
-    // away; if it had stopped by itself (camera off), there is no gap to
-    // speak of.
-    const stopped = from.readyState === 'live' && !from.muted && this.#tracks.includes(from)
+    // away, or until its packets stopped while the camera was on (the old
+    // path closed first). If the camera was turned off, there is no gap
+    // to speak of.
+    let stopped = from.readyState === 'live' && !from.muted && this.#tracks.includes(from)
       ? performance.now() : this.#removedAt.get(from);
+    if (stopped === undefined && this.el.dataset.videoMuted !== 'true') stopped = this.#mutedAt.get(from);
     if (stopped === undefined) return;
     const base = this.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
     const started = performance.now();
@@ -123,6 +128,7 @@ export class Tile {
   }
 
   #removedAt = new WeakMap(); // track -> when it was taken away while it carried media
+  #mutedAt = new WeakMap(); // track -> when its packets last stopped
 
   // setLocal shows this browser's own picture; an unchanged track is left
   // alone, so redraws do not make the video blink.

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"consult/client"
+	"consult/internal/testenv"
 	"consult/internal/testlog"
 	"consult/protocol"
 	"consult/signaling"
@@ -49,7 +50,7 @@ func startMain(t *testing.T, args ...string) string {
 		return scheme + a + "/ws"
 	case err := <-done:
 		t.Fatalf("server did not start: %v", err)
-	case <-time.After(10 * time.Second):
+	case <-testenv.After(10 * time.Second):
 		t.Fatal("server did not start")
 	}
 	return ""
@@ -69,7 +70,7 @@ func freePort(t *testing.T) string {
 // receiver got.
 func mediaPair(t *testing.T, url string, cfg client.Config) (*client.Client, *rtp.Packet) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(20*time.Second))
 	defer cancel()
 	got := make(chan *rtp.Packet, 1)
 	rcfg := cfg
@@ -123,15 +124,11 @@ func mediaPair(t *testing.T, url string, cfg client.Config) (*client.Client, *rt
 
 func selectedPair(t *testing.T, pc *webrtc.PeerConnection) (local, remote webrtc.ICECandidateType, proto string) {
 	t.Helper()
-	for _, s := range pc.GetStats() {
-		if p, ok := s.(webrtc.ICECandidatePairStats); ok && p.Nominated && p.State == webrtc.StatsICECandidatePairStateSucceeded {
-			l := pc.GetStats()[p.LocalCandidateID].(webrtc.ICECandidateStats)
-			r := pc.GetStats()[p.RemoteCandidateID].(webrtc.ICECandidateStats)
-			return l.CandidateType, r.CandidateType, l.Protocol
-		}
+	p := client.SelectedCandidatePair(pc)
+	if p == nil {
+		t.Fatal("no selected candidate pair")
 	}
-	t.Fatal("no selected candidate pair")
-	return
+	return p.Local.Typ, p.Remote.Typ, p.Local.Protocol.String()
 }
 
 func TestRelayOnlyClientReachesTheSFUThroughEmbeddedTURN(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"consult/internal/testenv"
 	"consult/sfu"
 	"consult/signaling"
 )
@@ -46,7 +47,7 @@ func startServerWith(t testing.TB, log *zap.Logger, extra func(*http.ServeMux)) 
 	}
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(5*time.Second))
 		defer cancel()
 		_ = sig.Shutdown(ctx)
 		hs.Close()
@@ -61,7 +62,7 @@ func startServerWith(t testing.TB, log *zap.Logger, extra func(*http.ServeMux)) 
 // report needs was measured.
 func TestHarnessMeasuresARealServer(t *testing.T) {
 	url := startServer(t, zap.NewNop())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(60*time.Second))
 	defer cancel()
 	res, err := runOnce(ctx, RunConfig{
 		URL: url, Rooms: 1, Publishers: 1, Subscribers: 3,

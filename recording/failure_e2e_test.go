@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 
+	"consult/internal/testenv"
 	"consult/protocol"
 	"consult/recording"
 	"consult/sfu"
@@ -139,7 +140,7 @@ func TestDiskFullStopsTheRecordingNotTheCall(t *testing.T) {
 	if code := post(t, st.api+"/api/recordings", `{"room":"full"}`, &info); code != 200 {
 		t.Fatalf("start: %d", code)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(30*time.Second))
 	defer cancel()
 	// The admin (no auth: everyone is) hears of the failure.
 	e, err := admin.Await(ctx, protocol.TypeError)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"consult/internal/testenv"
 	"consult/recording"
 )
 
@@ -42,7 +43,7 @@ func TestRTPTapFeedsFFmpeg(t *testing.T) {
 		t.Fatalf("tap: %d", code)
 	}
 	out := filepath.Join(t.TempDir(), "tap.webm")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(30*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-protocol_whitelist", "file,udp,rtp",
 		"-i", f.SDPPath, "-t", "3", "-c", "copy", "-y", out)

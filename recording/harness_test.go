@@ -21,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"consult/client"
+	"consult/internal/testenv"
 	"consult/internal/testlog"
 	"consult/protocol"
 	"consult/recording"
@@ -58,7 +59,7 @@ func startStack(t *testing.T, dir string) *stack {
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		rec.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(5*time.Second))
 		defer cancel()
 		_ = sig.Shutdown(ctx)
 		hs.Close()
@@ -102,7 +103,7 @@ func run(t *testing.T, name string, args ...string) string {
 // participant joins live and returns its client.
 func participant(t *testing.T, url, room, name string, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
 	defer cancel()
 	se := &webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -128,7 +129,7 @@ func publishClip(t *testing.T, c *client.Client) clipTracks {
 	t.Helper()
 	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "cam", "av")
 	audio, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "mic", "av")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
 	defer cancel()
 	if _, err := c.Publish(ctx, audio, video); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"consult/internal/testenv"
 	"consult/protocol"
 	"consult/recording"
 )
@@ -25,7 +26,7 @@ func TestConsultRecordingIsPlayableAndInSync(t *testing.T) {
 	if code := post(t, st.api+"/api/recordings", `{"room":"visit"}`, &started); code != 200 {
 		t.Fatalf("start: %d", code)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(30*time.Second))
 	defer cancel()
 	var ind protocol.Recording
 	e, err := viewer.Await(ctx, protocol.TypeRecording)
@@ -79,13 +80,7 @@ func TestConsultRecordingIsPlayableAndInSync(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+	testenv.Eventually(t, 15*time.Second, what, cond)
 }
 
 // lastPacketTimes returns the last packet time of streams 0 and 1.

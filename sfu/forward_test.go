@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"consult/internal/testenv"
 	"consult/sfu/internal/keyframe"
 )
 
@@ -54,13 +55,7 @@ func watchFeedback(sender *webrtc.RTPSender, key chan struct{}) *publisherFeedba
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testenv.Eventually(t, timeout, what, cond)
 }
 
 func TestSubscriberStartsOnKeyframeAndPLIReachesPublisher(t *testing.T) {
@@ -131,7 +126,7 @@ func TestSubscriberNACKAnsweredFromCache(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(3 * time.Second))
 	for time.Now().Before(deadline) {
 		p, _, err := remote.ReadRTP()
 		if err != nil {
@@ -166,7 +161,7 @@ func TestServerNACKsPublisherForLostPacket(t *testing.T) {
 		t.Fatal(err)
 	}
 	const lost = 105
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(5 * time.Second))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for seq := uint16(100); time.Now().Before(deadline); seq++ {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"consult/internal/testenv"
 	"consult/internal/testlog"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
@@ -174,7 +175,7 @@ func (tp *testPeer) awaitTrack(timeout time.Duration) *webrtc.TrackRemote {
 	select {
 	case r := <-tp.tracks:
 		return r
-	case <-time.After(timeout):
+	case <-testenv.After(timeout):
 		tp.t.Fatal("no remote track arrived")
 		return nil
 	}

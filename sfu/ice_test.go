@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"consult/internal/testenv"
 	"consult/internal/testlog"
 )
 
@@ -38,7 +39,7 @@ func awaitCandidate(t *testing.T, ice ICEConfig, match func(string) bool) string
 	if err := p.Offer(offer.SDP); err != nil {
 		t.Fatal(err)
 	}
-	timeout := time.After(5 * time.Second)
+	timeout := testenv.After(5 * time.Second)
 	for {
 		select {
 		case c := <-cands:

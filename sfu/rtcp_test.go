@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"consult/internal/testenv"
 )
 
 // rtcpKinds collects the RTCP packet types read from a sender or receiver.
@@ -90,7 +92,7 @@ func TestReportsFlowBothWays(t *testing.T) {
 			}()
 		}
 	}()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(15 * time.Second))
 	for !(toPublisher.has("RR") && toPublisher.has("TWCC") && toSubscriber.has("SR")) {
 		if time.Now().After(deadline) {
 			t.Fatalf("publisher got %v, subscriber got %v", toPublisher.kinds(), toSubscriber.kinds())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"consult/internal/testenv"
 	"consult/protocol"
 	"consult/sfu"
 	"consult/signaling"
@@ -88,7 +89,7 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 	p.await(protocol.TypeGoodbye, &g)
 	select {
 	case <-p.Done():
-	case <-time.After(5 * time.Second):
+	case <-testenv.After(5 * time.Second):
 		t.Fatal("connection not closed after goodbye")
 	}
 	waitUntil(t, "the SFU to be empty", 5*time.Second, func() bool { return e.sfu.Stats().Participants == 0 })

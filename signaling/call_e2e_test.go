@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"consult/internal/testenv"
 	"consult/protocol"
 	"consult/sfu"
 	"consult/signaling"
@@ -118,7 +119,7 @@ func TestRingFlow(t *testing.T) {
 // awaitMedia waits until p receives a video packet from the participant from.
 func awaitMedia(t *testing.T, p *peer, from string) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := testenv.After(10 * time.Second)
 	for {
 		select {
 		case r := <-p.trackCh:
@@ -126,7 +127,7 @@ func awaitMedia(t *testing.T, p *peer, from string) {
 			if owner != from || r.Kind() != webrtc.RTPCodecTypeVideo {
 				continue
 			}
-			_ = r.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_ = r.SetReadDeadline(time.Now().Add(testenv.Scale(5 * time.Second)))
 			if _, _, err := r.ReadRTP(); err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"consult/internal/testenv"
 	"consult/internal/testlog"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -44,7 +45,7 @@ func startServer(t *testing.T, tweak func(*signaling.Config, *sfu.Config)) *env 
 	sig := signaling.New(cfg)
 	hs := httptest.NewServer(sig.Handler())
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(5*time.Second))
 		defer cancel()
 		_ = sig.Shutdown(ctx)
 		hs.Close()
@@ -53,11 +54,8 @@ func startServer(t *testing.T, tweak func(*signaling.Config, *sfu.Config)) *env 
 	return &env{t: t, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", sig: sig, sfu: s}
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// ctxT bounds a wait by d, scaled to the machine (testenv).
+func ctxT(t *testing.T, d time.Duration) context.Context { return testenv.Context(t, d) }
 
 // peer is a test participant: a client plus what it received.
 type peer struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"consult/internal/testenv"
 	"consult/protocol"
 	"consult/sfu"
 	"consult/signaling"
@@ -75,7 +76,7 @@ func TestBadInputGetsAnErrorAndCallsGoOn(t *testing.T) {
 			if r.Kind() == webrtc.RTPCodecTypeVideo {
 				video = r
 			}
-		case <-time.After(10 * time.Second):
+		case <-testenv.After(10 * time.Second):
 			t.Fatal("no video")
 		}
 	}
@@ -138,13 +139,7 @@ func TestRateLimit(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+	testenv.Eventually(t, d, what, cond)
 }
 
 func TestAPIRoomsShowsMembersAndTracks(t *testing.T) {
@@ -212,7 +207,7 @@ func TestLeaveAndSocketLossCleanUp(t *testing.T) {
 	pub2.close()
 	_ = leaver.Client.Close()
 	_ = watcher.Client.Close()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(15 * time.Second))
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {
 			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
+	"consult/internal/testenv"
 	"consult/protocol"
 )
 
@@ -30,7 +31,7 @@ func checkTrack(t *testing.T, r *webrtc.TrackRemote, pubs map[string]*publisher,
 		return
 	}
 	for i := 0; i < n; i++ {
-		_ = r.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = r.SetReadDeadline(time.Now().Add(testenv.Scale(5 * time.Second)))
 		p, _, err := r.ReadRTP()
 		if err != nil {
 			t.Errorf("track %s: %v", r.ID(), err)
@@ -118,7 +119,7 @@ func TestThreeParticipantsExchangeMediaUnchanged(t *testing.T) {
 				}
 				wg.Add(1)
 				go func() { defer wg.Done(); checkTrack(t, r, pubs, 20) }()
-			case <-time.After(10 * time.Second):
+			case <-testenv.After(10 * time.Second):
 				t.Fatalf("%s received %d of 4 tracks", p.ID(), i)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"consult/internal/testenv"
 )
 
 // TestCoturnClientInterop runs coturn's own test client against the embedded
@@ -49,7 +51,7 @@ func TestCoturnClientInterop(t *testing.T) {
 				"-n", "50", "-l", "120", "-z", "5",
 			}, tc.flags...)
 			args = append(args, "127.0.0.1")
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(60*time.Second))
 			defer cancel()
 			out, err := exec.CommandContext(ctx, uclient, args...).CombinedOutput()
 			if err != nil {
@@ -71,7 +73,7 @@ func TestCoturnClientInterop(t *testing.T) {
 
 	t.Run("wrong secret refused", func(t *testing.T) {
 		before := srv.Stats()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(60*time.Second))
 		defer cancel()
 		args := []string{"-W", "not-the-secret", "-u", "intruder", "-p", strconv.Itoa(portOf(srv.Addrs().UDP[0])),
 			"-e", "127.0.0.1", "-r", strconv.Itoa(peerPort), "-n", "5", "-c", "127.0.0.1"}

@@ -16,8 +16,8 @@ import (
 // stopping the share brings the camera back.
 func TestMuteCameraOffAndScreenShareReachTheOtherPage(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
-	ana := newBrowser(t, 90*time.Second)
-	ben := newTab(t, ana, "ben")
+	_, p := newPages(t, 90*time.Second, 2, "ana", "ben")
+	ana, ben := p[0], p[1]
 	// Chromium's fake screen has the fake camera's 16:9 shape. Give the
 	// shared screen a 4:3 shape so that Ben's page can tell them apart;
 	// the page's own share code runs unchanged.

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"consult/internal/testenv"
 	"consult/internal/testlog"
 	"consult/recording"
 	"consult/sfu"
@@ -73,6 +74,12 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 	if o.ringTimeout == 0 {
 		o.ringTimeout = 20 * time.Second
 	}
+	if o.p2p.HandoverTimeout == 0 {
+		// A path hand-over must end because both pages receive on the new
+		// path (the tests check it), which a busy machine may take seconds
+		// to do; the product's 4 s bound is for cameras that are off.
+		o.p2p.HandoverTimeout = 30 * time.Second
+	}
 	log := testlog.New(t)
 	s, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), ICE: sfu.ICEConfig{IncludeLoopback: true, Interfaces: []string{"lo"}}})
 	if err != nil {
@@ -99,7 +106,7 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 	mux.Handle("/", web.Handler())
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(5*time.Second))
 		defer cancel()
 		_ = sig.Shutdown(ctx)
 		hs.Close()
@@ -139,73 +146,165 @@ func (h *hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c, rw, err
 }
 
-// newBrowser starts one headless Chromium for the test and returns the
-// context of its first tab; more tabs come from newTab. Everything ends
-// with the test, or after limit.
-func newBrowser(t *testing.T, limit time.Duration) context.Context {
+// The package shares one headless Chromium: starting one takes a second
+// or two of a busy machine, and a browser per test left a dozen behind when
+// a run was killed. Each test gets fresh tabs (a tab that has just left a
+// call may hold its camera and encoder for a while), on its own origin (its
+// own test server), so no page sees another test's state. Tests run one
+// after another: headless Chromium paints, and so lets chromedp click in,
+// only the tab in front, which parallel tests would fight over. Pages are
+// bounded all the same (maxPages), so a test that opened too many would
+// fail at once instead of starving the machine.
+var shared struct {
+	once   sync.Once
+	ctx    context.Context // the browser's first tab, kept open
+	cancel func()
+	err    error
+}
+
+// maxPages bounds the tabs open at once across the package.
+const maxPages = 6
+
+var pageSlots = make(chan struct{}, maxPages)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.cancel != nil {
+		shared.cancel()
+	}
+	os.Exit(code)
+}
+
+func sharedBrowser(t *testing.T) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
 		t.Skip("no Chromium found (install Debian's chromium, or set $CHROMIUM): browser tests skipped")
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		// getDisplayMedia picks the (fake) screen without a picker.
-		chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("mute-audio", true),
-		// Tabs of one headless browser must all keep running at full speed.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		// Plain host candidates instead of mDNS names, which the SFU does
-		// not resolve.
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,Translate,MediaRouter"),
+	shared.once.Do(func() {
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(path),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.NoFirstRun,
+			chromedp.NoDefaultBrowserCheck,
+			chromedp.UserDataDir(filepath.Join(os.TempDir(), fmt.Sprintf("consult-chromium-%d", os.Getpid()))),
+			chromedp.WindowSize(1280, 800),
+			chromedp.Flag("use-fake-device-for-media-stream", true),
+			chromedp.Flag("use-fake-ui-for-media-stream", true),
+			// getDisplayMedia picks the (fake) screen without a picker.
+			chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
+			chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.Flag("disable-extensions", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("mute-audio", true),
+			// Tabs of one headless browser must all keep running at full speed.
+			chromedp.Flag("disable-background-timer-throttling", true),
+			chromedp.Flag("disable-renderer-backgrounding", true),
+			chromedp.Flag("disable-backgrounding-occluded-windows", true),
+			// Plain host candidates instead of mDNS names, which the SFU does
+			// not resolve.
+			chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,Translate,MediaRouter"),
+		}
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, cancelBrowser := chromedp.NewContext(actx)
+		shared.ctx = bctx
+		shared.cancel = func() {
+			cancelBrowser()
+			cancelAlloc()
+			_ = os.RemoveAll(filepath.Join(os.TempDir(), fmt.Sprintf("consult-chromium-%d", os.Getpid())))
+		}
+		shared.err = chromedp.Do(bctx)
+	})
+	if shared.err != nil {
+		t.Fatalf("start Chromium: %v", shared.err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	t.Cleanup(cancel)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	logConsole(t, bctx, "tab1")
-	return bctx
+	return shared.ctx
 }
 
-// newTab opens another tab in the same browser.
-func newTab(t *testing.T, browser context.Context, name string) context.Context {
+// pages is one test's use of the shared browser.
+type pages struct {
+	t    *testing.T
+	ctx  context.Context // ends with the test, or after its limit
+	max  int             // tabs reserved
+	mu   sync.Mutex
+	open int // tabs open now
+}
+
+// newPages reserves n tabs of the shared browser for the test (n says how
+// many pages it has open at once) and opens the first len(names) of them,
+// each ready when this returns; page opens the rest. The pages close with
+// the test; limit (scaled to the machine) bounds everything the test does
+// with them.
+func newPages(t *testing.T, limit time.Duration, n int, names ...string) (*pages, []context.Context) {
 	t.Helper()
-	ctx, _ := tab(t, browser, name)
+	browser := sharedBrowser(t)
+	if n > maxPages || len(names) > n {
+		t.Fatalf("a test may hold %d pages at once (asked for %d, opening %d)", maxPages, n, len(names))
+	}
+	for range n {
+		select {
+		case pageSlots <- struct{}{}:
+		case <-testenv.After(limit):
+			t.Fatal("no free browser pages")
+		}
+	}
+	t.Cleanup(func() {
+		for range n {
+			<-pageSlots
+		}
+	})
+	ctx, cancel := context.WithTimeout(browser, testenv.Scale(limit))
+	t.Cleanup(cancel)
+	ps := &pages{t: t, ctx: ctx, max: n}
+	out := make([]context.Context, len(names))
+	for i, name := range names {
+		out[i], _ = ps.tab(name)
+	}
+	return ps, out
+}
+
+// page opens another of the test's tabs.
+func (ps *pages) page(name string) context.Context {
+	ps.t.Helper()
+	ctx, _ := ps.tab(name)
 	return ctx
 }
 
-// tab opens a tab that the returned function closes (the test's end
-// closes it too).
-func tab(t *testing.T, browser context.Context, name string) (context.Context, func()) {
+// tab opens a tab and returns it with the function that closes it (the
+// test's end closes it too). It waits until the tab is attached and blank.
+func (ps *pages) tab(name string) (context.Context, func()) {
+	t := ps.t
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
+	ps.mu.Lock()
+	if ps.open == ps.max {
+		ps.mu.Unlock()
+		t.Fatalf("opening page %s: the test reserved %d pages and all are open", name, ps.max)
+	}
+	ps.open++
+	ps.mu.Unlock()
+	ctx, cancel := chromedp.NewContext(ps.ctx)
+	var once sync.Once
+	closeTab := func() {
+		once.Do(func() {
+			// Close the target itself, so the next test starts with the
+			// browser's tabs it had before.
+			_ = chromedp.Cancel(ctx)
+			cancel()
+			ps.mu.Lock()
+			ps.open--
+			ps.mu.Unlock()
+		})
+	}
+	t.Cleanup(closeTab)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open tab: %v", err)
+		t.Fatalf("open tab %s: %v", name, err)
 	}
 	logConsole(t, ctx, name)
-	return ctx, cancel
+	return ctx, closeTab
 }
 
 // logConsole copies the page's warnings, errors and exceptions into the
@@ -265,11 +364,12 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 // waitFor evaluates js every 150 ms until ok accepts its value or the
-// deadline passes; it returns the accepted value. The last value is in
+// deadline (timeout, scaled to the machine) passes; it returns the
+// accepted value. The last value is in
 // the failure message, which usually says what went wrong.
 func waitFor[T any](t *testing.T, ctx context.Context, what string, timeout time.Duration, js string, ok func(T) bool) T {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(testenv.Scale(timeout))
 	var last T
 	var lastErr error
 	for {

@@ -14,8 +14,8 @@ import (
 // is made by replacing the browser API in one tab before the page loads.
 func TestLobbyExplainsMediaProblems(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
-	browser := newBrowser(t, 60*time.Second)
-	for i, tc := range []struct {
+	ps, _ := newPages(t, 60*time.Second, 1)
+	for _, tc := range []struct {
 		name, stub, title, text string
 		canRetry                bool
 	}{
@@ -44,10 +44,8 @@ func TestLobbyExplainsMediaProblems(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tab := browser
-			if i > 0 {
-				tab = newTab(t, browser, tc.name)
-			}
+			tab, closeTab := ps.tab(tc.name)
+			defer closeTab()
 			if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument,
 				page.AddScriptToEvaluateOnNewDocumentParams{Source: tc.stub}); err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"consult/internal/testenv"
 	"consult/signaling"
 )
 
@@ -19,8 +20,8 @@ import (
 // the picture stood still.
 func TestTwoPagesGoDirectAndAThirdMovesTheRoomToTheSFU(t *testing.T) {
 	srv := startServer(t, 0)
-	ana := newBrowser(t, 120*time.Second)
-	ben := newTab(t, ana, "ben")
+	ps, p := newPages(t, 120*time.Second, 3, "ana", "ben")
+	ana, ben := p[0], p[1]
 	do(t, ana, chromedp.Navigate(roomURL(srv.URL, "duo", "Ana", true)))
 	do(t, ben, chromedp.Navigate(roomURL(srv.URL, "duo", "Ben", true)))
 	srv.waitMode(t, "duo", "p2p")
@@ -39,7 +40,7 @@ func TestTwoPagesGoDirectAndAThirdMovesTheRoomToTheSFU(t *testing.T) {
 		}
 	}
 
-	cy := newTab(t, ana, "cy")
+	cy := ps.page("cy")
 	do(t, cy, chromedp.Navigate(roomURL(srv.URL, "duo", "Cy", true)))
 	srv.waitMode(t, "duo", "sfu")
 	for i, p := range []context.Context{ana, ben, cy} {
@@ -66,6 +67,10 @@ func TestTwoPagesGoDirectAndAThirdMovesTheRoomToTheSFU(t *testing.T) {
 	waitVideoFlowing(t, ana, "Ana", 1)
 	waitVideoFlowing(t, ben, "Ben", 1)
 	waitFor(t, ana, "Ana to close her server connections", 10*time.Second, serverConnectionsJS, func(n int) bool { return n == 0 })
+	// Both hand-overs ended with both pages receiving on the new path.
+	if st := srv.stats(t); st.HandoverTimeouts != 0 {
+		t.Errorf("%d hand-overs timed out", st.HandoverTimeouts)
+	}
 }
 
 // serverConnectionsJS counts the page's open PeerConnections to the
@@ -79,7 +84,7 @@ func TestTimeToFirstFrameDirectAndSFU(t *testing.T) {
 	const rounds = 3
 	direct := startServer(t, 0)
 	viaSFU := startServerWith(t, serverOptions{p2p: signaling.P2PConfig{Disabled: true}})
-	browser := newBrowser(t, 120*time.Second)
+	ps, _ := newPages(t, 120*time.Second, 2)
 	for _, c := range []struct {
 		name string
 		srv  *testServer
@@ -89,8 +94,8 @@ func TestTimeToFirstFrameDirectAndSFU(t *testing.T) {
 			// Fresh tabs each round: a tab that has just left a call may
 			// hold its camera and encoder back for a while.
 			room := c.name + string(rune('a'+i))
-			first, closeFirst := tab(t, browser, "first")
-			second, closeSecond := tab(t, browser, "second")
+			first, closeFirst := ps.tab("first")
+			second, closeSecond := ps.tab("second")
 			do(t, first, chromedp.Navigate(roomURL(c.srv.URL, room, "First", true)))
 			waitFor(t, first, "the first page to be live", 15*time.Second,
 				`document.getElementById('room-view').dataset.state`, func(s string) bool { return s == "live" })
@@ -117,7 +122,7 @@ const firstFrameJS = `(() => {
 // waitMode polls /api/rooms until room is in mode.
 func (ts *testServer) waitMode(t *testing.T, room, mode string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(20 * time.Second))
 	last := ""
 	for time.Now().Before(deadline) {
 		var rooms []struct {
@@ -148,7 +153,7 @@ func (ts *testServer) stats(t *testing.T) signaling.P2PStats {
 // waitStats polls /api/stats until ok accepts them.
 func (ts *testServer) waitStats(t *testing.T, what string, ok func(signaling.P2PStats) bool) signaling.P2PStats {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(20 * time.Second))
 	for {
 		st := ts.stats(t)
 		if ok(st) {

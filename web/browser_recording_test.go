@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"consult/internal/testenv"
 	"consult/recording"
 )
 
@@ -26,8 +27,8 @@ func TestChromiumCallRecordedToPlayableFiles(t *testing.T) {
 		}
 	}
 	srv := startServer(t, 0)
-	ana := newBrowser(t, 90*time.Second)
-	ben := newTab(t, ana, "ben")
+	_, p := newPages(t, 90*time.Second, 2, "ana", "ben")
+	ana, ben := p[0], p[1]
 	do(t, ana, chromedp.Navigate(roomURL(srv.URL, "recorded", "Ana", true)))
 	do(t, ben, chromedp.Navigate(roomURL(srv.URL, "recorded", "Ben", true)))
 	waitVideoFlowing(t, ana, "Ana", 1)
@@ -42,7 +43,7 @@ func TestChromiumCallRecordedToPlayableFiles(t *testing.T) {
 
 	// Let both participants' current files reach five seconds, then stop.
 	// (A file is renewed as a part 2 if a track comes after it opened.)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testenv.Scale(30 * time.Second))
 	for {
 		var list []recording.Info
 		srv.getJSON(t, "/api/recordings", &list)

@@ -15,9 +15,8 @@ import (
 // callee), and an unanswered call (to both).
 func TestRingFlowInTheUI(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
-	doctor := newBrowser(t, 90*time.Second)
-	patient := newTab(t, doctor, "patient")
-	other := newTab(t, doctor, "other")
+	_, p := newPages(t, 90*time.Second, 3, "doctor", "patient", "other")
+	doctor, patient, other := p[0], p[1], p[2]
 
 	do(t, doctor, chromedp.Navigate(roomURL(srv.URL, "ring", "Dr Lee", true)))
 	waitFor(t, doctor, "the doctor to be live", 15*time.Second,

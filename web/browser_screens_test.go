@@ -15,9 +15,8 @@ import (
 // recording is shown.
 func TestScreenshotsAtDesktopAndPhoneSize(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
-	doctor := newBrowser(t, 90*time.Second)
-	patient := newTab(t, doctor, "patient")
-	waiting := newTab(t, doctor, "waiting")
+	_, p := newPages(t, 90*time.Second, 3, "doctor", "patient", "waiting")
+	doctor, patient, waiting := p[0], p[1], p[2]
 
 	do(t, doctor, chromedp.Navigate(roomURL(srv.URL, "clinic-4", "Dr Amara Lee", false)))
 	waitFor(t, doctor, "the preview", 10*time.Second,

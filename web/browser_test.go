@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,8 @@ import (
 // One name is markup, which must show as text.
 func TestThreePagesJoinByInviteLinkAndSeeEachOther(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
-	browser := newBrowser(t, 90*time.Second)
 	names := []string{"Ana Ruiz", "Ben Okafor", "<b>Cy</b>"}
-	pages := []context.Context{browser, newTab(t, browser, "tab2"), newTab(t, browser, "tab3")}
+	_, pages := newPages(t, 90*time.Second, 3, "ana", "ben", "cy")
 	for i, p := range pages {
 		do(t, p, chromedp.Navigate(roomURL(srv.URL, "trio", names[i], true)))
 	}
@@ -43,8 +41,8 @@ func TestThreePagesJoinByInviteLinkAndSeeEachOther(t *testing.T) {
 // itself and the call resumes: both pages see each other again.
 func TestPagesRejoinByThemselvesAfterTheConnectionDrops(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
-	ana := newBrowser(t, 90*time.Second)
-	ben := newTab(t, ana, "ben")
+	_, p := newPages(t, 90*time.Second, 2, "ana", "ben")
+	ana, ben := p[0], p[1]
 	do(t, ana, chromedp.Navigate(roomURL(srv.URL, "blip", "Ana", true)))
 	do(t, ben, chromedp.Navigate(roomURL(srv.URL, "blip", "Ben", true)))
 	before := waitVideoFlowing(t, ana, "Ana", 1)[0]

@@ -160,23 +160,28 @@ func TestServerNACKsPublisherForLostPacket(t *testing.T) {
 	if err := a.p.Offer(offer.SDP); err != nil {
 		t.Fatal(err)
 	}
-	const lost = 105
-	deadline := time.Now().Add(testenv.Scale(5 * time.Second))
+	// Lose a packet only once the server reads the track: packets sent
+	// before the connection is up, or before the server's receiver (and
+	// its NACK generator) has seen the stream, are no loss it could see.
+	lost := -1
+	deadline := time.Now().Add(testenv.Scale(10 * time.Second))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for seq := uint16(100); time.Now().Before(deadline); seq++ {
 		<-tick.C
-		if seq != lost {
-			_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 900}, Payload: vp8Delta})
+		if lost < 0 && s.Stats().PacketsIn > 5 {
+			lost = int(seq)
+			continue
 		}
+		_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 900}, Payload: vp8Delta})
 		select {
 		case n := <-fb.nacks:
-			if n != lost {
+			if int(n) != lost {
 				t.Fatalf("NACK for %d, only %d was lost", n, lost)
 			}
 			return
 		default:
 		}
 	}
-	t.Fatal("no NACK reached the publisher")
+	t.Fatalf("no NACK reached the publisher (lost %d)", lost)
 }

@@ -113,7 +113,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig.Handler())
 	mux.Handle("/api/", sig.Handler())
-	recAPI := rec.Handler(sig.AdminAuthorized)
+	recAPI := rec.Handler(sig.RoomAccess)
 	mux.Handle("/api/recordings", recAPI)
 	mux.Handle("/api/recordings/", recAPI)
 	mux.Handle("/api/taps", recAPI)

@@ -156,10 +156,20 @@ func TestUDPBlockedClientConnectsOverICETCP(t *testing.T) {
 func TestAdminAPIsNeedAnAdminTokenWhenAuthIsOn(t *testing.T) {
 	url := startMain(t, "-auth-secret", "s3cret")
 	base := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws")
-	admin, _ := signaling.MintToken([]byte("s3cret"), "*", "ops", "", signaling.Grants{Admin: true}, time.Hour, time.Now())
-	user, _ := signaling.MintToken([]byte("s3cret"), "*", "u", "", signaling.Grants{Publish: true}, time.Hour, time.Now())
+	mint := func(spec signaling.TokenSpec) string {
+		spec.TTL = time.Hour
+		tok, err := signaling.MintToken([]byte("s3cret"), spec, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	admin := mint(signaling.TokenSpec{Room: "*", Identity: "ops", Grants: signaling.Grants{Admin: true}})
+	user := mint(signaling.TokenSpec{Room: "*", Identity: "u", Grants: signaling.Grants{Publish: true}})
+	guest := mint(signaling.TokenSpec{Room: "room-a", Identity: "pat", Grants: signaling.Grants{Publish: true, Subscribe: true}})
+	host := mint(signaling.TokenSpec{Room: "room-a", Identity: "dr", Role: "host", Grants: signaling.Grants{Publish: true, Subscribe: true}})
 	for _, path := range []string{"/api/rooms", "/api/recordings", "/api/taps"} {
-		for tok, want := range map[string]int{"": 401, user: 401, admin: 200} {
+		for tok, want := range map[string]int{"": 401, user: 401, guest: 401, host: 200, admin: 200} {
 			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 			if tok != "" {
 				req.Header.Set("Authorization", "Bearer "+tok)
@@ -173,6 +183,26 @@ func TestAdminAPIsNeedAnAdminTokenWhenAuthIsOn(t *testing.T) {
 				t.Fatalf("GET %s: %d, want %d", path, resp.StatusCode, want)
 			}
 		}
+	}
+	// Recording is a host's (or an admin's) act, in its own room only.
+	record := func(tok, room string) int {
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/recordings", strings.NewReader(`{"room":"`+room+`"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := record(guest, "room-a"); code != http.StatusUnauthorized {
+		t.Errorf("a guest's recording request: %d", code)
+	}
+	if code := record(host, "room-b"); code != http.StatusNotFound {
+		t.Errorf("room-a's host recording room-b: %d, want 404 (no such room for it)", code)
+	}
+	if code := record(host, "room-a"); code != http.StatusOK {
+		t.Errorf("room-a's host could not record room-a: %d", code)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 func TestTokenCommandMintsAVerifiableToken(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := tokenCmd([]string{"-secret", "s3", "-room", "r1", "-identity", "dr", "-admin", "-ttl", "10m"}, &out, &errb)
+	code := tokenCmd([]string{"-secret", "s3", "-room", "r1", "-identity", "dr", "-admin", "-role", "host", "-ttl", "10m"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -19,11 +19,14 @@ func TestTokenCommandMintsAVerifiableToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Subject != "dr" || !c.Grants.Admin || !c.Grants.Publish || time.Until(c.ExpiresAt.Time) > 10*time.Minute {
+	if c.Subject != "dr" || !c.Grants.Admin || !c.Grants.Publish || c.Role != "host" || time.Until(c.ExpiresAt.Time) > 10*time.Minute {
 		t.Fatalf("claims %+v", c)
 	}
 	if tokenCmd([]string{"-room", "r1"}, &out, &errb) == 0 {
 		t.Fatal("missing secret accepted")
+	}
+	if tokenCmd([]string{"-secret", "s3", "-room", "r1", "-identity", "x", "-role", "boss"}, &out, &errb) == 0 {
+		t.Fatal("unknown role accepted")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"consult/protocol"
 	"consult/signaling"
 )
 
@@ -21,7 +22,9 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", time.Hour, "validity")
 	publish := fs.Bool("publish", true, "may publish media")
 	subscribe := fs.Bool("subscribe", true, "may receive media")
-	admin := fs.Bool("admin", false, "may administer (room capacity, /api/rooms, recordings)")
+	admin := fs.Bool("admin", false, `may use the HTTP APIs for the room ("*": every room): members, policy, recordings`)
+	role := fs.String("role", protocol.RoleGuest, `"host" (clinician, staff: admits, records, ends) or "guest" (patient, family, interpreter: waits to be let in)`)
+	direct := fs.Bool("direct-entry", false, "a guest skips the waiting room")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -29,8 +32,13 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "consult token: -secret, -room and -identity are required")
 		return 2
 	}
-	tok, err := signaling.MintToken([]byte(*secret), *room, *identity, *name,
-		signaling.Grants{Publish: *publish, Subscribe: *subscribe, Admin: *admin}, *ttl, time.Now())
+	if *role != protocol.RoleHost && *role != protocol.RoleGuest {
+		fmt.Fprintln(stderr, `consult token: -role must be "host" or "guest"`)
+		return 2
+	}
+	tok, err := signaling.MintToken([]byte(*secret), signaling.TokenSpec{Room: *room, Identity: *identity, Name: *name,
+		Role: *role, DirectEntry: *direct, Grants: signaling.Grants{Publish: *publish, Subscribe: *subscribe, Admin: *admin},
+		TTL: *ttl}, time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

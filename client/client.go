@@ -46,6 +46,9 @@ type Config struct {
 	// receiver (the server or the direct peer) asks for a keyframe (PLI
 	// or FIR). The client reads every sender's RTCP itself.
 	OnKeyframeRequest func(trackID string)
+	// OnMessage sees every message from the server as it arrives, before
+	// the client acts on it (tests that check what a client was told).
+	OnMessage func(raw []byte)
 }
 
 // Event is one message from the server other than negotiation.
@@ -261,6 +264,9 @@ func (c *Client) readLoop() {
 		_, b, err := c.ws.ReadMessage()
 		if err != nil {
 			return
+		}
+		if c.cfg.OnMessage != nil {
+			c.cfg.OnMessage(b)
 		}
 		var h struct {
 			Type string `json:"type"`

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 // Limits on client input.
@@ -17,6 +15,7 @@ const (
 	MaxRoomLen     = 64
 	MaxSDPLen      = 60 << 10
 	MaxCapacity    = 50
+	MaxTokenLen    = 4096
 )
 
 // Decode errors; wrapped with details.
@@ -77,6 +76,12 @@ var clientBodies = map[string]func() any{
 	TypeP2PState:   func() any { return &P2PState{} },
 	TypePathSwitch: func() any { return &PathSwitch{} },
 	TypePathReady:  func() any { return &PathReady{} },
+
+	TypeAdmit:           func() any { return &Moderate{} },
+	TypeReturnToWaiting: func() any { return &Moderate{} },
+	TypeRemove:          func() any { return &Moderate{} },
+	TypeEnd:             nil,
+	TypeRefresh:         func() any { return &Refresh{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -123,8 +128,11 @@ func validate(body any) error {
 		if m.Capacity < 0 || m.Capacity > MaxCapacity {
 			return fmt.Errorf("capacity must be 1..%d", MaxCapacity)
 		}
-		if len(m.Token) > 4096 {
+		if len(m.Token) > MaxTokenLen {
 			return errors.New("token too long")
+		}
+		if m.Role != "" && m.Role != RoleHost && m.Role != RoleGuest {
+			return errors.New(`role must be "host" or "guest"`)
 		}
 	case *SessionDescription:
 		if m.SDP == "" || len(m.SDP) > MaxSDPLen {
@@ -137,6 +145,20 @@ func validate(body any) error {
 	case *Mute:
 		if m.Kind != "audio" && m.Kind != "video" {
 			return errors.New(`kind must be "audio" or "video"`)
+		}
+		if len(m.Participant) > 64 {
+			return errors.New("participant too long")
+		}
+		if m.Participant != "" && !m.Muted {
+			return errors.New("nobody can unmute another member")
+		}
+	case *Moderate:
+		if m.Participant == "" || len(m.Participant) > 64 {
+			return errors.New("participant missing")
+		}
+	case *Refresh:
+		if m.Token == "" || len(m.Token) > MaxTokenLen {
+			return errors.New("token missing or too long")
 		}
 	case *P2PState:
 		if m.State != "connected" && m.State != "failed" || len(m.Local) > 16 || len(m.Remote) > 16 {
@@ -170,38 +192,6 @@ func ValidRoom(room string) error {
 		}
 	}
 	return nil
-}
-
-// CleanName trims a display name, folds runs of white space and control
-// characters into one space, and limits it to MaxNameRunes. Clients must
-// still show it as text, never as HTML.
-func CleanName(name string) (string, error) {
-	if !utf8.ValidString(name) {
-		return "", errors.New("name is not valid UTF-8")
-	}
-	var b strings.Builder
-	space := false
-	n := 0
-	for _, r := range strings.TrimSpace(name) {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			space = true
-			continue
-		}
-		if n >= MaxNameRunes {
-			break
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-			n++
-		}
-		space = false
-		b.WriteRune(r)
-		n++
-	}
-	if b.Len() == 0 {
-		return "", errors.New("name is empty")
-	}
-	return b.String(), nil
 }
 
 func truncate(s string, n int) string {

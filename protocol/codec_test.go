@@ -80,6 +80,9 @@ func FuzzDecodeClient(f *testing.F) {
 		`{"type":"join","room":"r","name":"n","live":true}`,
 		`{"type":"candidate","pc":"publish","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMid":"0"}}`,
 		`{"type":"offer","sdp":"v=0"}`, `{"type":"mute","kind":"audio","muted":true}`, `{"type":"invite","participant":"x"}`,
+		`{"type":"join","room":"r","name":"Dr \u202eeeL","role":"guest"}`, `{"type":"admit","participant":"x"}`,
+		`{"type":"mute","kind":"video","muted":true,"participant":"x"}`, `{"type":"end"}`, `{"type":"refresh","token":"a.b.c"}`,
+		`{"type":"path-ready","path":"sfu"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -91,9 +94,15 @@ func FuzzDecodeClient(f *testing.F) {
 		if _, ok := clientBodies[m.Type]; !ok {
 			t.Fatalf("accepted unknown type %q", m.Type)
 		}
+		if mu, ok := m.Body.(*Mute); ok && mu.Participant != "" && !mu.Muted {
+			t.Fatalf("accepted an unmute of another member %+v", mu)
+		}
 		if j, ok := m.Body.(*Join); ok {
-			if ValidRoom(j.Room) != nil || j.Name == "" {
+			if ValidRoom(j.Room) != nil || j.Name == "" || j.Role != "" && j.Role != RoleHost && j.Role != RoleGuest {
 				t.Fatalf("accepted invalid join %+v", j)
+			}
+			if again, err := CleanName(j.Name); err != nil || again != j.Name {
+				t.Fatalf("a cleaned name %q cleans to %q, %v", j.Name, again, err)
 			}
 			if _, err := json.Marshal(j); err != nil {
 				t.Fatal(err)

@@ -61,12 +61,17 @@ const (
 )
 
 // Join enters a room. Live members publish and receive at once; others
-// wait (a waiting room) until a live member calls them.
+// wait (a waiting room) until a host lets them in. A guest asking to be
+// live waits all the same, unless its token or the room grants direct
+// entry (see roles.go).
 type Join struct {
 	Room  string `json:"room"`
 	Name  string `json:"name"`
 	Live  bool   `json:"live"`
 	Token string `json:"token,omitempty"`
+	// Role is "host" or "guest". With auth on it comes from the token and
+	// this field is ignored; without, the server trusts it (default host).
+	Role string `json:"role,omitempty"`
 	// Capacity sets the room's live capacity when this join creates the
 	// room; honoured for admin tokens, or for anyone when auth is off.
 	Capacity int `json:"capacity,omitempty"`
@@ -157,10 +162,13 @@ type Candidate struct {
 }
 
 // Mute tells the room that the sender muted or unmuted its microphone
-// ("audio") or turned its camera off or on ("video").
+// ("audio") or turned its camera off or on ("video"). With Participant
+// set, a host mutes another member (muted:true only: nobody is unmuted by
+// someone else).
 type Mute struct {
-	Kind  string `json:"kind"`
-	Muted bool   `json:"muted"`
+	Kind        string `json:"kind"`
+	Muted       bool   `json:"muted"`
+	Participant string `json:"participant,omitempty"`
 }
 
 // Invite rings a waiting member; Cancel stops ringing them.
@@ -168,10 +176,16 @@ type Invite struct {
 	Participant string `json:"participant"`
 }
 
-// Joined answers a successful join.
+// Joined answers a successful join. Participants are the members this
+// client may see: everyone for a host, the live members for a live guest,
+// nobody for a waiting guest.
 type Joined struct {
 	Room         string        `json:"room"`
 	You          string        `json:"you"`
+	Name         string        `json:"name"` // as others see it (cleaned, or the token's)
+	Role         string        `json:"role"`
+	CanPublish   bool          `json:"canPublish"`
+	ExpiresAt    int64         `json:"expiresAt,omitempty"` // the session ends then (Unix ms; token expiry)
 	Live         bool          `json:"live"`
 	Mode         string        `json:"mode"`
 	Capacity     int           `json:"capacity"`
@@ -187,14 +201,17 @@ type ICEServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
-// Participant is a room member as others see it.
+// Participant is a room member as others see it. WaitingSince (Unix ms)
+// is set for a waiting member, and only hosts see waiting members.
 type Participant struct {
-	ID         string  `json:"id"`
-	Name       string  `json:"name"`
-	Live       bool    `json:"live"`
-	AudioMuted bool    `json:"audioMuted"`
-	VideoMuted bool    `json:"videoMuted"`
-	Tracks     []Track `json:"tracks"`
+	ID           string  `json:"id"`
+	Name         string  `json:"name"`
+	Role         string  `json:"role"`
+	Live         bool    `json:"live"`
+	WaitingSince int64   `json:"waitingSince,omitempty"`
+	AudioMuted   bool    `json:"audioMuted"`
+	VideoMuted   bool    `json:"videoMuted"`
+	Tracks       []Track `json:"tracks"`
 }
 
 // Track is a published track. ID and StreamID are what a subscriber's
@@ -267,6 +284,7 @@ const (
 	ErrServer        = "server-error"
 	ErrTransport     = "transport-failed" // the media connection died
 	ErrRecording     = "recording-failed" // to admins: a recording stopped on an error
+	ErrNotHost       = "not-host"         // only a host may do this
 )
 
 // Error reports a problem with one client message. Ref is the message's
@@ -278,6 +296,19 @@ type Error struct {
 }
 
 // Goodbye is the last message before the server closes the connection.
+// Code says why, for the client to act on (GoodbyeShutdown: rejoin; the
+// others: do not rejoin by yourself).
 type Goodbye struct {
 	Reason string `json:"reason"`
+	Code   string `json:"code,omitempty"`
 }
+
+// Goodbye codes.
+const (
+	GoodbyeShutdown  = "shutdown"      // the server is stopping (a deploy); rejoin
+	GoodbyeRemoved   = "removed"       // a host removed this member
+	GoodbyeReplaced  = "replaced"      // the same identity joined again elsewhere
+	GoodbyeExpired   = "token-expired" // the session's token expired
+	GoodbyeEnded     = "ended"         // a host ended the consultation (after "ended")
+	GoodbyeTransport = "transport"     // the media connection died
+)

@@ -47,7 +47,7 @@ func childServer(dir string) {
 	sig = signaling.New(signaling.Config{Media: signaling.SFUMedia(s), Observer: rec})
 	mux := http.NewServeMux()
 	mux.Handle("/", sig.Handler())
-	mux.Handle("/api/recordings", rec.Handler(sig.AdminAuthorized))
+	mux.Handle("/api/recordings", rec.Handler(sig.RoomAccess))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

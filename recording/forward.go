@@ -140,6 +140,17 @@ func (m *Manager) StopForward(id string) error {
 	return nil
 }
 
+// forward describes one running forward.
+func (m *Manager) forward(id string) (Forward, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.forwards[id]
+	if f == nil {
+		return Forward{}, false
+	}
+	return f.view(), true
+}
+
 // Forwards lists the running forwards.
 func (m *Manager) Forwards() []Forward {
 	m.mu.Lock()

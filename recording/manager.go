@@ -218,6 +218,17 @@ func (m *Manager) Stop(id string) (Info, error) {
 	return r.info(), nil
 }
 
+// info describes one recording.
+func (m *Manager) info(id string) (Info, bool) {
+	m.mu.Lock()
+	r := m.recs[id]
+	m.mu.Unlock()
+	if r == nil {
+		return Info{}, false
+	}
+	return r.info(), true
+}
+
 // List describes every recording of this run, newest first.
 func (m *Manager) List() []Info {
 	m.mu.Lock()

@@ -61,7 +61,8 @@ type Participant struct {
 	described   map[Role]bool
 	downs       map[*UpTrack]*DownTrack
 	ups         []*UpTrack
-	offering    bool // an offer on sub awaits its answer
+	held        map[string]bool // kinds not forwarded (see Hold)
+	offering    bool            // an offer on sub awaits its answer
 	renegotiate bool
 	closed      bool
 	failOnce    sync.Once
@@ -308,6 +309,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	}
 	pub := p.pub
 	t := newUpTrack(info, remote, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
+	t.held.Store(p.held[info.Kind])
 	p.ups = append(p.ups, t)
 	p.mu.Unlock()
 

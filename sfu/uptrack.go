@@ -39,6 +39,7 @@ type UpTrack struct {
 	downs atomic.Pointer[[]*DownTrack]
 
 	packets atomic.Uint64
+	held    atomic.Bool // not forwarded (Participant.Hold)
 	closed  atomic.Bool
 	done    chan struct{}
 }
@@ -88,6 +89,9 @@ func (t *UpTrack) run(onEnd func()) {
 
 func (t *UpTrack) forward(pkt []byte) {
 	if len(pkt) < 12 {
+		return
+	}
+	if t.held.Load() {
 		return
 	}
 	seq := uint16(pkt[2])<<8 | uint16(pkt[3])

@@ -10,14 +10,17 @@ import (
 
 // RoomStatus is one entry of GET /api/rooms.
 type RoomStatus struct {
-	Room     string                 `json:"room"`
-	Mode     string                 `json:"mode"`
-	Capacity int                    `json:"capacity"`
-	Members  []protocol.Participant `json:"members"`
+	Room        string                 `json:"room"`
+	Mode        string                 `json:"mode"`
+	Capacity    int                    `json:"capacity"`
+	DirectEntry bool                   `json:"directEntry"`
+	Members     []protocol.Participant `json:"members"`
 }
 
 // RoomCheck answers GET /api/rooms/{room}: what a lobby shows before
-// joining.
+// joining. Who is there is for hosts: with auth on, the counts come only
+// with a host's or an admin's token for the room; a patient's lobby learns
+// nothing about who else is waiting or in the call.
 type RoomCheck struct {
 	Room     string `json:"room"`
 	Exists   bool   `json:"exists"`
@@ -27,12 +30,16 @@ type RoomCheck struct {
 	Full     bool   `json:"full"`
 }
 
-// Rooms lists every room with its members.
-func (s *Server) Rooms() []RoomStatus {
+// Rooms lists the rooms in scope with their members.
+func (s *Server) Rooms(scope Scope) []RoomStatus {
 	s.mu.Lock()
 	out := make([]RoomStatus, 0, len(s.rooms))
 	for _, r := range s.rooms {
-		st := RoomStatus{Room: r.name, Mode: r.mode, Capacity: r.capacity, Members: []protocol.Participant{}}
+		if !scope.Allows(r.name) {
+			continue
+		}
+		st := RoomStatus{Room: r.name, Mode: r.mode, Capacity: r.capacity, DirectEntry: r.directEntry,
+			Members: []protocol.Participant{}}
 		for _, m := range r.members {
 			st.Members = append(st.Members, m.view())
 		}
@@ -43,14 +50,18 @@ func (s *Server) Rooms() []RoomStatus {
 	return out
 }
 
-// serveRooms lists rooms; with auth on it needs an admin token as
-// "Authorization: Bearer ...", since it shows who is in which consult.
+// AllRooms lists every room (tests, tools in the same process).
+func (s *Server) AllRooms() []RoomStatus { return s.Rooms(Scope{all: true}) }
+
+// serveRooms lists rooms: every room for a server-wide admin, the token's
+// own room otherwise, since it shows who is in which consult.
 func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request) {
-	if !s.AdminAuthorized(r) {
-		http.Error(w, "admin token required", http.StatusUnauthorized)
+	scope, ok := s.AdminScope(r)
+	if !ok {
+		http.Error(w, "admin or host token required", http.StatusUnauthorized)
 		return
 	}
-	writeJSON(w, s.Rooms())
+	writeJSON(w, s.Rooms(scope))
 }
 
 func (s *Server) serveRoomCheck(w http.ResponseWriter, r *http.Request) {
@@ -59,11 +70,15 @@ func (s *Server) serveRoomCheck(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	host := s.AdminAuthorized(r, name)
 	s.mu.Lock()
 	check := RoomCheck{Room: name, Capacity: s.cfg.Capacity}
 	if rm := s.rooms[name]; rm != nil {
-		check.Exists, check.Present, check.Live, check.Capacity = true, len(rm.members), rm.liveCount(), rm.capacity
-		check.Full = check.Live >= rm.capacity
+		check.Capacity = rm.capacity
+		if host {
+			check.Exists, check.Present, check.Live = true, len(rm.members), rm.liveCount()
+			check.Full = check.Live >= rm.capacity
+		}
 	}
 	s.mu.Unlock()
 	writeJSON(w, check)
@@ -75,40 +90,50 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// servePolicy sets a room's media policy: {"sfuOnly": true} keeps it on
-// the SFU (no direct path). Admin only.
+// servePolicy sets a room's policy: {"sfuOnly": true} keeps it on the SFU
+// (no direct path), {"directEntry": true} lets guests skip the waiting
+// room. Fields left out keep their value. Admin (or host) of the room.
 func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
-	if !s.AdminAuthorized(r) {
-		http.Error(w, "admin token required", http.StatusUnauthorized)
-		return
-	}
 	name := r.PathValue("room")
 	if err := protocol.ValidRoom(name); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !s.AdminAuthorized(r, name) {
+		http.Error(w, "admin or host token for this room required", http.StatusUnauthorized)
+		return
+	}
 	var req struct {
-		SFUOnly bool `json:"sfuOnly"`
+		SFUOnly     *bool `json:"sfuOnly"`
+		DirectEntry *bool `json:"directEntry"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&req); err != nil {
 		http.Error(w, "bad JSON", http.StatusBadRequest)
 		return
 	}
 	s.mu.Lock()
-	s.sfuRooms[name] = req.SFUOnly
+	p := s.policies[name]
+	if req.SFUOnly != nil {
+		p.SFUOnly = *req.SFUOnly
+	}
+	if req.DirectEntry != nil {
+		p.DirectEntry = *req.DirectEntry
+	}
+	s.policies[name] = p
 	var after []func()
 	if rm := s.rooms[name]; rm != nil {
-		rm.forceSFU = req.SFUOnly || rm.recording
+		rm.forceSFU = p.SFUOnly || rm.recording
+		rm.directEntry = p.DirectEntry
 		after = s.reconcileLocked(rm)
 	}
 	s.mu.Unlock()
 	run(after)
-	writeJSON(w, req)
+	writeJSON(w, p)
 }
 
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
-	if !s.AdminAuthorized(r) {
-		http.Error(w, "admin token required", http.StatusUnauthorized)
+	if scope, ok := s.AdminScope(r); !ok || !scope.All() {
+		http.Error(w, "server-wide admin token required", http.StatusUnauthorized)
 		return
 	}
 	writeJSON(w, s.Stats())

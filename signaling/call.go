@@ -15,10 +15,15 @@ type call struct {
 	timer          *time.Timer
 }
 
-// tell sends a call transition to both parties.
+// tell sends a call transition to both parties. A waiting guest is not
+// told who rings it (it may not see anyone): its client says "your
+// clinician".
 func (c *call) tell(state, reason string) {
 	msg := protocol.Call{State: state, Caller: c.caller.id, Callee: c.callee.id, Reason: reason}
 	c.caller.send(protocol.TypeCall, msg)
+	if !canSee(c.callee, c.caller) {
+		msg.Caller = ""
+	}
 	c.callee.send(protocol.TypeCall, msg)
 }
 
@@ -50,10 +55,13 @@ func (s *Server) invite(m *member, ref, target string) {
 	r := m.room
 	callee := r.find(target)
 	switch {
+	case !may(m, actInvite):
+		m.conn.sendError(ref, protocol.ErrNotHost, "only a host can let someone in")
+		return
 	case !m.live:
 		m.conn.sendError(ref, protocol.ErrInvalidState, "only a live member can call")
 		return
-	case callee == nil:
+	case callee == nil || !canSee(m, callee):
 		m.conn.sendError(ref, protocol.ErrNotFound, "no such participant in this room")
 		return
 	case callee.live:
@@ -115,9 +123,8 @@ func (s *Server) accept(m *member, ref string) {
 	}
 	delete(r.calls, m.id)
 	c.timer.Stop()
-	m.live = true
 	c.tell(protocol.CallAccepted, "")
-	r.broadcast(nil, protocol.TypeParticipantUpdated, protocol.ParticipantEvent{Participant: m.view()})
+	r.setLive(m, true)
 	after := s.reconcileLocked(r)
 	s.mu.Unlock()
 	m.log.Info("call accepted", zap.String("caller", c.caller.id))
@@ -134,7 +141,7 @@ func (s *Server) hangup(m *member, ref string) {
 	}
 	s.endCallsOf(m)
 	peer := s.stopMediaLocked(m)
-	m.room.broadcast(nil, protocol.TypeParticipantUpdated, protocol.ParticipantEvent{Participant: m.view()})
+	m.room.setLive(m, false)
 	after := s.reconcileLocked(m.room)
 	s.mu.Unlock()
 	m.log.Info("hung up")

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -9,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"consult/internal/testenv"
-	"consult/internal/testlog"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"consult/client"
+	"consult/internal/testenv"
+	"consult/internal/testlog"
 	"consult/protocol"
 	"consult/sfu"
 	"consult/signaling"
@@ -66,6 +67,7 @@ type peer struct {
 	trackCh  chan *webrtc.TrackRemote
 	keyReq   chan struct{} // keyframe requests for this peer's tracks
 	plis     atomic.Int64
+	raw      [][]byte // every message from the server, in order
 }
 
 func (e *env) dial(t *testing.T) *peer {
@@ -83,6 +85,11 @@ func (e *env) dialOpts(t *testing.T, state func(string, webrtc.PeerConnectionSta
 	}
 	c, err := client.Dial(ctxT(t, 5*time.Second), client.Config{URL: e.url, API: api, OnConnectionState: state,
 		OnKeyframeRequest: p.onKeyframeRequest,
+		OnMessage: func(b []byte) {
+			p.mu.Lock()
+			p.raw = append(p.raw, b)
+			p.mu.Unlock()
+		},
 		OnTrack: func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			p.mu.Lock()
 			p.received[r.ID()] = r
@@ -112,6 +119,29 @@ func (e *env) join(t *testing.T, room, name string, live bool) (*peer, *protocol
 		t.Fatal(err)
 	}
 	return p, j
+}
+
+// joinAs joins with a role (open mode: the server takes the client's word).
+func (e *env) joinAs(t *testing.T, room, name, role string, live bool) (*peer, *protocol.Joined) {
+	t.Helper()
+	p := e.dial(t)
+	j, err := p.Join(ctxT(t, 5*time.Second), protocol.Join{Room: room, Name: name, Live: live, Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, j
+}
+
+// said reports whether any message the peer received so far contains s.
+func (p *peer) said(s string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.raw {
+		if strings.Contains(string(b), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // await fails the test unless an event of typ arrives in time.
@@ -249,4 +279,60 @@ func (pub *publisher) payload(id string, seq uint16) ([]byte, bool) {
 	defer pub.mu.Unlock()
 	b, ok := pub.sent[id][seq]
 	return b, ok
+}
+
+// awaitMatch waits for an event of typ about participant id (any member
+// when id is empty): participant-joined/-updated carry it in
+// participant.id, the others in participant.
+func (p *peer) awaitMatch(typ, id string) {
+	p.t.Helper()
+	p.awaitMatchInto(typ, id, nil)
+}
+
+func (p *peer) awaitMatchInto(typ, id string, body any) {
+	p.t.Helper()
+	e, err := p.AwaitMatch(ctxT(p.t, 5*time.Second), func(e client.Event) bool {
+		if e.Type != typ {
+			return false
+		}
+		if id == "" {
+			return true
+		}
+		var x struct {
+			Participant json.RawMessage `json:"participant"`
+		}
+		if e.Decode(&x) != nil {
+			return false
+		}
+		var pe protocol.Participant
+		if json.Unmarshal(x.Participant, &pe) == nil && pe.ID == id {
+			return true
+		}
+		var s string
+		return json.Unmarshal(x.Participant, &s) == nil && s == id
+	})
+	if err != nil {
+		p.t.Fatalf("waiting for %s about %q: %v", typ, id, err)
+	}
+	if body != nil {
+		if err := e.Decode(body); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+}
+
+// awaitTrackKind returns the next received track of kind.
+func (p *peer) awaitTrackKind(t *testing.T, kind webrtc.RTPCodecType) *webrtc.TrackRemote {
+	t.Helper()
+	for {
+		select {
+		case r := <-p.trackCh:
+			if r.Kind() == kind {
+				return r
+			}
+		case <-testenv.After(10 * time.Second):
+			t.Fatalf("no %s track arrived", kind)
+			return nil
+		}
+	}
 }

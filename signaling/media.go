@@ -1,8 +1,12 @@
 package signaling
 
 import (
-	"github.com/pion/webrtc/v4"
+	"time"
 
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
+
+	"consult/protocol"
 	"consult/sfu"
 )
 
@@ -17,6 +21,9 @@ type Peer interface {
 	Offer(sdp string) error
 	Answer(sdp string) error
 	AddCandidate(role sfu.Role, c webrtc.ICECandidateInit) error
+	// Hold stops or resumes forwarding the kind ("audio", "video") of
+	// every track the participant publishes (a host muted it).
+	Hold(kind string, held bool)
 	Close()
 }
 
@@ -30,3 +37,160 @@ func (m sfuMedia) Join(room string, p sfu.ParticipantParams) (Peer, error) {
 }
 
 var _ Peer = (*sfu.Participant)(nil)
+
+// startMediaLocked marks m's SFU session as starting and returns the work
+// that opens it, to run after unlocking. Called with s.mu held.
+func (s *Server) startMediaLocked(m *member) func() {
+	m.starting = true
+	m.gen++
+	gen := m.gen
+	room := m.room.name
+	ready := make(chan struct{})
+	m.ready = ready
+	return func() {
+		defer close(ready)
+		peer, err := s.cfg.Media.Join(room, sfu.ParticipantParams{ID: m.id, CanPublish: m.grants.Publish,
+			CanSubscribe: m.grants.Subscribe, Events: s.mediaEvents(m, gen)})
+		s.mu.Lock()
+		if m.gen == gen {
+			m.starting = false
+		}
+		if err != nil {
+			s.mu.Unlock()
+			m.log.Error("media join failed", zap.Error(err))
+			m.conn.sendError("", protocol.ErrServer, "media session could not start")
+			return
+		}
+		if m.gen != gen || !m.live || m.room.find(m.id) != m { // left, hung up or went p2p meanwhile
+			s.mu.Unlock()
+			go peer.Close()
+			return
+		}
+		m.peer = peer
+		var held []string
+		for kind := range m.held {
+			held = append(held, kind)
+		}
+		s.mu.Unlock()
+		// What a host muted stays muted in a new session. (The SFU calls
+		// signaling with its own locks held, so never the other way round.)
+		for _, kind := range held {
+			peer.Hold(kind, true)
+		}
+	}
+}
+
+// mediaEvents routes one media session's events to the member's socket.
+// Events of a session that has since ended (gen changed) are dropped.
+// failureGrace is how long a media failure waits for the signaling message
+// that may explain it (hang-up, leave); well inside the 10 s in which a
+// dead participant must be gone.
+const failureGrace = time.Second
+
+func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
+	c := m.conn
+	current := func() bool { return m.gen == gen && m.live }
+	// A dropped session's last messages are not the client's business.
+	send := func(typ string, body any) {
+		s.mu.Lock()
+		cur := current()
+		s.mu.Unlock()
+		if cur {
+			c.sendMsg(typ, body)
+		}
+	}
+	return sfu.Events{
+		Offer: func(sdp string) {
+			send(protocol.TypeOffer, protocol.SessionDescription{From: protocol.TargetServer, SDP: sdp})
+		},
+		Answer: func(sdp string) {
+			send(protocol.TypeAnswer, protocol.SessionDescription{From: protocol.TargetServer, SDP: sdp})
+		},
+		Candidate: func(role sfu.Role, ci webrtc.ICECandidateInit) {
+			send(protocol.TypeCandidate, protocol.Candidate{From: protocol.TargetServer, PC: string(role),
+				Candidate: protocol.ICECandidate{Candidate: ci.Candidate, SDPMid: ci.SDPMid,
+					SDPMLineIndex: ci.SDPMLineIndex, UsernameFragment: ci.UsernameFragment}})
+		},
+		TrackPublished: func(t sfu.TrackInfo) {
+			s.mu.Lock()
+			if !current() || m.room.find(m.id) != m {
+				s.mu.Unlock()
+				return
+			}
+			pt := protocol.Track{ID: t.ID, StreamID: t.StreamID, Kind: t.Kind, Codec: t.Codec}
+			m.tracks = append(m.tracks, pt)
+			m.room.tellAbout(m, protocol.TypeTrackPublished, protocol.TrackEvent{Participant: m.id, Track: pt})
+			room := m.room.name
+			s.mu.Unlock()
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.TrackPublished(room, m.id, m.identity, t)
+			}
+		},
+		TrackUnpublished: func(t sfu.TrackInfo) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if !current() {
+				return
+			}
+			s.dropTrack(m, t.ID)
+		},
+		Failed: func(err error) {
+			// A client that hangs up, leaves, or takes the direct path
+			// closes its connections as it says so (or just after the
+			// server did), and the close can overtake the message. So the
+			// verdict waits a moment: if the session has been dropped by
+			// then, the failure was no fault of the member's.
+			time.AfterFunc(failureGrace, func() {
+				s.mu.Lock()
+				cur := current()
+				s.mu.Unlock()
+				if cur {
+					c.sendError("", protocol.ErrTransport, "media connection lost: "+err.Error())
+					c.closeAfterFlush()
+				}
+			})
+		},
+	}
+}
+
+// dropTrack forgets one track and tells the room. Called with s.mu held.
+func (s *Server) dropTrack(m *member, id string) {
+	for i, t := range m.tracks {
+		if t.ID == id {
+			m.tracks = append(m.tracks[:i], m.tracks[i+1:]...)
+			m.room.tellAbout(m, protocol.TypeTrackUnpublished, protocol.TrackEvent{Participant: m.id, Track: t})
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.TrackUnpublished(m.room.name, m.id, t.ID)
+			}
+			return
+		}
+	}
+}
+
+// dropMediaLocked ends m's SFU session and unpublishes its tracks; it
+// returns the peer for the caller to close after unlocking.
+func (s *Server) dropMediaLocked(m *member) Peer {
+	for len(m.tracks) > 0 {
+		s.dropTrack(m, m.tracks[0].ID)
+	}
+	p := m.peer
+	m.peer = nil
+	m.starting = false
+	m.gen++
+	return p
+}
+
+// stopMediaLocked takes m out of the call: no SFU session, not live.
+func (s *Server) stopMediaLocked(m *member) Peer {
+	p := s.dropMediaLocked(m)
+	m.live = false
+	return p
+}
+
+func closeLater(p Peer) func() {
+	return func() {
+		if p != nil {
+			p.Close()
+		}
+	}
+}

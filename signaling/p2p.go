@@ -47,7 +47,7 @@ type attempt struct {
 	started   time.Time
 	timer     *time.Timer
 	connected map[*member]bool
-	returning bool // back from the SFU (sessions stay up until success)
+	returning bool // back from the SFU (sessions stay up until the hand-over)
 }
 
 func liveKey(live []*member) string {
@@ -64,7 +64,9 @@ func (s *Server) eligible(r *room, live []*member) bool {
 		return false
 	}
 	for _, m := range live {
-		if !m.p2p {
+		// Only the SFU can hold a member to its grants: a member who may not
+		// publish (or receive) never takes the direct path.
+		if !m.p2p || !m.grants.Publish || !m.grants.Subscribe {
 			return false
 		}
 	}

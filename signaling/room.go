@@ -3,6 +3,7 @@ package signaling
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -24,17 +25,25 @@ type room struct {
 	handover *handover  // the pair moving from one path to the other
 	// failedPair is the live set whose direct attempt failed: no new
 	// attempt until the live set changes.
-	failedPair string
-	forceSFU   bool // recording, or an operator's policy
+	failedPair  string
+	forceSFU    bool      // recording, or an operator's policy
+	directEntry bool      // guests skip the waiting room (an operator's policy)
+	callStarted time.Time // when two members were first live together
 }
 
 // member is one present participant.
 type member struct {
 	id, name, identity string
+	role               string // protocol.RoleHost or RoleGuest
+	directEntry        bool   // a guest whose token lets it skip the waiting room
 	room               *room
 	conn               *conn
 	grants             Grants
 	live               bool
+	waitingSince       time.Time        // when it last started waiting (zero while live)
+	knows              map[*member]bool // whom it has been told about (presence.go)
+	held               map[string]bool  // kinds a host muted, not forwarded until it unmutes
+	session            *session         // its token's expiry (session.go); nil without auth
 	audioMuted         bool
 	videoMuted         bool
 	peer               Peer // set while live and the media session exists
@@ -44,7 +53,7 @@ type member struct {
 	p2p                bool          // the client can take a direct 1:1 connection
 	starting           bool          // an SFU session is being opened
 	ready              chan struct{} // closed when that opening is done
-	held               *[][]byte     // while set, messages to m queue here (see join)
+	queued             *[][]byte     // while set, messages to m queue here (see join)
 	pathReady          string        // the path m last said it receives its peer's video over
 }
 
@@ -58,8 +67,8 @@ func (m *member) send(typ string, body any) {
 }
 
 func (m *member) sendRaw(b []byte) {
-	if m.held != nil {
-		*m.held = append(*m.held, b)
+	if m.queued != nil {
+		*m.queued = append(*m.queued, b)
 		return
 	}
 	m.conn.send(b)
@@ -114,8 +123,38 @@ func (r *room) broadcast(skip *member, typ string, body any) {
 
 func (m *member) view() protocol.Participant {
 	tracks := append([]protocol.Track{}, m.tracks...)
-	return protocol.Participant{ID: m.id, Name: m.name, Live: m.live,
+	var since int64
+	if !m.live {
+		since = m.waitingSince.UnixMilli()
+	}
+	return protocol.Participant{ID: m.id, Name: m.name, Role: m.role, Live: m.live, WaitingSince: since,
 		AudioMuted: m.audioMuted, VideoMuted: m.videoMuted, Tracks: tracks}
+}
+
+// setLive puts m in the call or back in the waiting room and tells
+// everyone, as each may see it. Called with Server.mu held.
+func (r *room) setLive(m *member, live bool) {
+	m.live = live
+	if live {
+		m.waitingSince = time.Time{}
+		if r.callStarted.IsZero() && r.liveCount() >= 2 {
+			r.callStarted = time.Now()
+		}
+	} else {
+		m.waitingSince = time.Now()
+	}
+	r.announce(m, true)
+	r.resync(m)
+}
+
+// byIdentity finds the member holding identity.
+func (r *room) byIdentity(identity string) *member {
+	for _, m := range r.members {
+		if m.identity == identity {
+			return m
+		}
+	}
+	return nil
 }
 
 func (r *room) live() []*member {

@@ -7,7 +7,6 @@ package signaling
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +64,14 @@ type Server struct {
 	closing  bool
 	wg       sync.WaitGroup
 	stats    P2PStats
-	sfuRooms map[string]bool // rooms an operator forced to the SFU
+	policies map[string]RoomPolicy // operators' settings by room name
+}
+
+// RoomPolicy is an operator's setting for a room (POST
+// /api/rooms/{room}/policy), kept while the room comes and goes.
+type RoomPolicy struct {
+	SFUOnly     bool `json:"sfuOnly"`     // never the direct path
+	DirectEntry bool `json:"directEntry"` // guests skip the waiting room
 }
 
 // New returns a server; mount Handler on an http.Server.
@@ -95,7 +101,7 @@ func New(cfg Config) *Server {
 		cfg.ICEServers = func(string, string) []protocol.ICEServer { return []protocol.ICEServer{} }
 	}
 	if len(cfg.Secret) == 0 {
-		cfg.Logger.Warn("no auth secret configured: rooms are open to anyone who can reach this server")
+		cfg.Logger.Warn("no auth secret configured: rooms are open to anyone who can reach this server, and anyone may say they are a host")
 	}
 	if cfg.P2P.Deadline <= 0 {
 		cfg.P2P.Deadline = 5 * time.Second
@@ -104,10 +110,11 @@ func New(cfg Config) *Server {
 		cfg.P2P.HandoverTimeout = 4 * time.Second
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{},
-		sfuRooms: map[string]bool{}, stats: P2PStats{Successes: map[string]int{}}}
+		policies: map[string]RoomPolicy{}, stats: P2PStats{Successes: map[string]int{}}}
 }
 
-// Handler serves /ws, /api/rooms, /api/rooms/{room} and /healthz.
+// Handler serves /ws, /api/rooms, /api/rooms/{room}, /api/invites,
+// /api/stats and /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
@@ -115,6 +122,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{room}", s.serveRoomCheck)
 	mux.HandleFunc("POST /api/rooms/{room}/policy", s.servePolicy)
 	mux.HandleFunc("GET /api/stats", s.serveStats)
+	mux.HandleFunc("POST /api/invites", s.serveInvite)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -133,7 +141,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Reason: "server shutting down"})
+		c.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: protocol.GoodbyeShutdown, Reason: "server shutting down"})
 		c.closeAfterFlush()
 	}
 	done := make(chan struct{})
@@ -159,28 +167,16 @@ func (s *Server) SetRecording(room string, active bool, err error) {
 		return
 	}
 	r.recording = active
-	r.forceSFU = active || s.sfuRooms[room]
+	r.forceSFU = active || s.policies[room].SFUOnly
 	defer func() { go func() { run(s.reconcile(room)) }() }() // a recorded room needs its media at the server
 	msg := protocol.Recording{Active: active}
 	if err != nil {
 		msg.Error = err.Error()
 		for _, m := range r.members {
-			if m.grants.Admin {
+			if may(m, actRecord) {
 				m.conn.sendError("", protocol.ErrRecording, "recording stopped: "+err.Error())
 			}
 		}
 	}
 	r.broadcast(nil, protocol.TypeRecording, msg)
-}
-
-// AdminAuthorized reports whether an HTTP request may use admin APIs: any
-// request when the server runs without a secret, else one with an admin
-// token in "Authorization: Bearer".
-func (s *Server) AdminAuthorized(r *http.Request) bool {
-	if len(s.cfg.Secret) == 0 {
-		return true
-	}
-	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	c, err := VerifyToken(s.cfg.Secret, tok, "")
-	return err == nil && c.Grants.Admin
 }

@@ -89,14 +89,21 @@ func TestMuteCameraOffAndScreenShareReachTheOtherPage(t *testing.T) {
 		t.Errorf("local tile sharing=%q after stopping", s)
 	}
 
-	// Leaving the call keeps Ana in the room, waiting; she can rejoin.
+	// A clinician's Leave asks whether to end the consult for everyone;
+	// Ana only leaves, Ben stays, and Ana can rejoin.
 	click(t, ana, "#btn-hangup")
+	waitFor(t, ana, "the leave dialog", 5*time.Second, `document.getElementById('leave-dialog').open`, func(b bool) bool { return b })
+	click(t, ana, "#leave-only")
 	waitFor(t, ben, "Ana's tile to go", 10*time.Second, `document.querySelectorAll('.tile[data-remote]').length`,
 		func(n int) bool { return n == 0 })
-	waitFor(t, ana, "Ana to be back in the waiting room", 10*time.Second,
-		`document.getElementById('room-view').dataset.state + ' ' + document.getElementById('waiting-title').textContent`,
-		func(s string) bool { return s == "waiting You left the call" })
-	click(t, ana, "#rejoin")
+	waitFor(t, ana, "Ana's page to say she left", 10*time.Second,
+		`document.getElementById('ended').hidden ? '' : document.getElementById('ended-title').textContent`,
+		func(s string) bool { return s == "You left the consultation" })
+	if state := eval[string](t, ben, `document.getElementById('room-view').dataset.state`); state != "live" {
+		t.Errorf("Ben's page is %q after Ana left, want live", state)
+	}
+	click(t, ana, "#ended-back")
+	click(t, ana, "#join-live")
 	waitVideoFlowing(t, ben, "Ben", 1)
 	waitVideoFlowing(t, ana, "Ana", 1)
 }

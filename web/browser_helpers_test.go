@@ -61,6 +61,7 @@ type testServer struct {
 type serverOptions struct {
 	ringTimeout time.Duration // 20 s when zero
 	p2p         signaling.P2PConfig
+	secret      string // auth on when set
 }
 
 // startServer runs SFU + signaling + recording + web, wired as main.go
@@ -91,7 +92,7 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(s),
+	ts.sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(s), Secret: []byte(o.secret),
 		RingTimeout: o.ringTimeout, Observer: rec, P2P: o.p2p})
 	sig := ts.sig
 	mux := http.NewServeMux()
@@ -99,7 +100,7 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 		sig.Handler().ServeHTTP(&hijackTracker{ResponseWriter: w, ts: ts}, r)
 	}))
 	mux.Handle("/api/", sig.Handler())
-	recAPI := rec.Handler(sig.AdminAuthorized)
+	recAPI := rec.Handler(sig.RoomAccess)
 	mux.Handle("/api/recordings", recAPI)
 	mux.Handle("/api/recordings/", recAPI)
 	mux.Handle("/healthz", sig.Handler())
@@ -479,9 +480,19 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// roomURL is an invite link: /?room=R&name=N, plus autojoin=1 if asked.
+// roomURL is a clinician's link: /?room=R&name=N&role=host, plus
+// autojoin=1 if asked (the server runs without auth here).
 func roomURL(base, room, name string, autojoin bool) string {
-	q := url.Values{"room": {room}, "name": {name}}
+	return inviteURL(base, room, name, "host", autojoin)
+}
+
+// guestURL is a patient's link: role=guest, so the page waits to be let in.
+func guestURL(base, room, name string, autojoin bool) string {
+	return inviteURL(base, room, name, "guest", autojoin)
+}
+
+func inviteURL(base, room, name, role string, autojoin bool) string {
+	q := url.Values{"room": {room}, "name": {name}, "role": {role}}
 	if autojoin {
 		q.Set("autojoin", "1")
 	}

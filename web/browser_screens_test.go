@@ -28,19 +28,22 @@ func TestScreenshotsAtDesktopAndPhoneSize(t *testing.T) {
 
 	do(t, doctor, chromedp.EmulateViewport(1280, 800))
 	do(t, doctor, chromedp.Navigate(roomURL(srv.URL, "clinic-4", "Dr Amara Lee", true)))
-	do(t, patient, chromedp.Navigate(roomURL(srv.URL, "clinic-4", "Jordan Patel", true)))
+	do(t, patient, chromedp.Navigate(guestURL(srv.URL, "clinic-4", "Jordan Patel", true)))
+	click(t, doctor, `#waiting-card button[aria-label="Admit Jordan Patel"]`)
 	waitVideoFlowing(t, doctor, "doctor", 1)
 	waitVideoFlowing(t, patient, "patient", 1)
 	click(t, patient, "#btn-mic")
 	waitFor(t, doctor, "the patient's mute", 10*time.Second,
 		`document.querySelector('.tile[data-remote]').dataset.audioMuted`, func(s string) bool { return s == "true" })
 
-	do(t, waiting, chromedp.Navigate(roomURL(srv.URL, "clinic-4", "Sam Rivera", false)))
-	click(t, waiting, "#join-wait")
+	do(t, waiting, chromedp.Navigate(guestURL(srv.URL, "clinic-4", "Sam Rivera", false)))
+	screenshot(t, waiting, "lobby-patient-phone", 390, 844, true)
+	click(t, waiting, "#join-live")
 	waitFor(t, waiting, "the waiting room", 10*time.Second,
 		`document.getElementById('room-view').dataset.state`, func(s string) bool { return s == "waiting" })
 	screenshot(t, waiting, "waiting-phone", 390, 844, true)
 	checkPhoneLayout(t, waiting, "waiting room")
+	screenshot(t, doctor, "call-waiting-card-desktop", 1280, 800, false)
 
 	// A recorded consult says so on every page.
 	srv.sig.SetRecording("clinic-4", true, nil)

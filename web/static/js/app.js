@@ -1,21 +1,25 @@
 // App is the client's life cycle: lobby → joining → waiting or live, and
-// back. It owns the WebSocket and the media session, routes server
-// messages to the roster, the stage and the ring flow, and rejoins by
-// itself, with backoff, when the socket or the media connection drops.
+// back, or to the ended screen. It owns the WebSocket and the media
+// session, routes server messages to the roster, the stage and the ring
+// flow, and rejoins by itself, with backoff, when the socket or the media
+// connection drops, unless the server said goodbye for good (the consult
+// ended, a clinician removed this person, the invite expired).
 
 import { $, toast } from './ui.js';
 import { Signal } from './signal.js';
 import { MediaSession } from './session.js';
 import { StatsMonitor } from './stats.js';
 import { showRoomInAddress } from './invite.js';
+import { endedText, GOODBYES } from './ended.js';
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
 
 const JOIN_ERRORS = {
   'room-full': 'The call is full right now. Choose "Wait to be called" to be let in when there is room.',
-  unauthorized: 'This link does not let you in (it may have expired). Ask for a new invite link.',
-  forbidden: 'This link does not let you into this room. Ask for a new invite link.',
+  unauthorized: 'This link does not let you in (it may have expired, or it is for another room). Ask the clinic for a new invite link.',
+  forbidden: 'This link does not let you into this room. Ask the clinic for a new invite link.',
+  'bad-request': 'The server could not accept these details. Check your name and the room, then try again.',
 };
 
 export class App {
@@ -29,12 +33,13 @@ export class App {
   #retryAt = 0;
   #localStream = new MediaStream(); // its id names our stream to the server
   goodbye = ''; // the server's reason when it said goodbye (restart)
+  #final = false; // the server said goodbye for good: no rejoining
 
   constructor({ media, roster, stage, view }) {
     this.media = media;
     this.roster = roster;
     this.stage = stage;
-    this.view = view; // {lobby, ring, controls, room}
+    this.view = view; // {lobby, ring, controls, room, ended}
     // A remote picture moved from one track to another: if that was a
     // change of media path, tell the server how long the picture stalled.
     $('grid').addEventListener('video-switch', (ev) => {
@@ -58,6 +63,8 @@ export class App {
   // join connects and joins from the lobby.
   async join(intent) {
     this.intent = intent;
+    this.#final = false;
+    this.view.ended.hide();
     this.#setState('joining');
     this.view.lobby.busy(true);
     this.view.lobby.error('');
@@ -80,10 +87,14 @@ export class App {
     }
     this.signal = s;
     this.view.ring.setSignal(s);
-    const { room, name, live, token } = this.intent;
     performance.mark('consult:join');
-    s.send('join', { room, name, live, p2p: true, ...(token ? { token } : {}) });
+    s.send('join', this.#joinBody(this.intent.live));
     return true;
+  }
+
+  #joinBody(live) {
+    const { room, name, token, role } = this.intent;
+    return { room, name, live, p2p: true, ...(token ? { token } : { role: role || 'host' }) };
   }
 
   #wire(s) {
@@ -104,18 +115,23 @@ export class App {
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
     on('error', (m) => this.#error(m));
-    on('goodbye', (m) => { this.goodbye = m.reason; });
+    on('ended', (m) => this.#ended(m));
+    on('muted', (m) => this.#mutedByHost(m));
+    on('token-expiring', () => this.view.room.banner('Your access to this consultation ends in about a minute.'));
+    on('refreshed', () => this.view.room.banner(null));
+    on('goodbye', (m) => this.#goodbye(m));
     on('close', (ev) => { if (!ev.byUs) this.#lost(); });
   }
 
   #joined(j) {
     this.#attempt = 0;
     this.roster.reset(j, this.intent.name);
+    this.canPublish = j.canPublish !== false;
     this.iceServers = j.iceServers || [];
-    showRoomInAddress(this.intent.room);
+    showRoomInAddress(this.intent.room, this.intent.token ? '' : this.intent.role);
     this.view.lobby.busy(false);
     this.view.lobby.hide();
-    this.view.room.show(this.intent.room);
+    this.view.room.show(this.intent.room, { role: j.role, token: this.intent.token });
     this.view.room.banner(null);
     this.view.room.recording(!!j.recording);
     // The server starts everyone unmuted; tell it what is true.
@@ -136,11 +152,54 @@ export class App {
       this.roster.upsert(p, 'updated');
       return;
     }
-    // The server can take us out of the call (media failed to start).
-    if (!p.live && this.state === 'live') {
-      toast('You are no longer in the call', { tone: 'warn' });
-      this.#toWaiting(true);
+    // A clinician let us in, or took us back to the waiting room (or the
+    // media failed to start).
+    if (p.live && this.state === 'waiting') {
+      toast('You are now in the consultation', { tone: 'ok' });
+      this.goLive();
+    } else if (!p.live && this.state === 'live') {
+      toast('You are back in the waiting room', { tone: 'warn' });
+      this.#toWaiting(false, 'moved');
     }
+  }
+
+  // #mutedByHost follows a clinician who turned our microphone or camera
+  // off; only we can turn it back on.
+  #mutedByHost(m) {
+    const who = this.roster.name(m.by);
+    if (m.kind === 'audio') this.media.setMic(false);
+    else this.media.setCam(false);
+    toast(`${who === 'Someone' ? 'The clinician' : who} turned your ${m.kind === 'audio' ? 'microphone' : 'camera'} off. You can turn it back on.`, { tone: 'warn' });
+  }
+
+  // #ended shows the end of the consult; the goodbye that follows closes
+  // the socket.
+  #ended(m) {
+    this.#final = true;
+    this.#finish('The consultation has ended', endedText(m, this.roster.me.id));
+  }
+
+  #goodbye(m) {
+    this.goodbye = m.reason;
+    const words = GOODBYES[m.code];
+    if (!words) return; // a restart: rejoin when the socket closes
+    this.#final = true;
+    this.#finish(...words, m.code === 'replaced' ? 'Rejoin here' : 'Back to the start');
+  }
+
+  // #finish leaves everything and shows the ended screen.
+  #finish(title, text, back) {
+    clearTimeout(this.#retryTimer);
+    this.#stopMedia();
+    this.view.ring.reset();
+    const s = this.signal;
+    this.signal = null;
+    s?.close();
+    this.roster.clear();
+    this.#setState('ended');
+    this.view.room.banner(null);
+    $('toasts').replaceChildren(); // what was said during the call is over
+    this.view.ended.show(title, text, back);
   }
 
   // goLive starts publishing: after joining live, or when a call to us was
@@ -156,7 +215,7 @@ export class App {
     this.roster.setLive(true);
     this.#setState('live');
     this.#stopMedia();
-    const session = new MediaSession(this.signal, this.iceServers);
+    const session = new MediaSession(this.signal, this.iceServers, { publish: this.canPublish });
     this.session = session;
     session.on('track', (track, stream, owner) => this.stage.addTrack(track, stream, owner));
     session.on('ended', (track) => this.stage.dropTrack(track));
@@ -185,18 +244,31 @@ export class App {
     this.view.room.quality(null);
   }
 
-  #toWaiting(hungUp) {
+  #toWaiting(hungUp, why = '') {
     this.intent.live = false;
     this.#stopMedia();
     this.roster.setLive(false);
     this.#setState('waiting');
-    this.view.room.waiting(hungUp);
+    this.view.room.waiting(hungUp, why);
   }
 
+  // hangup is the Leave button: a clinician chooses between leaving and
+  // ending the consult for everyone, anyone else leaves.
   hangup() {
     if (this.state !== 'live') return;
-    this.signal?.send('hangup');
-    this.#toWaiting(true);
+    if (this.roster.me.role === 'host') this.host.askLeave();
+    else this.leaveConsult();
+  }
+
+  // leaveConsult leaves the room for good, as far as this page goes.
+  leaveConsult() {
+    this.signal?.send('leave');
+    this.#finish('You left the consultation', 'You can rejoin with the same link while the consultation goes on.', 'Rejoin');
+  }
+
+  // end ends the consultation for everyone (a clinician's choice).
+  end() {
+    this.signal?.send('end');
   }
 
   // rejoinLive puts a waiting member back in the call: the protocol has
@@ -205,8 +277,7 @@ export class App {
     if (!this.signal?.open) return;
     this.intent.live = true;
     this.signal.send('leave');
-    this.signal.send('join', { room: this.intent.room, name: this.intent.name, live: true,
-      ...(this.intent.token ? { token: this.intent.token } : {}) });
+    this.signal.send('join', this.#joinBody(true));
   }
 
   // leave goes back to the lobby; the devices stay open for the preview.
@@ -220,6 +291,8 @@ export class App {
     this.roster.clear();
     this.#setState('lobby');
     this.view.room.hide();
+    this.view.ended.hide();
+    this.view.lobby.busy(false); // a refused join must not leave "Joining…" behind
     this.view.lobby.show();
   }
 
@@ -234,8 +307,7 @@ export class App {
       // Our seat was taken while we were away: wait instead.
       toast('The call is full right now, so you are in the waiting room.', { tone: 'warn' });
       this.intent.live = false;
-      this.signal.send('join', { room: this.intent.room, name: this.intent.name, live: false,
-        ...(this.intent.token ? { token: this.intent.token } : {}) });
+      this.signal.send('join', this.#joinBody(false));
       return;
     }
     if (joining) {
@@ -262,6 +334,9 @@ export class App {
       case 'not-found':
         toast('That person has left the room', { tone: 'warn' });
         return;
+      case 'not-host':
+        toast('Only the clinician can do that.', { tone: 'warn' });
+        return;
       default:
         toast(e.message || e.code, { tone: 'error' });
     }
@@ -269,6 +344,7 @@ export class App {
 
   // #lost runs when the socket drops without us closing it.
   #lost() {
+    if (this.#final || this.state === 'ended') return;
     if (this.state === 'joining') {
       this.signal = null;
       this.view.lobby.busy(false);

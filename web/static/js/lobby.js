@@ -1,10 +1,12 @@
-// Lobby is the first screen: name, room, devices and a live preview, the
-// room's status from GET /api/rooms/{room}, and the two ways in: join the
-// call now, or wait to be called.
+// Lobby is the first screen: name, room, devices and a live preview, who
+// is joining (the clinician or a patient: from the invite's token, or
+// asked when the server runs without auth), the room's status from GET
+// /api/rooms/{room} for a clinician, and the ways in. A clinician joins the
+// call now (or waits); a patient asks to join and waits to be let in.
 
 import { $, setPressed, initials, hueFor, toast, copyText } from './ui.js';
 import { LevelMeter } from './sound.js';
-import { inviteLink } from './invite.js';
+import { mintInvite, tokenClaims } from './invite.js';
 
 const ROOM_RE = /^[\p{L}\p{N}._-]{1,64}$/u;
 
@@ -14,9 +16,15 @@ export class Lobby {
   #debounce = null;
   #full = false;
 
+  #token = '';
+  #fixedRole = ''; // the role the token gives, if any
+
   constructor(media, { onJoin, onRetryMedia }) {
     this.media = media;
     this.onJoin = onJoin;
+    for (const r of document.querySelectorAll('input[name="role"]')) {
+      r.addEventListener('change', () => this.#showRole());
+    }
     this.form = $('join-form');
     this.room = $('room');
     this.name = $('name');
@@ -42,9 +50,46 @@ export class Lobby {
     media.on('audio', (t) => this.#meter.setTrack(t));
   }
 
+  // setInvite applies what the invite link says: a token fixes the role
+  // (and maybe the name); without one, a role in the link preselects it.
+  setInvite({ token = '', role = '' }) {
+    this.#token = token;
+    // With a token the server decides who this is; one that cannot be
+    // read is most likely a patient's link gone wrong, and will be refused.
+    const claims = token ? tokenClaims(token) : null;
+    this.#fixedRole = token ? claims?.role || 'guest' : '';
+    if (claims?.name) {
+      this.name.value = claims.name;
+      this.name.readOnly = true;
+    }
+    const pick = this.#fixedRole || role;
+    for (const r of document.querySelectorAll('input[name="role"]')) r.checked = r.value === pick;
+    this.#showRole();
+  }
+
+  // role is who is joining: the token's role, or the choice made here.
+  get role() {
+    return this.#fixedRole || document.querySelector('input[name="role"]:checked')?.value || '';
+  }
+
+  #showRole() {
+    const role = this.role;
+    $('role-choice').hidden = !!this.#fixedRole;
+    const fixed = $('role-fixed');
+    fixed.hidden = !this.#fixedRole;
+    fixed.textContent = this.#fixedRole === 'host'
+      ? 'You are joining as the clinician.'
+      : 'You are joining as a patient or guest. The clinician lets you in.';
+    const guest = role === 'guest';
+    $('join-live').textContent = guest ? 'Join the consultation' : 'Join now';
+    $('join-wait').hidden = guest;
+    $('copy-invite').hidden = guest;
+    this.checkRoom();
+  }
+
   show(values = {}) {
     if (values.room !== undefined) this.room.value = values.room;
-    if (values.name !== undefined) this.name.value = values.name;
+    if (values.name !== undefined && !this.name.readOnly) this.name.value = values.name;
     $('lobby').hidden = false;
     this.checkRoom();
     this.#statusTimer ??= setInterval(() => this.checkRoom(), 8000);
@@ -63,16 +108,17 @@ export class Lobby {
   }
 
   values() {
-    return { room: this.room.value.trim(), name: this.name.value.trim().replace(/\s+/g, ' ') };
+    return { room: this.room.value.trim(), name: this.name.value.trim().replace(/\s+/g, ' '), role: this.role };
   }
 
   // validate marks the first wrong field; it returns whether all is well.
   validate() {
-    const { room, name } = this.values();
+    const { room, name, role } = this.values();
     let msg = '';
     let field = null;
     if (!name) [msg, field] = ['Please enter your name, so others know who you are.', this.name];
     else if (!ROOM_RE.test(room)) [msg, field] = ['Room names use letters, digits, "-", "_" and "." (up to 64).', this.room];
+    else if (!role) [msg, field] = ['Please say who is joining: the clinician, or a patient.', document.querySelector('input[name="role"]')];
     this.error(msg);
     for (const f of [this.name, this.room]) f.toggleAttribute('aria-invalid', f === field);
     if (field) field.focus();
@@ -94,7 +140,8 @@ export class Lobby {
 
   busy(on) {
     for (const id of ['join-live', 'join-wait']) $(id).disabled = on;
-    $('join-live').textContent = on ? 'Joining…' : 'Join now';
+    if (on) $('join-live').textContent = 'Joining…';
+    else this.#showRole();
   }
 
   // notice explains a device problem under the preview ({title, text, code}).
@@ -112,7 +159,8 @@ export class Lobby {
     const out = $('room-status');
     this.#full = false;
     out.dataset.state = '';
-    if (!room) {
+    // Who else is there is the clinician's business, not a patient's.
+    if (!room || this.role !== 'host') {
       out.textContent = '';
       return;
     }
@@ -122,10 +170,12 @@ export class Lobby {
       return;
     }
     try {
-      const res = await fetch(`/api/rooms/${encodeURIComponent(room)}`, { cache: 'no-store' });
+      const headers = this.#token ? { Authorization: `Bearer ${this.#token}` } : {};
+      const res = await fetch(`/api/rooms/${encodeURIComponent(room)}`, { cache: 'no-store', headers });
       if (!res.ok) throw new Error(String(res.status));
       const s = await res.json();
       if (s.room !== this.values().room) return; // typed on meanwhile
+      if (this.role !== 'host') return;
       out.textContent = describeRoom(s);
       this.#full = !!s.full;
       out.dataset.state = s.full ? 'full' : s.exists ? 'busy' : 'empty';
@@ -140,8 +190,7 @@ export class Lobby {
       this.validate();
       return;
     }
-    const link = inviteLink(room);
-    toast(await copyText(link) ? 'Invite link copied' : `Invite link: ${link}`, { tone: 'ok' });
+    await copyInvite(room, this.#token);
   }
 
   #showPreview() {
@@ -176,4 +225,16 @@ export function describeRoom(s) {
   const wait = waiting ? `, ${waiting} waiting` : '';
   if (s.full) return `The call is full (${s.live} of ${s.capacity})${wait}. You can wait to be called.`;
   return s.live ? `${inCall}${wait}.` : `${waiting} waiting, nobody in the call yet.`;
+}
+
+// copyInvite asks the server for a patient's invite link and copies it.
+export async function copyInvite(room, token) {
+  let link;
+  try {
+    link = await mintInvite(room, token);
+  } catch (err) {
+    toast(`No invite link: ${err.message}`, { tone: 'error' });
+    return;
+  }
+  toast(await copyText(link) ? 'Invite link for a patient copied' : `Invite link: ${link}`, { tone: 'ok' });
 }

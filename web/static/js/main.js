@@ -13,10 +13,13 @@ import { Controls } from './controls.js';
 import { RoomView } from './room.js';
 import { Devices, loadPrefs, savePrefs } from './devices.js';
 import { App } from './app.js';
-import { readInvite, newRoomName } from './invite.js';
+import { readInvite, newRoomName, scrubToken } from './invite.js';
 import { setOutput, unlockAudio } from './sound.js';
+import { HostTools } from './host.js';
+import { EndedView } from './ended.js';
 
 const invite = readInvite();
+scrubToken(); // the token is kept in this tab's session storage, not in the address bar
 const prefs = loadPrefs();
 const media = new LocalMedia(prefs);
 const roster = new Roster();
@@ -35,9 +38,15 @@ const lobby = new Lobby(media, {
   },
   onRetryMedia: () => startMedia(),
 });
+const host = new HostTools(roster, {
+  send: (type, body) => app?.signal?.send(type, body) ?? false,
+  onLeave: () => app.leaveConsult(),
+  onEnd: () => app.end(),
+});
 const people = new People(roster, {
   onCall: (id) => ring.call(id),
   onCancel: (id) => ring.cancel(id),
+  host,
 });
 const ring = new RingFlow({ signal: null, roster, people, onAccepted: () => app.goLive() });
 const controls = new Controls(media, {
@@ -47,7 +56,9 @@ const controls = new Controls(media, {
 });
 const room = new RoomView({ media, onRejoin: () => app.rejoinLive(), onLeave: () => app.leave() });
 const devices = new Devices(media, prefs, { onSink: (id) => stage.setSink(id), onProblem: problem });
-app = new App({ media, roster, stage, view: { lobby, ring, controls, room } });
+const ended = new EndedView({ onBack: () => app.leave() });
+app = new App({ media, roster, stage, view: { lobby, ring, controls, room, ended } });
+app.host = host;
 // A handle for the browser console (and the browser tests): which media
 // path is in use, which connections are open.
 window.consultApp = app;
@@ -59,6 +70,7 @@ async function startMedia() {
   controls.render();
 }
 
+lobby.setInvite(invite);
 lobby.show({ room: invite.room || newRoomName(), name: invite.name || prefs.name || '' });
 if (prefs.spk) {
   stage.setSink(prefs.spk);

@@ -58,7 +58,8 @@ export class RingFlow {
   onCall(c) {
     const me = this.roster.me.id;
     const iCall = c.caller === me;
-    const other = this.roster.name(iCall ? c.callee : c.caller);
+    // A waiting patient is not told who rings: it is its clinician.
+    const other = !iCall && !c.caller ? 'your clinician' : this.roster.name(iCall ? c.callee : c.caller);
     switch (c.state) {
       case 'ringing':
         if (iCall) this.#openOut(c.callee, other);
@@ -75,7 +76,7 @@ export class RingFlow {
         return;
       case 'cancelled':
         this.#end(c);
-        if (c.callee === me) toast(`${other} cancelled the call`);
+        if (c.callee === me) toast(`${cap(other)} cancelled the call`);
         else if (iCall && !this.#cancelling) toast(`The call to ${other} ended before it was answered`, { tone: 'warn' });
         return;
       case 'timeout':
@@ -107,7 +108,8 @@ export class RingFlow {
   }
 
   #openIn(name) {
-    $('ring-in-title').textContent = `${name} is calling you`;
+    $('ring-in-title').textContent = `${cap(name)} is calling you`;
+    $('ring-in-text').textContent = 'You are being let into the consultation.';
     if (!this.in.open) this.in.showModal();
     $('ring-accept').focus();
     this.#incoming.start();
@@ -153,3 +155,5 @@ export class RingFlow {
     }, 1000);
   }
 }
+
+const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -2,8 +2,8 @@
 // network quality, invite), the banner for reconnects and blocked sound,
 // and the waiting-room card.
 
-import { $, toast, copyText } from './ui.js';
-import { inviteLink } from './invite.js';
+import { $ } from './ui.js';
+import { copyInvite } from './lobby.js';
 
 const CONNECTION_WORDS = {
   new: 'Connecting…',
@@ -20,6 +20,8 @@ const QUALITY_WORDS = { good: 'good', fair: 'fair', poor: 'poor', unknown: 'unkn
 
 export class RoomView {
   #room = '';
+  #token = '';
+  #role = 'host';
 
   constructor({ media, onRejoin, onLeave }) {
     this.media = media;
@@ -42,8 +44,14 @@ export class RoomView {
     });
   }
 
-  show(room) {
+  // show opens the room view; role decides what this person is offered
+  // (guests invite nobody), token pays for invite links.
+  show(room, { role = 'host', token = '' } = {}) {
     this.#room = room;
+    this.#role = role;
+    this.#token = token;
+    $('copy-invite-room').hidden = role !== 'host';
+    $('alone-invite').hidden = role !== 'host';
     $('room-title').textContent = room;
     document.title = `${room} · Consult`;
     $('room-view').hidden = false;
@@ -55,18 +63,21 @@ export class RoomView {
   }
 
   async copyInvite() {
-    const link = inviteLink(this.#room);
-    toast(await copyText(link) ? 'Invite link copied' : `Invite link: ${link}`, { tone: 'ok' });
+    await copyInvite(this.#room, this.#token);
   }
 
-  // waiting shows the waiting-room card; after a hang-up it offers to
-  // rejoin, since the person chose to leave rather than was never let in.
-  waiting(hungUp) {
-    $('waiting-title').textContent = hungUp ? 'You left the call' : "You're in the waiting room";
-    $('waiting-text').textContent = hungUp
-      ? 'You are still in the room and can be called back, or rejoin yourself.'
-      : 'Nobody can see or hear you yet. Someone in the consultation will let you in; keep this page open, it will ring.';
-    $('rejoin').hidden = !hungUp;
+  // waiting shows the waiting-room card. A patient is told the clinician
+  // knows it is there, and nothing about anyone else; a clinician who
+  // stepped out may rejoin by itself.
+  waiting(hungUp, why = '') {
+    const host = this.#role === 'host';
+    $('waiting-title').textContent = why === 'moved' ? 'You are back in the waiting room'
+      : hungUp ? 'You left the call' : "You're in the waiting room";
+    $('waiting-text').textContent = !host
+      ? 'Your clinician has been told you are here. Please keep this page open: you will join the consultation as soon as they let you in. Nobody can see or hear you until then.'
+      : hungUp ? 'You are still in the room and can rejoin the call.'
+        : 'Nobody can see or hear you yet. Join the call when you are ready.';
+    $('rejoin').hidden = !host;
     this.connection('waiting');
     this.#waitingPreview();
   }

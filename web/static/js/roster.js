@@ -6,18 +6,20 @@
 import { Emitter } from './ui.js';
 
 export class Roster extends Emitter {
-  me = { id: '', name: '', live: false };
+  me = { id: '', name: '', live: false, role: '' };
   people = new Map();
 
+  // reset takes the joined message: who we are (the server's name for us,
+  // which a token may set, and our role) and whom we may see.
   reset(joined, name) {
-    this.me = { id: joined.you, name, live: !!joined.live };
+    this.me = { id: joined.you, name: joined.name || name, live: !!joined.live, role: joined.role || 'host' };
     this.people.clear();
     for (const p of joined.participants || []) this.people.set(p.id, p);
     this.emit('change', { kind: 'reset' });
   }
 
   clear() {
-    this.me = { id: '', name: this.me.name, live: false };
+    this.me = { id: '', name: this.me.name, live: false, role: this.me.role };
     this.people.clear();
     this.emit('change', { kind: 'reset' });
   }

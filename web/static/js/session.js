@@ -48,9 +48,12 @@ export class MediaSession extends Emitter {
   directActive = false; // the direct path carries the call
   mode = 'sfu';
 
-  constructor(signal, iceServers) {
+  // publish is false for a member whose token grants no publishing: it
+  // only receives.
+  constructor(signal, iceServers, { publish = true } = {}) {
     super();
     this.signal = signal;
+    this.canPublish = publish;
     this.config = { iceServers: iceServers || [], bundlePolicy: 'max-bundle' };
   }
 
@@ -65,7 +68,7 @@ export class MediaSession extends Emitter {
   }
 
   #publish() {
-    if (this.pub || this.#closed) return;
+    if (this.pub || this.#closed || !this.canPublish) return;
     const { audio, video, stream } = this.#local;
     this.pub = this.#newPC('publish');
     for (const [kind, track] of [['audio', audio], ['video', video]]) {

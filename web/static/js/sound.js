@@ -54,11 +54,21 @@ const PATTERNS = {
     tone(c, 880.0, t + 1.38, 0.5, 0.16);
   } },
   // Outgoing: a quiet ring-back so the caller knows it is ringing.
+  waiting: { every: 0, play: (c, t) => {
+    tone(c, 784.0, t, 0.25, 0.14);
+    tone(c, 1046.5, t + 0.22, 0.45, 0.12);
+  } },
   outgoing: { every: 4000, play: (c, t) => {
     tone(c, 440, t, 1.2, 0.05);
     tone(c, 480, t, 1.2, 0.05);
   } },
 };
+
+// chime plays a pattern once: a clinician's "someone is waiting".
+export function chime(kind = 'waiting') {
+  const c = audioContext();
+  if (c && c.state === 'running') PATTERNS[kind].play(c, c.currentTime + 0.05);
+}
 
 // Ringer repeats a pattern until stopped.
 export class Ringer {

@@ -60,6 +60,7 @@ export class Stage {
       if (!live || !p.live) continue;
       const t = this.#tile(p.id);
       t.setName(p.name);
+      t.setRole(p.role);
       t.setMuted({ audio: p.audioMuted, video: p.videoMuted });
     }
     for (const [id, t] of this.tiles) {

@@ -32,6 +32,19 @@ export class Tile {
     this.#refreshVideo();
   }
 
+  // setRole marks a clinician's tile, from the server's word.
+  setRole(role) {
+    const host = role === 'host' && !this.local;
+    if (host === !!this.roleEl) return;
+    if (host) {
+      this.roleEl = h('span', { class: 'role-mark' }, 'Clinician');
+      this.nameEl.after(this.roleEl);
+    } else {
+      this.roleEl.remove();
+      this.roleEl = null;
+    }
+  }
+
   setName(name) {
     if (name === this.#name) return;
     this.#name = name;

@@ -1,0 +1,37 @@
+package client
+
+import "consult/protocol"
+
+// What a host does to other members (docs/protocol.md, "Roles"). The
+// server answers a guest's attempt with a not-host error; outcomes arrive
+// as events (participant-updated, participant-left, ended).
+
+// Admit lets a waiting member into the call at once.
+func (c *Client) Admit(id string) error {
+	return c.Send(protocol.TypeAdmit, protocol.Moderate{Participant: id})
+}
+
+// ReturnToWaiting takes a live member out of the call, back to the
+// waiting room.
+func (c *Client) ReturnToWaiting(id string) error {
+	return c.Send(protocol.TypeReturnToWaiting, protocol.Moderate{Participant: id})
+}
+
+// Remove removes a member from the room.
+func (c *Client) Remove(id string) error {
+	return c.Send(protocol.TypeRemove, protocol.Moderate{Participant: id})
+}
+
+// MuteOther turns another member's microphone ("audio") or camera
+// ("video") off.
+func (c *Client) MuteOther(id, kind string) error {
+	return c.Send(protocol.TypeMute, protocol.Mute{Kind: kind, Muted: true, Participant: id})
+}
+
+// End ends the consultation for everyone.
+func (c *Client) End() error { return c.Send(protocol.TypeEnd, nil) }
+
+// Refresh hands the server a new token for this session.
+func (c *Client) Refresh(token string) error {
+	return c.Send(protocol.TypeRefresh, protocol.Refresh{Token: token})
+}

@@ -1,0 +1,145 @@
+package signaling
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"consult/protocol"
+)
+
+// What a host does to other members: let a waiting one in, send a live
+// one back to the waiting room, remove one, mute one, and end the
+// consultation for everyone. Each asks roles.go first; a guest gets
+// not-host and nothing changes.
+
+// target finds the member a host acts on, or answers ref with the error.
+// Called with s.mu held.
+func (s *Server) targetLocked(m *member, ref, id string, a action) *member {
+	if !may(m, a) {
+		m.conn.sendError(ref, protocol.ErrNotHost, "only a host can do that")
+		return nil
+	}
+	t := m.room.find(id)
+	if t == nil || !canSee(m, t) {
+		m.conn.sendError(ref, protocol.ErrNotFound, "no such participant in this room")
+		return nil
+	}
+	if t == m {
+		m.conn.sendError(ref, protocol.ErrInvalidState, "not on yourself")
+		return nil
+	}
+	return t
+}
+
+// admit puts a waiting member in the call at once (no ringing): a guest
+// asked to wait, a host lets it in.
+func (s *Server) admit(m *member, ref, id string) {
+	s.mu.Lock()
+	t := s.targetLocked(m, ref, id, actAdmit)
+	var after []func()
+	switch {
+	case t == nil:
+	case t.live:
+		m.conn.sendError(ref, protocol.ErrInvalidState, "that participant is already in the call")
+	case t.room.liveCount() >= t.room.capacity:
+		m.conn.sendError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", t.room.capacity))
+	default:
+		s.endCallsOf(t)
+		t.room.setLive(t, true)
+		after = s.reconcileLocked(t.room)
+		m.log.Info("admitted", zap.String("target", t.id))
+	}
+	s.mu.Unlock()
+	run(after)
+}
+
+// toWaiting takes a live member out of the call, back to the waiting room.
+func (s *Server) toWaiting(m *member, ref, id string) {
+	s.mu.Lock()
+	t := s.targetLocked(m, ref, id, actToWait)
+	var after []func()
+	switch {
+	case t == nil:
+	case !t.live:
+		m.conn.sendError(ref, protocol.ErrInvalidState, "that participant is not in the call")
+	default:
+		s.endCallsOf(t)
+		peer := s.stopMediaLocked(t)
+		t.room.setLive(t, false)
+		after = append([]func(){closeLater(peer)}, s.reconcileLocked(t.room)...)
+		m.log.Info("returned to the waiting room", zap.String("target", t.id))
+	}
+	s.mu.Unlock()
+	run(after)
+}
+
+// remove takes a member out of the room; it is told why and closed.
+func (s *Server) remove(m *member, ref, id string) {
+	s.mu.Lock()
+	t := s.targetLocked(m, ref, id, actRemove)
+	var after []func()
+	if t != nil {
+		t.conn.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: protocol.GoodbyeRemoved,
+			Reason: "you were removed from the consultation"})
+		t.conn.closeAfterFlush()
+		after = s.removeLocked(t, "removed by a host")
+		m.log.Info("removed", zap.String("target", t.id))
+	}
+	s.mu.Unlock()
+	run(after)
+}
+
+// muteOther turns off another member's microphone or camera: the member's
+// client is asked to mute, and the SFU stops forwarding that kind until
+// the member unmutes itself. (On the direct path only the client can.)
+func (s *Server) muteOther(m *member, ref, id, kind string) {
+	s.mu.Lock()
+	t := s.targetLocked(m, ref, id, actMute)
+	if t == nil {
+		s.mu.Unlock()
+		return
+	}
+	if kind == "audio" {
+		t.audioMuted = true
+	} else {
+		t.videoMuted = true
+	}
+	t.held[kind] = true
+	peer := t.peer
+	t.send(protocol.TypeMuted, protocol.Muted{Kind: kind, By: m.id})
+	t.room.announce(t, true)
+	s.mu.Unlock()
+	if peer != nil {
+		peer.Hold(kind, true)
+	}
+	m.log.Info("muted", zap.String("target", t.id), zap.String("kind", kind))
+}
+
+// end closes the consultation for everyone: each member is told who ended
+// it and how long the call ran, then goodbye, and the room's media sessions
+// and direct calls close with their members.
+func (s *Server) end(m *member, ref string) {
+	s.mu.Lock()
+	if !may(m, actEnd) {
+		s.mu.Unlock()
+		m.conn.sendError(ref, protocol.ErrNotHost, "only a host can end the consultation")
+		return
+	}
+	r := m.room
+	msg := protocol.Ended{By: m.id, ByName: m.name}
+	if !r.callStarted.IsZero() {
+		msg.DurationMS = time.Since(r.callStarted).Milliseconds()
+	}
+	var after []func()
+	for _, x := range append([]*member(nil), r.members...) {
+		x.conn.sendMsg(protocol.TypeEnded, msg)
+		x.conn.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: protocol.GoodbyeEnded, Reason: "the consultation has ended"})
+		x.conn.closeAfterFlush()
+		after = append(after, s.removeLocked(x, "consultation ended")...)
+	}
+	s.mu.Unlock()
+	m.log.Info("consultation ended", zap.Duration("call", time.Duration(msg.DurationMS)*time.Millisecond))
+	run(after)
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -49,6 +50,11 @@ type Config struct {
 	// OnMessage sees every message from the server as it arrives, before
 	// the client acts on it (tests that check what a client was told).
 	OnMessage func(raw []byte)
+	// Resume takes the session back on a new socket when the socket drops
+	// (resume.go): retries at once, after 250 ms, 1 s, then every 2 s while
+	// the server keeps the session. An event "resumed" or "resume-expired"
+	// says how it went; Done closes only when the client gives up.
+	Resume bool
 }
 
 // Event is one message from the server other than negotiation.
@@ -67,18 +73,20 @@ func (e *ServerError) Error() string { return "server: " + e.Code + ": " + e.Mes
 
 // Client is one connection to the server.
 type Client struct {
-	cfg   Config
-	api   *webrtc.API
-	ws    *websocket.Conn
-	wmu   sync.Mutex
-	inbox *inbox
-	done  chan struct{}
+	cfg     Config
+	api     *webrtc.API
+	ws      *websocket.Conn // guarded by wmu; replaced on resume
+	wmu     sync.Mutex
+	inbox   *inbox
+	done    chan struct{}
+	closing atomic.Bool // Close was called: no resuming
 
 	negMu sync.Mutex  // serialises Publish negotiations
 	work  chan func() // mode changes and direct negotiation, in order
 
 	mu       sync.Mutex
 	you      string
+	resume   resumeState
 	ice      []webrtc.ICEServer
 	pub, sub *webrtc.PeerConnection
 	early    map[string][]webrtc.ICECandidateInit
@@ -105,7 +113,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	go c.readLoop()
+	go c.run(ws)
 	go c.worker()
 	return c, nil
 }
@@ -146,6 +154,13 @@ func DefaultAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
 		se = &webrtc.SettingEngine{}
 		se.SetIncludeLoopbackCandidate(true)
 	}
+	// A path that goes silent is noticed within 2 s and restarted (see
+	// resume.go); keepalives every 500 ms keep a quiet path from looking
+	// dead, and pion gives up only after the server's grace period.
+	se.SetICETimeouts(2*time.Second, 25*time.Second, 500*time.Millisecond)
+	// A restarted connection keeps checking (every 200 ms) until pion gives
+	// it up, so a network back after a long blackout is found at once.
+	se.SetICEMaxBindingRequests(125)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(*se)), nil
 }
 
@@ -174,7 +189,12 @@ func (c *Client) SendRaw(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return c.ws.WriteMessage(websocket.TextMessage, b)
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		// A socket being replaced (resume): the message is lost, as it
+		// would be on a network that dropped it.
+		return err
+	}
+	return nil
 }
 
 // Await returns the next unread event of one of the given types.
@@ -215,6 +235,7 @@ func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, e
 	}
 	c.mu.Lock()
 	c.you = joined.You
+	c.resume = resumeState{token: joined.ResumeToken, grace: time.Duration(joined.ResumeGraceMS) * time.Millisecond}
 	c.useSFU = joined.Mode != protocol.ModeP2P
 	c.ice = c.ice[:0]
 	for _, s := range joined.ICEServers {
@@ -242,7 +263,10 @@ func (c *Client) Mute(kind string, muted bool) error {
 
 // Close ends the connection and both PeerConnections.
 func (c *Client) Close() error {
+	c.closing.Store(true)
+	c.wmu.Lock()
 	err := c.ws.Close()
+	c.wmu.Unlock()
 	<-c.done
 	c.closeDirect()
 	c.mu.Lock()
@@ -258,10 +282,10 @@ func (c *Client) Close() error {
 	return err
 }
 
-func (c *Client) readLoop() {
-	defer close(c.done)
+// readLoop reads one socket until it fails.
+func (c *Client) readLoop(ws *websocket.Conn) {
 	for {
-		_, b, err := c.ws.ReadMessage()
+		_, b, err := ws.ReadMessage()
 		if err != nil {
 			return
 		}
@@ -280,6 +304,12 @@ func (c *Client) readLoop() {
 		_ = json.Unmarshal(b, &peer)
 		direct := peer.From != "" && peer.From != protocol.TargetServer
 		switch {
+		case h.Type == protocol.TypeICERestart:
+			var r protocol.ICERestart
+			if json.Unmarshal(b, &r) == nil && r.PC == protocol.PCPublish {
+				c.later(func() { c.restartPublish() })
+			}
+			c.inbox.push(Event{Type: h.Type, Raw: b})
 		case h.Type == protocol.TypeMode:
 			var m protocol.Mode
 			if json.Unmarshal(b, &m) == nil {
@@ -321,9 +351,12 @@ func (c *Client) newPC(pc string) (*webrtc.PeerConnection, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f := c.cfg.OnConnectionState; f != nil {
-		p.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { f(pc, s) })
-	}
+	p.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if f := c.cfg.OnConnectionState; f != nil {
+			f(pc, s)
+		}
+		c.watchPath(pc, s, p)
+	})
 	p.OnICECandidate(func(ic *webrtc.ICECandidate) {
 		if ic == nil {
 			return
@@ -435,7 +468,7 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 		}
 		senders = append(senders, s)
 	}
-	return senders, c.renegotiate(ctx, pub)
+	return senders, c.negotiate(ctx, pub, false)
 }
 
 // Unpublish removes a track and renegotiates.
@@ -451,11 +484,13 @@ func (c *Client) Unpublish(ctx context.Context, s *webrtc.RTPSender) error {
 	if err := pub.RemoveTrack(s); err != nil {
 		return err
 	}
-	return c.renegotiate(ctx, pub)
+	return c.negotiate(ctx, pub, false)
 }
 
-func (c *Client) renegotiate(ctx context.Context, pub *webrtc.PeerConnection) error {
-	offer, err := pub.CreateOffer(nil)
+// negotiate offers the publish connection to the server and waits for the
+// answer; restart asks for new ICE credentials (an ICE restart).
+func (c *Client) negotiate(ctx context.Context, pub *webrtc.PeerConnection, restart bool) error {
+	offer, err := pub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err == nil {
 		err = pub.SetLocalDescription(offer)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -108,7 +109,7 @@ func (c *Client) toSFU() {
 	}
 	ctx, cancel := contextWithDone(c.done)
 	defer cancel()
-	_ = c.renegotiate(ctx, pc)
+	_ = c.negotiate(ctx, pc, false)
 }
 
 // onServerTrack hands a track from the server to the application and,
@@ -199,6 +200,8 @@ func (c *Client) startDirect(m protocol.Mode) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
 			c.later(func() { c.reportDirect(d) })
+		case webrtc.PeerConnectionStateDisconnected:
+			c.watchDirect(d)
 		case webrtc.PeerConnectionStateFailed:
 			c.sendP2PState(protocol.P2PState{State: "failed"})
 		}
@@ -221,12 +224,41 @@ func (c *Client) startDirect(m protocol.Mode) {
 		_, _ = c.addTrack(pc, t)
 	}
 	if m.Offerer {
-		c.offerDirect(d)
+		c.offerDirect(d, false)
 	}
 }
 
-func (c *Client) offerDirect(d *direct) {
-	offer, err := d.pc.CreateOffer(nil)
+// offerDirect offers the direct connection to the peer (restart: with new
+// ICE credentials; the peer's perfect-negotiation rules settle a collision).
+// directRecover is how long a direct link that went silent may take to
+// come back (after an ICE restart by the offering side) before the client
+// reports it failed, and the server moves the call to the SFU.
+const directRecover = 5 * time.Second
+
+// watchDirect restarts ICE on a direct link that stays disconnected, and
+// gives it up if it does not recover.
+func (c *Client) watchDirect(d *direct) {
+	down := func() bool {
+		c.mu.Lock()
+		current := c.direct == d
+		c.mu.Unlock()
+		st := d.pc.ConnectionState()
+		return current && (st == webrtc.PeerConnectionStateDisconnected || st == webrtc.PeerConnectionStateFailed)
+	}
+	time.AfterFunc(restartDebounce, func() {
+		if down() && !d.polite {
+			c.later(func() { c.offerDirect(d, true) })
+		}
+	})
+	time.AfterFunc(directRecover, func() {
+		if down() {
+			c.sendP2PState(protocol.P2PState{State: "failed"})
+		}
+	})
+}
+
+func (c *Client) offerDirect(d *direct, restart bool) {
+	offer, err := d.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err == nil {
 		err = d.pc.SetLocalDescription(offer)
 	}
@@ -249,7 +281,7 @@ func (c *Client) addDirect(tracks []webrtc.TrackLocal) {
 		_, _ = c.addTrack(d.pc, t)
 	}
 	if d.pc.RemoteDescription() != nil || !d.polite {
-		c.offerDirect(d)
+		c.offerDirect(d, false)
 	}
 	// A polite side that has not heard the first offer yet answers it
 	// with these tracks included.

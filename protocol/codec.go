@@ -82,6 +82,8 @@ var clientBodies = map[string]func() any{
 	TypeRemove:          func() any { return &Moderate{} },
 	TypeEnd:             nil,
 	TypeRefresh:         func() any { return &Refresh{} },
+	TypeResume:          func() any { return &Resume{} },
+	TypeICERestart:      func() any { return &ICERestart{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -159,6 +161,14 @@ func validate(body any) error {
 	case *Refresh:
 		if m.Token == "" || len(m.Token) > MaxTokenLen {
 			return errors.New("token missing or too long")
+		}
+	case *Resume:
+		if m.Token == "" || len(m.Token) > 128 {
+			return errors.New("token missing or too long")
+		}
+	case *ICERestart:
+		if m.PC != PCSubscribe && m.PC != PCPublish && m.PC != PCP2P {
+			return errors.New(`pc must be "publish", "subscribe" or "p2p"`)
 		}
 	case *P2PState:
 		if m.State != "connected" && m.State != "failed" || len(m.Local) > 16 || len(m.Remote) > 16 {

@@ -192,6 +192,10 @@ type Joined struct {
 	Recording    bool          `json:"recording"`
 	Participants []Participant `json:"participants"`
 	ICEServers   []ICEServer   `json:"iceServers"`
+	// ResumeToken takes the session back on a new socket (resume.go),
+	// within ResumeGraceMS of losing the old one.
+	ResumeToken   string `json:"resumeToken,omitempty"`
+	ResumeGraceMS int64  `json:"resumeGraceMs,omitempty"`
 }
 
 // ICEServer has the field names of the browser's RTCIceServer.
@@ -204,11 +208,14 @@ type ICEServer struct {
 // Participant is a room member as others see it. WaitingSince (Unix ms)
 // is set for a waiting member, and only hosts see waiting members.
 type Participant struct {
-	ID           string  `json:"id"`
-	Name         string  `json:"name"`
-	Role         string  `json:"role"`
-	Live         bool    `json:"live"`
-	WaitingSince int64   `json:"waitingSince,omitempty"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Role         string `json:"role"`
+	Live         bool   `json:"live"`
+	WaitingSince int64  `json:"waitingSince,omitempty"`
+	// Reconnecting: the member's socket or media is down; it keeps its
+	// place for the grace period (resume.go) and may come back.
+	Reconnecting bool    `json:"reconnecting,omitempty"`
 	AudioMuted   bool    `json:"audioMuted"`
 	VideoMuted   bool    `json:"videoMuted"`
 	Tracks       []Track `json:"tracks"`

@@ -257,6 +257,22 @@ func (m *Manager) Recording(room string) bool {
 	return false
 }
 
+// RoomEnded stops the room's recordings: a recording is of one consult,
+// and must not pick up whoever uses the room's name next.
+func (m *Manager) RoomEnded(room string) {
+	m.mu.Lock()
+	var recs []*recording
+	for _, r := range m.recs {
+		if r.room == room && r.active() {
+			recs = append(recs, r)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range recs {
+		r.stop(nil)
+	}
+}
+
 // Close stops every recording (server shutdown).
 func (m *Manager) Close() {
 	m.mu.Lock()

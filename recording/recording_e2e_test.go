@@ -2,8 +2,12 @@ package recording_test
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,7 +77,7 @@ func TestConsultRecordingIsPlayableAndInSync(t *testing.T) {
 		t.Fatalf("audio and video end %.3f s apart: %v", skew, ends)
 	}
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
-		t.Fatalf("decoding reported: %v\n%s", err, out)
+		t.Fatalf("decoding reported: %v\n%s\n(the file is kept as %s)", err, out, keep(t, path))
 	}
 	t.Logf("recorded %s: %.2f s, %d bytes, vp8 start %.3f s, opus start %.3f s", path, d, stopped.Bytes, codecs["vp8"], codecs["opus"])
 }
@@ -99,4 +103,20 @@ func lastPacketTimes(t *testing.T, path string) [2]float64 {
 		}
 	}
 	return last
+}
+
+// keep copies a file a failed check was about to <repo>/testdata/artifacts,
+// which outlives the test's temporary directory.
+func keep(t *testing.T, path string) string {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "testdata", "artifacts")
+	b, err := os.ReadFile(path)
+	if err != nil || os.MkdirAll(dir, 0o755) != nil {
+		return "nowhere: " + fmt.Sprint(err)
+	}
+	dst := filepath.Join(dir, t.Name()+"-"+filepath.Base(path))
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		return "nowhere: " + err.Error()
+	}
+	return dst
 }

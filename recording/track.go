@@ -94,6 +94,13 @@ func (t *trackWriter) writeSample(data []byte, ts uint32, at time.Time) error {
 		t.started = true
 		t.base = max(0, at.Sub(t.f.start).Milliseconds())
 		t.first, t.last = ts, ts
+	} else if int32(ts-t.last) <= 0 {
+		// A frame again, or an older one: the same packets can reach the
+		// sample builder twice (held by an early tap and delivered live,
+		// or retransmitted after their frame was built), and a muxer
+		// refuses time that does not move forward (ffmpeg: "non
+		// monotonically increasing dts", seen on a busy machine).
+		return nil
 	}
 	t.ext += int64(int32(ts - t.last)) // wrap-safe step
 	t.last = ts

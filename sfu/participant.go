@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -31,8 +32,14 @@ type Events struct {
 	Candidate        func(role Role, c webrtc.ICECandidateInit)
 	TrackPublished   func(TrackInfo)
 	TrackUnpublished func(TrackInfo)
-	// Failed reports that a transport died (ICE failed or closed by the
-	// remote); the caller should remove the participant.
+	// MediaState reports that a transport that had connected went down
+	// (up false: silent for ICEConfig.DisconnectedTimeout, or failed) or
+	// came back (up true). A down transport is not the end: the caller
+	// restarts ICE (RestartICE for the subscribing PeerConnection, the
+	// client for the publishing one) and decides when to give up.
+	MediaState func(role Role, up bool)
+	// Failed reports that the client closed a transport; the caller
+	// should remove the participant.
 	Failed func(err error)
 }
 
@@ -61,9 +68,12 @@ type Participant struct {
 	described   map[Role]bool
 	downs       map[*UpTrack]*DownTrack
 	ups         []*UpTrack
-	held        map[string]bool // kinds not forwarded (see Hold)
-	offering    bool            // an offer on sub awaits its answer
+	held        [2]atomic.Bool // audio, video: not forwarded (see Hold)
+	offering    bool           // an offer on sub awaits its answer
 	renegotiate bool
+	restartICE  bool          // the next offer on sub restarts ICE
+	restartOut  bool          // the offer out is a restart
+	up          map[Role]bool // transports connected now (after once)
 	closed      bool
 	failOnce    sync.Once
 }
@@ -108,21 +118,58 @@ func (p *Participant) newPC(role Role) (*webrtc.PeerConnection, error) {
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		p.log.Debug("connection state", zap.String("pc", string(role)), zap.Stringer("state", s))
-		switch {
-		case s == webrtc.PeerConnectionStateFailed:
-			p.fail(fmt.Errorf("sfu: %s transport failed", role))
-		case s == webrtc.PeerConnectionStateClosed && !p.isClosed():
-			p.fail(fmt.Errorf("sfu: %s transport closed by the client", role))
-		case s == webrtc.PeerConnectionStateConnected && role == RoleSubscribe:
-			// Keyframes sent before the subscriber's SRTP was up were
-			// dropped; ask again now that they can arrive.
-			p.requestKeyframes()
+		switch s {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected:
+			_ = p.mediaState(role, false)
+		case webrtc.PeerConnectionStateClosed:
+			if !p.isClosed() {
+				p.fail(fmt.Errorf("sfu: %s transport closed by the client", role))
+			}
+		case webrtc.PeerConnectionStateConnected:
+			back := p.mediaState(role, true)
+			switch {
+			case role == RoleSubscribe:
+				// Keyframes sent before the subscriber's SRTP was up (or
+				// while its path was down) were lost; ask again.
+				p.requestKeyframes()
+			case back:
+				// A publisher back after a silence: its subscribers' decoders
+				// lost the thread and need a keyframe to pick it up.
+				p.requestOwnKeyframes()
+			}
 		}
 	})
 	if role == RolePublish {
 		pc.OnTrack(p.onTrack)
 	}
 	return pc, nil
+}
+
+// mediaState reports a transport going down or coming back, once per
+// change. The first connection is no news, and a transport that never
+// connected has nothing to lose.
+// It reports whether this was a change.
+func (p *Participant) mediaState(role Role, up bool) bool {
+	p.mu.Lock()
+	if p.up == nil {
+		p.up = map[Role]bool{}
+	}
+	was, seen := p.up[role]
+	if !up && !seen {
+		p.mu.Unlock()
+		return false
+	}
+	p.up[role] = up
+	changed := !p.closed && seen && was != up
+	p.mu.Unlock()
+	if !changed {
+		return false
+	}
+	p.log.Info("transport", zap.String("pc", string(role)), zap.Bool("up", up))
+	if f := p.params.Events.MediaState; f != nil {
+		f(role, up)
+	}
+	return true
 }
 
 func (p *Participant) fail(err error) {
@@ -198,7 +245,7 @@ func (p *Participant) Answer(sdp string) error {
 		p.mu.Unlock() // still offering: the client may send a good answer
 		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
 	}
-	p.offering = false
+	p.offering, p.restartOut = false, false
 	again := p.renegotiate
 	p.renegotiate = false
 	p.flushEarly(RoleSubscribe, p.sub)
@@ -255,6 +302,21 @@ func (p *Participant) flushEarly(role Role, pc *webrtc.PeerConnection) {
 	delete(p.early, role)
 }
 
+// RestartICE makes the next offer on the subscribing PeerConnection an
+// ICE restart (new credentials, fresh candidates), now or once the
+// outstanding offer is answered: the way back for a subscriber whose
+// address changed or whose path went silent.
+func (p *Participant) RestartICE() {
+	p.mu.Lock()
+	if p.restartOut {
+		p.mu.Unlock()
+		return // one is on its way already
+	}
+	p.restartICE = true
+	p.mu.Unlock()
+	p.negotiate()
+}
+
 // negotiate offers the subscribing PeerConnection's current tracks, or
 // marks that another offer is due once the outstanding one is answered.
 func (p *Participant) negotiate() {
@@ -268,7 +330,8 @@ func (p *Participant) negotiate() {
 		p.mu.Unlock()
 		return
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.restartICE})
+	p.restartOut, p.restartICE = p.restartICE, false
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
@@ -309,7 +372,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	}
 	pub := p.pub
 	t := newUpTrack(info, remote, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
-	t.held.Store(p.held[info.Kind])
+	t.held = p.heldFlag(info.Kind)
 	p.ups = append(p.ups, t)
 	p.mu.Unlock()
 

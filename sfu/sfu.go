@@ -50,10 +50,14 @@ type ICEConfig struct {
 	Interfaces []string
 	// IncludeLoopback gathers loopback candidates (tests, one-machine use).
 	IncludeLoopback bool
-	// DisconnectedTimeout and FailedTimeout bound how long a silent
-	// transport lives (defaults 3 s and 8 s, so a dead participant is
-	// removed well within 10 s).
-	DisconnectedTimeout, FailedTimeout time.Duration
+	// DisconnectedTimeout is how long a transport may be silent before it
+	// counts as down (2 s; Events.MediaState reports it, and the caller
+	// restarts ICE). Keepalive is how often the server sends ICE checks on
+	// an idle transport (500 ms), so a live but quiet client is never
+	// taken for a dead one. FailedTimeout is how long after that pion
+	// gives the transport up (25 s): longer than a resume grace period, so
+	// a restart, not pion, decides.
+	DisconnectedTimeout, FailedTimeout, Keepalive time.Duration
 	// SettingEngine, when set, is used as the base (tests pass one wired
 	// to a virtual network).
 	SettingEngine *webrtc.SettingEngine
@@ -111,14 +115,22 @@ func newAPI(c ICEConfig) (*webrtc.API, error) {
 	if c.SettingEngine != nil {
 		se = *c.SettingEngine
 	}
-	disc, failed := c.DisconnectedTimeout, c.FailedTimeout
+	disc, failed, keep := c.DisconnectedTimeout, c.FailedTimeout, c.Keepalive
 	if disc <= 0 {
-		disc = 3 * time.Second
+		disc = 2 * time.Second
 	}
 	if failed <= 0 {
-		failed = 8 * time.Second
+		failed = 25 * time.Second
 	}
-	se.SetICETimeouts(disc, failed, min(time.Second, disc/2))
+	if keep <= 0 {
+		keep = min(500*time.Millisecond, disc/2)
+	}
+	se.SetICETimeouts(disc, failed, keep)
+	// A restarted transport keeps checking its candidate pairs (every
+	// 200 ms) for as long as pion keeps it, instead of giving a pair up
+	// after seven unanswered checks (1.4 s): a network that comes back
+	// after a 15 s blackout is found within a check or two.
+	se.SetICEMaxBindingRequests(maxBindingRequests(failed))
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(c.IncludeLoopback)
 	if c.UDPMux != nil {
@@ -151,6 +163,11 @@ func newAPI(c ICEConfig) (*webrtc.API, error) {
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(se)), nil
+}
+
+// maxBindingRequests is how many checks of 200 ms fill d.
+func maxBindingRequests(d time.Duration) uint16 {
+	return uint16(min(d/(200*time.Millisecond), 1000))
 }
 
 // Join adds a participant to a room, creating the room on first use. The

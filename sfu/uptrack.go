@@ -38,8 +38,12 @@ type UpTrack struct {
 	mu    sync.Mutex // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack]
 
+	// Owned by the reader: the last RTP timestamp, to notice a silence.
+	lastTS uint32
+	seenTS bool
+
 	packets atomic.Uint64
-	held    atomic.Bool // not forwarded (Participant.Hold)
+	held    *atomic.Bool // not forwarded while set (Participant.Hold); nil: never
 	closed  atomic.Bool
 	done    chan struct{}
 }
@@ -70,6 +74,9 @@ func newUpTrack(info TrackInfo, remote *webrtc.TrackRemote, interval time.Durati
 	return t
 }
 
+// videoClock is the RTP clock rate of every video codec the SFU takes.
+const videoClock = 90000
+
 // Info describes the track.
 func (t *UpTrack) Info() TrackInfo { return t.info }
 
@@ -91,10 +98,21 @@ func (t *UpTrack) forward(pkt []byte) {
 	if len(pkt) < 12 {
 		return
 	}
-	if t.held.Load() {
+	if t.held != nil && t.held.Load() {
 		return
 	}
 	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
+	if t.codec != keyframe.Unknown {
+		// Video back after half a second or more of silence (a network
+		// outage, a camera turned back on): the subscribers' decoders have
+		// lost the thread, so ask for a keyframe at once rather than wait
+		// for each of them to notice and ask.
+		ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
+		if t.seenTS && int32(ts-t.lastTS) > videoClock/2 {
+			t.requestKeyframe()
+		}
+		t.lastTS, t.seenTS = ts, true
+	}
 	t.cache.Store(seq, pkt)
 	t.packets.Add(1)
 	for _, d := range *t.downs.Load() {

@@ -108,7 +108,7 @@ func (s *Server) AdminScope(r *http.Request) (scope Scope, ok bool) {
 		return Scope{}, false
 	}
 	c, err := VerifyToken(s.cfg.Secret, tok, "")
-	if err != nil || !c.Grants.Admin && c.Role != protocol.RoleHost {
+	if err != nil || !c.Grants.Admin && !roleMay(c.Role, actRecord) {
 		return Scope{}, false
 	}
 	if c.Room == "*" {

@@ -55,20 +55,22 @@ func (s *Server) invite(m *member, ref, target string) {
 	r := m.room
 	callee := r.find(target)
 	switch {
+	case !present(m):
+		return
 	case !may(m, actInvite):
-		m.conn.sendError(ref, protocol.ErrNotHost, "only a host can let someone in")
+		m.replyError(ref, protocol.ErrNotHost, "only a host can let someone in")
 		return
 	case !m.live:
-		m.conn.sendError(ref, protocol.ErrInvalidState, "only a live member can call")
+		m.replyError(ref, protocol.ErrInvalidState, "only a live member can call")
 		return
 	case callee == nil || !canSee(m, callee):
-		m.conn.sendError(ref, protocol.ErrNotFound, "no such participant in this room")
+		m.replyError(ref, protocol.ErrNotFound, "no such participant in this room")
 		return
 	case callee.live:
-		m.conn.sendError(ref, protocol.ErrInvalidState, "that participant is already in the call")
+		m.replyError(ref, protocol.ErrInvalidState, "that participant is already in the call")
 		return
 	case r.calls[callee.id] != nil:
-		m.conn.sendMsg(protocol.TypeCall, protocol.Call{State: protocol.CallBusy, Caller: m.id, Callee: callee.id})
+		m.send(protocol.TypeCall, protocol.Call{State: protocol.CallBusy, Caller: m.id, Callee: callee.id})
 		return
 	}
 	c := &call{caller: m, callee: callee}
@@ -87,7 +89,7 @@ func (s *Server) cancel(m *member, ref, target string) {
 	defer s.mu.Unlock()
 	c := m.room.calls[target]
 	if c == nil || c.caller != m {
-		m.conn.sendError(ref, protocol.ErrInvalidState, "you are not calling that participant")
+		m.replyError(ref, protocol.ErrInvalidState, "you are not calling that participant")
 		return
 	}
 	s.endLocked(c, protocol.CallCancelled, "")
@@ -98,7 +100,7 @@ func (s *Server) reject(m *member, ref string) {
 	defer s.mu.Unlock()
 	c := m.room.calls[m.id]
 	if c == nil {
-		m.conn.sendError(ref, protocol.ErrInvalidState, "no incoming call")
+		m.replyError(ref, protocol.ErrInvalidState, "no incoming call")
 		return
 	}
 	s.endLocked(c, protocol.CallRejected, "")
@@ -112,13 +114,13 @@ func (s *Server) accept(m *member, ref string) {
 	c := r.calls[m.id]
 	if c == nil {
 		s.mu.Unlock()
-		m.conn.sendError(ref, protocol.ErrInvalidState, "no incoming call")
+		m.replyError(ref, protocol.ErrInvalidState, "no incoming call")
 		return
 	}
 	if r.liveCount() >= r.capacity {
 		s.endLocked(c, protocol.CallFailed, protocol.ErrRoomFull)
 		s.mu.Unlock()
-		m.conn.sendError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", r.capacity))
+		m.replyError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", r.capacity))
 		return
 	}
 	delete(r.calls, m.id)
@@ -136,7 +138,7 @@ func (s *Server) hangup(m *member, ref string) {
 	s.mu.Lock()
 	if !m.live {
 		s.mu.Unlock()
-		m.conn.sendError(ref, protocol.ErrInvalidState, "not in the call")
+		m.replyError(ref, protocol.ErrInvalidState, "not in the call")
 		return
 	}
 	s.endCallsOf(m)

@@ -27,6 +27,7 @@ type conn struct {
 	s    *Server
 	ws   *websocket.Conn
 	host string // the host name the client used, without port
+	addr string // the client's IP
 	log  *zap.Logger
 	out  chan []byte // nil entry: flush and close
 	quit chan struct{}
@@ -55,7 +56,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	c := &conn{s: s, ws: ws, host: host, log: s.log.With(zap.String("remote", r.RemoteAddr)),
+	addr := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		addr = h
+	}
+	c := &conn{s: s, ws: ws, host: host, addr: addr, log: s.log.With(zap.String("remote", r.RemoteAddr)),
 		out: make(chan []byte, sendQueue), quit: make(chan struct{}),
 		lim: rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst)}
 	s.mu.Lock()
@@ -65,7 +70,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go c.writeLoop()
 	c.readLoop()
 	c.close()
-	s.removeMember(c)
+	s.socketLost(c)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

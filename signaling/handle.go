@@ -27,8 +27,12 @@ func (s *Server) handle(c *conn, data []byte) {
 		c.sendError(ref, protocol.ErrBadRequest, err.Error())
 		return
 	}
-	if in.Type == protocol.TypeJoin {
+	switch in.Type {
+	case protocol.TypeJoin:
 		s.join(c, ref, in.Body.(*protocol.Join))
+		return
+	case protocol.TypeResume:
+		s.resume(c, ref, in.Body.(*protocol.Resume).Token)
 		return
 	}
 	s.mu.Lock()
@@ -73,6 +77,8 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.end(m, ref)
 	case protocol.TypeRefresh:
 		s.refresh(m, ref, in.Body.(*protocol.Refresh).Token)
+	case protocol.TypeICERestart:
+		s.iceRestart(m, ref, in.Body.(*protocol.ICERestart).PC)
 	}
 }
 
@@ -106,7 +112,7 @@ func (s *Server) livePeer(m *member, ref string) Peer {
 			// client's last messages to it cross the mode message.
 			return nil
 		}
-		m.conn.sendError(ref, protocol.ErrInvalidState, "not live: no media session")
+		m.replyError(ref, protocol.ErrInvalidState, "not live: no media session")
 	}
 	return p
 }
@@ -138,7 +144,7 @@ func (s *Server) candidate(m *member, ref string, c *protocol.Candidate) {
 		return
 	}
 	if c.PC != protocol.PCPublish && c.PC != protocol.PCSubscribe {
-		m.conn.sendError(ref, protocol.ErrBadRequest, `pc must be "publish" or "subscribe"`)
+		m.replyError(ref, protocol.ErrBadRequest, `pc must be "publish" or "subscribe"`)
 		return
 	}
 	p := s.livePeer(m, ref)
@@ -165,7 +171,7 @@ func (s *Server) mediaError(m *member, ref string, err error) {
 	case errors.Is(err, sfu.ErrNoOffer), errors.Is(err, sfu.ErrClosed):
 		code = protocol.ErrInvalidState
 	}
-	m.conn.sendError(ref, code, err.Error())
+	m.replyError(ref, code, err.Error())
 }
 
 // mute records what m itself sends, or, with a participant named, a
@@ -182,14 +188,15 @@ func (s *Server) mute(m *member, ref string, mu *protocol.Mute) {
 		m.videoMuted = mu.Muted
 	}
 	// A member that turns back on what a host muted is forwarded again.
-	release := !mu.Muted && m.held[mu.Kind]
-	if release {
+	var after []func()
+	if !mu.Muted && m.held[mu.Kind] {
 		delete(m.held, mu.Kind)
+		if m.peer != nil {
+			m.peer.Hold(mu.Kind, false)
+		}
+		after = s.reconcileLocked(m.room)
 	}
-	peer := m.peer
 	m.room.announce(m, true)
 	s.mu.Unlock()
-	if release && peer != nil {
-		peer.Hold(mu.Kind, false)
-	}
+	run(after)
 }

@@ -77,13 +77,23 @@ func (e *env) dial(t *testing.T) *peer {
 
 func (e *env) dialOpts(t *testing.T, state func(string, webrtc.PeerConnectionState)) *peer {
 	t.Helper()
+	return e.dialWith(t, nil, func(c *client.Config) { c.OnConnectionState = state })
+}
+
+// dialWith connects a test peer whose media goes through se (nil: real
+// loopback), with its client configuration adjusted by tweak.
+func (e *env) dialWith(t *testing.T, se *webrtc.SettingEngine, tweak func(*client.Config)) *peer {
+	t.Helper()
 	p := &peer{t: t, received: map[string]*webrtc.TrackRemote{}, trackCh: make(chan *webrtc.TrackRemote, 16),
 		keyReq: make(chan struct{}, 1)}
-	api, err := client.DefaultAPI(testSettingEngine())
+	if se == nil {
+		se = testSettingEngine()
+	}
+	api, err := client.DefaultAPI(se)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(ctxT(t, 5*time.Second), client.Config{URL: e.url, API: api, OnConnectionState: state,
+	cfg := client.Config{URL: e.url, API: api,
 		OnKeyframeRequest: p.onKeyframeRequest,
 		OnMessage: func(b []byte) {
 			p.mu.Lock()
@@ -95,7 +105,11 @@ func (e *env) dialOpts(t *testing.T, state func(string, webrtc.PeerConnectionSta
 			p.received[r.ID()] = r
 			p.mu.Unlock()
 			p.trackCh <- r
-		}})
+		}}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	c, err := client.Dial(ctxT(t, 5*time.Second), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,18 +335,20 @@ func (p *peer) awaitMatchInto(typ, id string, body any) {
 	}
 }
 
-// awaitTrackKind returns the next received track of kind.
+// awaitTrackKind returns a received track of kind (the first in id
+// order), waiting for one; tracks of the other kind stay where they are.
 func (p *peer) awaitTrackKind(t *testing.T, kind webrtc.RTPCodecType) *webrtc.TrackRemote {
 	t.Helper()
-	for {
-		select {
-		case r := <-p.trackCh:
-			if r.Kind() == kind {
-				return r
+	var found *webrtc.TrackRemote
+	testenv.Eventually(t, 10*time.Second, "a "+kind.String()+" track", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for id, r := range p.received {
+			if r.Kind() == kind && (found == nil || id < found.ID()) {
+				found = r
 			}
-		case <-testenv.After(10 * time.Second):
-			t.Fatalf("no %s track arrived", kind)
-			return nil
 		}
-	}
+		return found != nil
+	})
+	return found
 }

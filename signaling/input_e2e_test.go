@@ -172,6 +172,7 @@ func TestAPIRoomsShowsMembersAndTracks(t *testing.T) {
 func TestLeaveAndSocketLossCleanUp(t *testing.T) {
 	e := startServer(t, func(c *signaling.Config, _ *sfu.Config) {
 		c.PingInterval, c.PongWait = 100*time.Millisecond, 500*time.Millisecond
+		c.ResumeGrace = 300 * time.Millisecond
 	})
 	base := runtime.NumGoroutine()
 	watcher, _ := e.join(t, "cleanup", "Watcher", false)
@@ -188,10 +189,15 @@ func TestLeaveAndSocketLossCleanUp(t *testing.T) {
 		t.Fatalf("left %+v", left)
 	}
 
-	// An abrupt socket close.
+	// An abrupt socket close: the member is away (others see it
+	// reconnecting) and gone when the grace period ends.
 	crasher, _ := e.join(t, "cleanup", "Crasher", true)
 	pub2 := startPublisher(t, crasher)
 	_ = crasher.Client.Close()
+	var away protocol.ParticipantEvent
+	for !away.Participant.Reconnecting {
+		watcher.awaitMatchInto(protocol.TypeParticipantUpdated, crasher.ID(), &away)
+	}
 	watcher.await(protocol.TypeParticipantLeft, &left)
 	if left.Participant != crasher.ID() {
 		t.Fatalf("left %+v", left)

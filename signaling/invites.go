@@ -86,11 +86,12 @@ func (s *Server) serveInvite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := url.Values{"room": {req.Room}}
-	if name != "" {
-		q.Set("name", name)
-	}
 	inv := Invite{}
 	if len(s.cfg.Secret) == 0 {
+		// No token to carry the name: the link does (a trial server).
+		if name != "" {
+			q.Set("name", name)
+		}
 		q.Set("role", req.Role)
 		inv.Path = "/?" + q.Encode()
 	} else {
@@ -108,8 +109,7 @@ func (s *Server) serveInvite(w http.ResponseWriter, r *http.Request) {
 		}
 		inv.Token, inv.ExpiresAt = tok, now.Add(ttl).UnixMilli()
 		inv.Path = "/?" + q.Encode() + "#" + url.Values{"token": {tok}}.Encode()
-		s.log.Info("invite minted", zap.String("room", req.Room), zap.String("role", req.Role),
-			zap.String("identity", spec.Identity), zap.Duration("ttl", ttl))
+		s.log.Info("invite minted", zap.String("room", req.Room), zap.String("role", req.Role), zap.Duration("ttl", ttl))
 	}
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {

@@ -7,16 +7,19 @@ import (
 	"go.uber.org/zap"
 
 	"consult/protocol"
+	"consult/sfu"
 )
 
 // join admits c to a room. With auth on, the token says who the member is
 // (identity, name, role, grants, direct entry, expiry); without, the
 // client's word is taken. A guest that asks to be live waits unless it has
 // direct entry (roles.go). A second join with the same identity replaces
-// the first session, which is told so and closed.
+// the first session, which is told so and closed; a guest a host had let
+// in stays in.
 func (s *Server) join(c *conn, ref string, j *protocol.Join) {
-	m := &member{id: newID(), name: j.Name, conn: c, grants: AllGrants, role: validRole(j.Role), p2p: j.P2P,
-		knows: map[*member]bool{}, held: map[string]bool{}}
+	m := &member{id: newID(), name: j.Name, host: c.host, addr: c.addr, grants: AllGrants, role: validRole(j.Role), p2p: j.P2P,
+		knows: map[*member]bool{}, held: map[string]bool{}, mediaDown: map[sfu.Role]bool{}}
+	m.sock.Store(c)
 	var expires time.Time
 	if len(s.cfg.Secret) > 0 {
 		claims, err := VerifyToken(s.cfg.Secret, j.Token, j.Room)
@@ -35,6 +38,9 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	if m.identity == "" {
 		m.identity = m.id
 	}
+	// A recording may wait for a room that starts now (asked before the
+	// lock: the recorder calls back into this server).
+	recording := s.cfg.Observer != nil && s.cfg.Observer.Recording(j.Room)
 
 	s.mu.Lock()
 	if c.member != nil {
@@ -43,32 +49,34 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		return
 	}
 	r := s.rooms[j.Room]
-	created := r == nil
-	if created {
+	if r == nil {
 		capacity := s.cfg.Capacity
 		if j.Capacity > 0 && m.grants.Admin {
 			capacity = j.Capacity
 		}
 		p := s.policies[j.Room]
-		r = &room{name: j.Room, capacity: capacity, calls: map[string]*call{}, forceSFU: p.SFUOnly, directEntry: p.DirectEntry}
+		r = &room{name: j.Room, capacity: capacity, calls: map[string]*call{}, directEntry: p.DirectEntry,
+			recording: recording, forceSFU: p.SFUOnly || recording}
+		s.rooms[j.Room] = r
 	}
-	var after []func()
-	if old := r.byIdentity(m.identity); old != nil && !created {
-		// Replacing frees the old seat before the new one is counted.
-		old.conn.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: protocol.GoodbyeReplaced,
-			Reason: "you joined this consultation again from another device or tab"})
-		old.conn.closeAfterFlush()
-		after = s.removeLocked(old, "replaced")
+	old := r.byIdentity(m.identity)
+	m.live = entersLive(m, j.Live, r) || old != nil && old.live && j.Live
+	seats := r.capacity - r.liveCount()
+	if old != nil && old.live {
+		seats++ // the seat the replaced session frees
 	}
-	m.live = entersLive(m, j.Live, r)
-	if m.live && r.liveCount() >= r.capacity {
+	if m.live && seats <= 0 {
+		if len(r.members) == 0 {
+			delete(s.rooms, r.name)
+		}
 		s.mu.Unlock()
-		run(after)
 		c.sendError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", r.capacity))
 		return
 	}
-	if s.rooms[j.Room] != r {
-		s.rooms[j.Room] = r
+	var after []func()
+	if old != nil {
+		old.bye(protocol.GoodbyeReplaced, "you joined this consultation again from another device or tab")
+		after = s.detachLocked(old, "replaced", true)
 	}
 	m.room = r
 	m.log = s.log.With(zap.String("room", r.name), zap.String("participant", m.id))
@@ -78,9 +86,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	others := r.visibleTo(m)
 	r.members = append(r.members, m)
 	c.member = m
-	if m.live && r.callStarted.IsZero() && r.liveCount() >= 2 {
-		r.callStarted = time.Now()
-	}
+	r.callMayStart()
 	r.announce(m, false)
 	if !expires.IsZero() {
 		s.startSessionLocked(m, expires)
@@ -92,8 +98,14 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	after = append(after, s.reconcileLocked(r)...)
 	m.queued = nil
 	joined := protocol.Joined{Room: r.name, You: m.id, Name: m.name, Role: m.role, CanPublish: m.grants.Publish,
-		Live: m.live, Mode: r.mode, Capacity: r.capacity, Recording: r.recording, Participants: others,
-		ICEServers: s.cfg.ICEServers(m.identity, c.host)}
+		Live: m.live, Recording: r.recording, Participants: others,
+		ICEServers: s.cfg.ICEServers(m.identity, c.host), ResumeToken: s.resumeTokenLocked(m),
+		ResumeGraceMS: s.cfg.ResumeGrace.Milliseconds()}
+	if m.live || may(m, actSeeWait) {
+		// The room's path and size say whether a call goes on: not a
+		// waiting guest's business.
+		joined.Mode, joined.Capacity = r.mode, r.capacity
+	}
 	if !expires.IsZero() {
 		joined.ExpiresAt = expires.UnixMilli()
 	}
@@ -108,7 +120,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	run(after)
 }
 
-// removeMember takes c's member out of its room (leave or socket gone).
+// removeMember takes c's member out of its room (leave).
 func (s *Server) removeMember(c *conn) {
 	s.mu.Lock()
 	m := c.member
@@ -121,26 +133,51 @@ func (s *Server) removeMember(c *conn) {
 	run(after)
 }
 
-// removeLocked takes m out of its room: its calls end, its media session
-// closes, those who knew it are told, the room's path is reconciled, and an
-// empty room is dropped. It returns the work to run after unlocking.
-// Called with s.mu held.
+// removeLocked takes m out of its room and drops the room if it is empty.
+// It returns the work to run after unlocking. Called with s.mu held.
 func (s *Server) removeLocked(m *member, why string) []func() {
+	return s.detachLocked(m, why, false)
+}
+
+// detachLocked takes m out of its room: its calls end, its media session
+// closes, its timers stop, those who knew it are told, and the room's path
+// is reconciled. An empty room is dropped unless keep is set (a session
+// that replaces m comes next). Called with s.mu held.
+func (s *Server) detachLocked(m *member, why string, keep bool) []func() {
 	r := m.room
 	if r.find(m.id) != m {
 		return nil
 	}
-	m.conn.member = nil
-	s.endSessionLocked(m)
-	s.endCallsOf(m)
-	peer := s.stopMediaLocked(m)
+	after := s.releaseLocked(m, why)
 	r.remove(m)
 	r.forget(m)
-	after := []func(){closeLater(peer), func() { m.log.Info(why) }}
 	after = append(after, s.reconcileLocked(r)...)
-	if len(r.members) == 0 && s.rooms[r.name] == r {
-		s.endRoomLocked(r)
+	if len(r.members) == 0 && !keep && s.rooms[r.name] == r {
+		after = append(after, s.endRoomLocked(r)...)
 		delete(s.rooms, r.name)
 	}
 	return after
 }
+
+// releaseLocked lets go of what m holds: its socket, resume token, timers,
+// calls and media session. Called with s.mu held.
+func (s *Server) releaseLocked(m *member, why string) []func() {
+	m.leaving = true
+	if c := m.sock.Load(); c != nil {
+		c.member = nil
+	}
+	s.forgetResumeLocked(m)
+	if m.grace != nil {
+		m.grace.Stop()
+		m.grace = nil
+	}
+	s.endSessionLocked(m)
+	s.endCallsOf(m)
+	peer := s.stopMediaLocked(m)
+	return []func(){closeLater(peer), func() { m.log.Info(why) }}
+}
+
+// present reports whether m is still a member of its room: a handler
+// that read m before a removal or replacement must not act for it.
+// Called with s.mu held.
+func present(m *member) bool { return m.room.find(m.id) == m }

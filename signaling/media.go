@@ -22,8 +22,11 @@ type Peer interface {
 	Answer(sdp string) error
 	AddCandidate(role sfu.Role, c webrtc.ICECandidateInit) error
 	// Hold stops or resumes forwarding the kind ("audio", "video") of
-	// every track the participant publishes (a host muted it).
+	// every track the participant publishes (a host muted it). It takes
+	// no lock of the media server's: callers may hold Server.mu.
 	Hold(kind string, held bool)
+	// RestartICE makes the server's next offer an ICE restart.
+	RestartICE()
 	Close()
 }
 
@@ -58,7 +61,7 @@ func (s *Server) startMediaLocked(m *member) func() {
 		if err != nil {
 			s.mu.Unlock()
 			m.log.Error("media join failed", zap.Error(err))
-			m.conn.sendError("", protocol.ErrServer, "media session could not start")
+			m.replyError("", protocol.ErrServer, "media session could not start")
 			return
 		}
 		if m.gen != gen || !m.live || m.room.find(m.id) != m { // left, hung up or went p2p meanwhile
@@ -67,16 +70,13 @@ func (s *Server) startMediaLocked(m *member) func() {
 			return
 		}
 		m.peer = peer
-		var held []string
+		// What a host muted stays muted in a new session. (Hold takes no
+		// lock of the SFU's, so it may be called here, in order with the
+		// mute and unmute handlers.)
 		for kind := range m.held {
-			held = append(held, kind)
-		}
-		s.mu.Unlock()
-		// What a host muted stays muted in a new session. (The SFU calls
-		// signaling with its own locks held, so never the other way round.)
-		for _, kind := range held {
 			peer.Hold(kind, true)
 		}
+		s.mu.Unlock()
 	}
 }
 
@@ -88,16 +88,14 @@ func (s *Server) startMediaLocked(m *member) func() {
 const failureGrace = time.Second
 
 func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
-	c := m.conn
 	current := func() bool { return m.gen == gen && m.live }
 	// A dropped session's last messages are not the client's business.
 	send := func(typ string, body any) {
 		s.mu.Lock()
-		cur := current()
-		s.mu.Unlock()
-		if cur {
-			c.sendMsg(typ, body)
+		if current() {
+			m.send(typ, body)
 		}
+		s.mu.Unlock()
 	}
 	return sfu.Events{
 		Offer: func(sdp string) {
@@ -134,6 +132,17 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 			}
 			s.dropTrack(m, t.ID)
 		},
+		MediaState: func(role sfu.Role, up bool) {
+			// Called from pion's goroutine with the SFU's locks free; the
+			// ICE restart it may ask for runs after unlocking.
+			s.mu.Lock()
+			var after []func()
+			if current() {
+				after = s.mediaStateLocked(m, role, up)
+			}
+			s.mu.Unlock()
+			run(after)
+		},
 		Failed: func(err error) {
 			// A client that hangs up, leaves, or takes the direct path
 			// closes its connections as it says so (or just after the
@@ -142,12 +151,14 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 			// then, the failure was no fault of the member's.
 			time.AfterFunc(failureGrace, func() {
 				s.mu.Lock()
-				cur := current()
-				s.mu.Unlock()
-				if cur {
-					c.sendError("", protocol.ErrTransport, "media connection lost: "+err.Error())
-					c.closeAfterFlush()
+				var after []func()
+				if current() && m.room.find(m.id) == m {
+					m.replyError("", protocol.ErrTransport, "media connection lost: "+err.Error())
+					m.bye(protocol.GoodbyeTransport, "the media connection was closed")
+					after = s.removeLocked(m, "media closed by the client")
 				}
+				s.mu.Unlock()
+				run(after)
 			})
 		},
 	}
@@ -177,6 +188,9 @@ func (s *Server) dropMediaLocked(m *member) Peer {
 	m.peer = nil
 	m.starting = false
 	m.gen++
+	// The session's transports are gone with it, down or not.
+	clear(m.mediaDown)
+	s.settleLocked(m, "")
 	return p
 }
 

@@ -17,17 +17,20 @@ import (
 // target finds the member a host acts on, or answers ref with the error.
 // Called with s.mu held.
 func (s *Server) targetLocked(m *member, ref, id string, a action) *member {
+	if !present(m) {
+		return nil // removed or replaced while this message was on its way
+	}
 	if !may(m, a) {
-		m.conn.sendError(ref, protocol.ErrNotHost, "only a host can do that")
+		m.replyError(ref, protocol.ErrNotHost, "only a host can do that")
 		return nil
 	}
 	t := m.room.find(id)
 	if t == nil || !canSee(m, t) {
-		m.conn.sendError(ref, protocol.ErrNotFound, "no such participant in this room")
+		m.replyError(ref, protocol.ErrNotFound, "no such participant in this room")
 		return nil
 	}
 	if t == m {
-		m.conn.sendError(ref, protocol.ErrInvalidState, "not on yourself")
+		m.replyError(ref, protocol.ErrInvalidState, "not on yourself")
 		return nil
 	}
 	return t
@@ -42,9 +45,9 @@ func (s *Server) admit(m *member, ref, id string) {
 	switch {
 	case t == nil:
 	case t.live:
-		m.conn.sendError(ref, protocol.ErrInvalidState, "that participant is already in the call")
+		m.replyError(ref, protocol.ErrInvalidState, "that participant is already in the call")
 	case t.room.liveCount() >= t.room.capacity:
-		m.conn.sendError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", t.room.capacity))
+		m.replyError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", t.room.capacity))
 	default:
 		s.endCallsOf(t)
 		t.room.setLive(t, true)
@@ -63,7 +66,7 @@ func (s *Server) toWaiting(m *member, ref, id string) {
 	switch {
 	case t == nil:
 	case !t.live:
-		m.conn.sendError(ref, protocol.ErrInvalidState, "that participant is not in the call")
+		m.replyError(ref, protocol.ErrInvalidState, "that participant is not in the call")
 	default:
 		s.endCallsOf(t)
 		peer := s.stopMediaLocked(t)
@@ -81,9 +84,7 @@ func (s *Server) remove(m *member, ref, id string) {
 	t := s.targetLocked(m, ref, id, actRemove)
 	var after []func()
 	if t != nil {
-		t.conn.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: protocol.GoodbyeRemoved,
-			Reason: "you were removed from the consultation"})
-		t.conn.closeAfterFlush()
+		t.bye(protocol.GoodbyeRemoved, "you were removed from the consultation")
 		after = s.removeLocked(t, "removed by a host")
 		m.log.Info("removed", zap.String("target", t.id))
 	}
@@ -97,7 +98,10 @@ func (s *Server) remove(m *member, ref, id string) {
 func (s *Server) muteOther(m *member, ref, id, kind string) {
 	s.mu.Lock()
 	t := s.targetLocked(m, ref, id, actMute)
-	if t == nil {
+	if t == nil || !t.live {
+		if t != nil {
+			m.replyError(ref, protocol.ErrInvalidState, "that participant is not in the call")
+		}
 		s.mu.Unlock()
 		return
 	}
@@ -107,13 +111,14 @@ func (s *Server) muteOther(m *member, ref, id, kind string) {
 		t.videoMuted = true
 	}
 	t.held[kind] = true
-	peer := t.peer
+	if t.peer != nil {
+		t.peer.Hold(kind, true)
+	}
 	t.send(protocol.TypeMuted, protocol.Muted{Kind: kind, By: m.id})
 	t.room.announce(t, true)
+	after := s.reconcileLocked(t.room) // a held member leaves the direct path
 	s.mu.Unlock()
-	if peer != nil {
-		peer.Hold(kind, true)
-	}
+	run(after)
 	m.log.Info("muted", zap.String("target", t.id), zap.String("kind", kind))
 }
 
@@ -122,9 +127,13 @@ func (s *Server) muteOther(m *member, ref, id, kind string) {
 // and direct calls close with their members.
 func (s *Server) end(m *member, ref string) {
 	s.mu.Lock()
+	if !present(m) {
+		s.mu.Unlock()
+		return
+	}
 	if !may(m, actEnd) {
 		s.mu.Unlock()
-		m.conn.sendError(ref, protocol.ErrNotHost, "only a host can end the consultation")
+		m.replyError(ref, protocol.ErrNotHost, "only a host can end the consultation")
 		return
 	}
 	r := m.room
@@ -132,12 +141,24 @@ func (s *Server) end(m *member, ref string) {
 	if !r.callStarted.IsZero() {
 		msg.DurationMS = time.Since(r.callStarted).Milliseconds()
 	}
+	// One teardown for the whole room: nothing is reconciled on the way
+	// (no path changes, no attempts for a room that is going).
+	for _, x := range r.members {
+		told := msg
+		if !canSee(x, m) {
+			told.By, told.ByName = "", ""
+		}
+		x.send(protocol.TypeEnded, told)
+		x.bye(protocol.GoodbyeEnded, "the consultation has ended")
+	}
 	var after []func()
-	for _, x := range append([]*member(nil), r.members...) {
-		x.conn.sendMsg(protocol.TypeEnded, msg)
-		x.conn.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: protocol.GoodbyeEnded, Reason: "the consultation has ended"})
-		x.conn.closeAfterFlush()
-		after = append(after, s.removeLocked(x, "consultation ended")...)
+	for _, x := range r.members {
+		after = append(after, s.releaseLocked(x, "consultation ended")...)
+	}
+	r.members = nil
+	after = append(after, s.endRoomLocked(r)...)
+	if s.rooms[r.name] == r {
+		delete(s.rooms, r.name)
 	}
 	s.mu.Unlock()
 	m.log.Info("consultation ended", zap.Duration("call", time.Duration(msg.DurationMS)*time.Millisecond))

@@ -66,7 +66,8 @@ func (s *Server) eligible(r *room, live []*member) bool {
 	for _, m := range live {
 		// Only the SFU can hold a member to its grants: a member who may not
 		// publish (or receive) never takes the direct path.
-		if !m.p2p || !m.grants.Publish || !m.grants.Subscribe {
+		// Nor does one a host muted: the server holds its media.
+		if !m.p2p || !m.grants.Publish || !m.grants.Subscribe || len(m.held) > 0 {
 			return false
 		}
 	}
@@ -272,7 +273,7 @@ func (s *Server) relay(m *member, ref, target, typ string, body any) {
 		// client can act on; the mode message tells it what to do.
 		m.log.Debug("stale direct message dropped", zap.String("type", typ), zap.String("target", target))
 	default:
-		m.conn.sendError(ref, protocol.ErrInvalidState, "no direct connection with that participant")
+		m.replyError(ref, protocol.ErrInvalidState, "no direct connection with that participant")
 	}
 }
 
@@ -289,7 +290,7 @@ func (s *Server) pathSwitch(m *member, ps *protocol.PathSwitch) {
 // relayed direct path is no better than the SFU.
 func (s *Server) stunServers(m *member) []protocol.ICEServer {
 	var out []protocol.ICEServer
-	for _, is := range s.cfg.ICEServers(m.identity, m.conn.host) {
+	for _, is := range s.cfg.ICEServers(m.identity, m.host) {
 		var urls []string
 		for _, u := range is.URLs {
 			if strings.HasPrefix(u, "stun:") || strings.HasPrefix(u, "stuns:") {
@@ -303,8 +304,15 @@ func (s *Server) stunServers(m *member) []protocol.ICEServer {
 	return out
 }
 
-// endRoomLocked stops a room's timers before it is dropped.
-func (s *Server) endRoomLocked(r *room) { s.abortLocked(r) }
+// endRoomLocked stops a room's timers before it is dropped, and returns
+// the work that tells the observer (its recordings stop with it).
+func (s *Server) endRoomLocked(r *room) []func() {
+	s.abortLocked(r)
+	if o := s.cfg.Observer; o != nil {
+		return []func(){func() { o.RoomEnded(r.name) }}
+	}
+	return nil
+}
 
 func (r *room) log() *zap.Logger {
 	if len(r.members) > 0 {

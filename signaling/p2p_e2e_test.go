@@ -34,6 +34,7 @@ type world struct {
 	// there, which a busy machine may take seconds to do; a test of the
 	// bounds themselves sets them short.
 	handover, deadline time.Duration
+	grace              time.Duration // the resume grace period; 0: the default
 }
 
 const (
@@ -74,6 +75,7 @@ func newWorld(t *testing.T, setup ...func(w *world)) *world {
 		}
 		c.P2P.Deadline = w.deadline
 		c.P2P.HandoverTimeout = w.handover
+		c.ResumeGrace = w.grace
 	})
 	return w
 }

@@ -16,6 +16,9 @@ import (
 // subject itself is sent its own participant-updated when self is set: it
 // is how a client learns that a host let it in or took it out of the call.
 func (r *room) announce(subject *member, self bool) {
+	if r.find(subject.id) != subject {
+		return // gone: forget told those who knew
+	}
 	for _, m := range r.members {
 		if m == subject {
 			if self {

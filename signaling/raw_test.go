@@ -2,8 +2,11 @@ package signaling_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
+
+	"consult/internal/testenv"
 )
 
 // rawConn is a WebSocket that never reads, so it never answers pings:
@@ -25,4 +28,15 @@ func (r *rawConn) send(t *testing.T, msg string) {
 	if err := r.ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// read returns the next message as text.
+func (r *rawConn) read(t *testing.T) string {
+	t.Helper()
+	_ = r.ws.SetReadDeadline(time.Now().Add(testenv.Scale(5 * time.Second)))
+	_, b, err := r.ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

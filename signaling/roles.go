@@ -14,16 +14,15 @@ import (
 type action string
 
 const (
-	actInvite   action = "invite"            // ring a waiting member
-	actAdmit    action = "admit"             // let a waiting member in at once
-	actToWait   action = "return-to-waiting" // take a live member out of the call
-	actRemove   action = "remove"            // remove a member from the room
-	actMute     action = "mute"              // mute another member
-	actEnd      action = "end"               // end the consultation for everyone
-	actRecord   action = "record"            // start or stop a recording (HTTP API)
-	actSeeWait  action = "see-waiting"       // know who is in the waiting room
-	actGoLive   action = "go-live"           // enter the call by oneself
-	actAcceptIn action = "accept"            // answer a ringing call (the callee)
+	actInvite  action = "invite"            // ring a waiting member
+	actAdmit   action = "admit"             // let a waiting member in at once
+	actToWait  action = "return-to-waiting" // take a live member out of the call
+	actRemove  action = "remove"            // remove a member from the room
+	actMute    action = "mute"              // mute another member
+	actEnd     action = "end"               // end the consultation for everyone
+	actRecord  action = "record"            // start or stop a recording (HTTP API)
+	actSeeWait action = "see-waiting"       // know who is in the waiting room
+	actGoLive  action = "go-live"           // enter the call by oneself
 )
 
 // hostOnly lists what only a host may do; everything else is anyone's.
@@ -34,8 +33,12 @@ var hostOnly = map[action]bool{
 
 // may reports whether m may do a. A guest may still go live by itself when
 // its token or the room grants direct entry (see entersLive).
-func may(m *member, a action) bool {
-	return m.role == protocol.RoleHost || !hostOnly[a]
+func may(m *member, a action) bool { return roleMay(m.role, a) }
+
+// roleMay reports whether a holder of role may do a (also for HTTP
+// requests, which carry a role in their token but are no member).
+func roleMay(role string, a action) bool {
+	return role == protocol.RoleHost || !hostOnly[a]
 }
 
 // entersLive says whether a member who asked to be live goes straight into

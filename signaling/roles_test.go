@@ -23,7 +23,6 @@ func TestWhoMayDoWhat(t *testing.T) {
 		{actRecord, true, false},
 		{actSeeWait, true, false},
 		{actGoLive, true, false},
-		{actAcceptIn, true, true},
 	} {
 		if got := may(host, c.a); got != c.host {
 			t.Errorf("host may %s: %v, want %v", c.a, got, c.host)

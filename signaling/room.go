@@ -3,11 +3,13 @@ package signaling
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"consult/protocol"
+	"consult/sfu"
 )
 
 // room is a room's presence and call state; guarded by Server.mu.
@@ -37,24 +39,39 @@ type member struct {
 	role               string // protocol.RoleHost or RoleGuest
 	directEntry        bool   // a guest whose token lets it skip the waiting room
 	room               *room
-	conn               *conn
-	grants             Grants
-	live               bool
-	waitingSince       time.Time        // when it last started waiting (zero while live)
-	knows              map[*member]bool // whom it has been told about (presence.go)
-	held               map[string]bool  // kinds a host muted, not forwarded until it unmutes
-	session            *session         // its token's expiry (session.go); nil without auth
-	audioMuted         bool
-	videoMuted         bool
-	peer               Peer // set while live and the media session exists
-	gen                int  // counts media sessions, to ignore a stale one's events
-	tracks             []protocol.Track
-	log                *zap.Logger
-	p2p                bool          // the client can take a direct 1:1 connection
-	starting           bool          // an SFU session is being opened
-	ready              chan struct{} // closed when that opening is done
-	queued             *[][]byte     // while set, messages to m queue here (see join)
-	pathReady          string        // the path m last said it receives its peer's video over
+	// sock is the member's current WebSocket, nil while it is away (see
+	// resume.go). Writes happen with Server.mu held; handlers read it to
+	// answer the message they are handling.
+	sock         atomic.Pointer[conn]
+	host         string // the host name the client reached us by
+	addr         string // the client's IP, as the socket shows it
+	grants       Grants
+	live         bool
+	waitingSince time.Time        // when it last started waiting (zero while live)
+	knows        map[*member]bool // whom it has been told about (presence.go)
+	held         map[string]bool  // kinds a host muted, not forwarded until it unmutes
+	session      *session         // its token's expiry (session.go); nil without auth
+	// Away (resume.go): the token that takes the session back, what was
+	// kept for it meanwhile, which transports are down, and the grace timer.
+	resumeToken string
+	backlog     [][]byte
+	backlogLost bool
+	mediaDown   map[sfu.Role]bool
+	grace       *time.Timer
+	graceGen    int // which grace timer is the current one
+	awaySince   time.Time
+	leaving     bool // being removed: no more state changes to announce
+	audioMuted  bool
+	videoMuted  bool
+	peer        Peer // set while live and the media session exists
+	gen         int  // counts media sessions, to ignore a stale one's events
+	tracks      []protocol.Track
+	log         *zap.Logger
+	p2p         bool          // the client can take a direct 1:1 connection
+	starting    bool          // an SFU session is being opened
+	ready       chan struct{} // closed when that opening is done
+	queued      *[][]byte     // while set, messages to m queue here (see join)
+	pathReady   string        // the path m last said it receives its peer's video over
 }
 
 // send queues a message to m (or holds it, see held).
@@ -66,12 +83,34 @@ func (m *member) send(typ string, body any) {
 	m.sendRaw(b)
 }
 
+// sendRaw queues b for m's socket, or keeps it for m's return while m is
+// away (resume.go). Called with Server.mu held.
 func (m *member) sendRaw(b []byte) {
 	if m.queued != nil {
 		*m.queued = append(*m.queued, b)
 		return
 	}
-	m.conn.send(b)
+	if c := m.sock.Load(); c != nil {
+		c.send(b)
+		return
+	}
+	m.keep(b)
+}
+
+// replyError answers one of m's messages with an error, on the socket it
+// came by; an answer for a socket that is gone is not kept.
+func (m *member) replyError(ref, code, msg string) {
+	if c := m.sock.Load(); c != nil {
+		c.sendError(ref, code, msg)
+	}
+}
+
+// bye sends m a final goodbye and closes its socket after it.
+func (m *member) bye(code, reason string) {
+	if c := m.sock.Load(); c != nil {
+		c.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: code, Reason: reason})
+		c.closeAfterFlush()
+	}
 }
 
 func newID() string {
@@ -128,7 +167,7 @@ func (m *member) view() protocol.Participant {
 		since = m.waitingSince.UnixMilli()
 	}
 	return protocol.Participant{ID: m.id, Name: m.name, Role: m.role, Live: m.live, WaitingSince: since,
-		AudioMuted: m.audioMuted, VideoMuted: m.videoMuted, Tracks: tracks}
+		Reconnecting: m.away(), AudioMuted: m.audioMuted, VideoMuted: m.videoMuted, Tracks: tracks}
 }
 
 // setLive puts m in the call or back in the waiting room and tells
@@ -137,14 +176,19 @@ func (r *room) setLive(m *member, live bool) {
 	m.live = live
 	if live {
 		m.waitingSince = time.Time{}
-		if r.callStarted.IsZero() && r.liveCount() >= 2 {
-			r.callStarted = time.Now()
-		}
+		r.callMayStart()
 	} else {
 		m.waitingSince = time.Now()
 	}
 	r.announce(m, true)
 	r.resync(m)
+}
+
+// callMayStart notes when the call began: two members live together.
+func (r *room) callMayStart() {
+	if r.callStarted.IsZero() && r.liveCount() >= 2 {
+		r.callStarted = time.Now()
+	}
 }
 
 // byIdentity finds the member holding identity.

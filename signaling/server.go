@@ -43,12 +43,20 @@ type Config struct {
 	Observer Observer
 	// P2P configures the 1:1 direct path (see p2p.go).
 	P2P P2PConfig
+	// ResumeGrace is how long a member whose socket or media is down keeps
+	// its place (resume.go): 20 s; negative turns resuming off.
+	ResumeGrace time.Duration
 }
 
-// Observer hears of tracks as they come and go.
+// Observer hears of tracks as they come and go, and of rooms that end
+// (the recorder: a recording is of one consult, and stops with it).
 type Observer interface {
 	TrackPublished(room, participant, identity string, t sfu.TrackInfo)
 	TrackUnpublished(room, participant, trackID string)
+	RoomEnded(room string)
+	// Recording reports whether room is being recorded, for a room that
+	// starts anew while a recording of it waits.
+	Recording(room string) bool
 }
 
 // Server holds every room's presence and call state. One mutex guards it
@@ -58,13 +66,14 @@ type Server struct {
 	cfg Config
 	log *zap.Logger
 
-	mu       sync.Mutex
-	rooms    map[string]*room
-	conns    map[*conn]struct{}
-	closing  bool
-	wg       sync.WaitGroup
-	stats    P2PStats
-	policies map[string]RoomPolicy // operators' settings by room name
+	mu        sync.Mutex
+	rooms     map[string]*room
+	conns     map[*conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+	stats     P2PStats
+	policies  map[string]RoomPolicy // operators' settings by room name
+	resumable map[string]*member    // away-or-not members by resume token
 }
 
 // RoomPolicy is an operator's setting for a room (POST
@@ -106,11 +115,17 @@ func New(cfg Config) *Server {
 	if cfg.P2P.Deadline <= 0 {
 		cfg.P2P.Deadline = 5 * time.Second
 	}
+	switch {
+	case cfg.ResumeGrace == 0:
+		cfg.ResumeGrace = 20 * time.Second
+	case cfg.ResumeGrace < 0:
+		cfg.ResumeGrace = 0
+	}
 	if cfg.P2P.HandoverTimeout <= 0 {
 		cfg.P2P.HandoverTimeout = 4 * time.Second
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{},
-		policies: map[string]RoomPolicy{}, stats: P2PStats{Successes: map[string]int{}}}
+		policies: map[string]RoomPolicy{}, resumable: map[string]*member{}, stats: P2PStats{Successes: map[string]int{}}}
 }
 
 // Handler serves /ws, /api/rooms, /api/rooms/{room}, /api/invites,
@@ -171,10 +186,11 @@ func (s *Server) SetRecording(room string, active bool, err error) {
 	defer func() { go func() { run(s.reconcile(room)) }() }() // a recorded room needs its media at the server
 	msg := protocol.Recording{Active: active}
 	if err != nil {
-		msg.Error = err.Error()
+		// Why it failed is for the hosts (server paths and such); the
+		// room hears only that it stopped.
 		for _, m := range r.members {
 			if may(m, actRecord) {
-				m.conn.sendError("", protocol.ErrRecording, "recording stopped: "+err.Error())
+				m.replyError("", protocol.ErrRecording, "recording stopped: "+err.Error())
 			}
 		}
 	}

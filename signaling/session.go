@@ -39,9 +39,7 @@ func (s *Server) startSessionLocked(m *member, expires time.Time) {
 		s.mu.Lock()
 		var after []func()
 		if current() {
-			m.conn.sendMsg(protocol.TypeGoodbye, protocol.Goodbye{Code: protocol.GoodbyeExpired,
-				Reason: "your access to this consultation has expired"})
-			m.conn.closeAfterFlush()
+			m.bye(protocol.GoodbyeExpired, "your access to this consultation has expired")
 			after = s.removeLocked(m, "token expired")
 		}
 		s.mu.Unlock()
@@ -62,22 +60,26 @@ func (s *Server) endSessionLocked(m *member) {
 // room, name the same identity and role, and expire later.
 func (s *Server) refresh(m *member, ref, token string) {
 	if len(s.cfg.Secret) == 0 {
-		m.conn.sendError(ref, protocol.ErrInvalidState, "this server has no tokens to refresh")
+		m.replyError(ref, protocol.ErrInvalidState, "this server has no tokens to refresh")
 		return
 	}
 	claims, err := VerifyToken(s.cfg.Secret, token, m.room.name)
 	if err != nil {
-		m.conn.sendError(ref, protocol.ErrUnauthorized, "refresh refused: "+err.Error())
+		m.replyError(ref, protocol.ErrUnauthorized, "refresh refused: "+err.Error())
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case claims.Subject != m.identity || claims.Role != m.role:
-		m.conn.sendError(ref, protocol.ErrForbidden, "that token is for someone else")
+		m.replyError(ref, protocol.ErrForbidden, "that token is for someone else")
+		return
+	case claims.Grants != m.grants || claims.DirectEntry != m.directEntry:
+		// A session keeps what it joined with; other rights need a join.
+		m.replyError(ref, protocol.ErrForbidden, "that token grants something else")
 		return
 	case m.session == nil || !claims.ExpiresAt.After(m.session.expires):
-		m.conn.sendError(ref, protocol.ErrBadRequest, "that token does not last longer")
+		m.replyError(ref, protocol.ErrBadRequest, "that token does not last longer")
 		return
 	}
 	exp := claims.ExpiresAt.Time

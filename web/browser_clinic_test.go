@@ -39,7 +39,9 @@ func TestClinicConsultWithADoctorAndTwoPatients(t *testing.T) {
 	// tab's title, and a toast.
 	waitFor(t, doctor, "the waiting card", 10*time.Second,
 		`document.getElementById('waiting-card').hidden ? '' : document.getElementById('waiting-card').textContent`,
-		func(s string) bool { return strings.Contains(s, "2 people are in the waiting room") && strings.Contains(s, "Pat One") && strings.Contains(s, "Sam Two") })
+		func(s string) bool {
+			return strings.Contains(s, "2 people are in the waiting room") && strings.Contains(s, "Pat One") && strings.Contains(s, "Sam Two")
+		})
 	if title := eval[string](t, doctor, `document.title`); !strings.HasPrefix(title, "(2) ") {
 		t.Errorf("the doctor's tab title is %q, want the number waiting first", title)
 	}
@@ -130,7 +132,9 @@ func TestInviteLinkWithAuthAdmitsThePatient(t *testing.T) {
 	click(t, patient, "#join-live")
 	waitFor(t, patient, "the refusal", 10*time.Second,
 		`document.getElementById('form-error').textContent + '|' + document.getElementById('join-live').disabled + '|' + document.getElementById('join-live').textContent`,
-		func(s string) bool { return strings.Contains(s, "does not let you in") && strings.HasSuffix(s, "|false|Join the consultation") })
+		func(s string) bool {
+			return strings.Contains(s, "does not let you in") && strings.HasSuffix(s, "|false|Join the consultation")
+		})
 
 	// The real link, opened afresh (as from an e-mail; the same address
 	// with another fragment would not reload the page).

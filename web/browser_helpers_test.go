@@ -131,6 +131,18 @@ func (ts *testServer) dropConnections() int {
 	return n
 }
 
+// dropConnection cuts the i-th signaling socket (in the order they were
+// opened), as a network failure would.
+func (ts *testServer) dropConnection(t *testing.T, i int) {
+	t.Helper()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if i >= len(ts.socks) {
+		t.Fatalf("no socket %d (%d open)", i, len(ts.socks))
+	}
+	_ = ts.socks[i].Close()
+}
+
 // hijackTracker records the connection the WebSocket upgrade takes over.
 type hijackTracker struct {
 	http.ResponseWriter

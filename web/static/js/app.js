@@ -1,8 +1,9 @@
 // App is the client's life cycle: lobby → joining → waiting or live, and
 // back, or to the ended screen. It owns the WebSocket and the media
-// session, routes server messages to the roster, the stage and the ring
-// flow, and rejoins by itself, with backoff, when the socket or the media
-// connection drops, unless the server said goodbye for good (the consult
+// session and routes server messages to the roster, the stage and the ring
+// flow. When the socket drops it resumes the session on a new one, media
+// untouched, or joins afresh once the server no longer has it
+// (reconnect.js), unless the server said goodbye for good (the consult
 // ended, a clinician removed this person, the invite expired).
 
 import { $, toast } from './ui.js';
@@ -11,6 +12,7 @@ import { MediaSession } from './session.js';
 import { StatsMonitor } from './stats.js';
 import { showRoomInAddress } from './invite.js';
 import { endedText, GOODBYES } from './ended.js';
+import { resumeDelay, tryResume, sayLeave } from './reconnect.js';
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
@@ -34,6 +36,8 @@ export class App {
   #localStream = new MediaStream(); // its id names our stream to the server
   goodbye = ''; // the server's reason when it said goodbye (restart)
   #final = false; // the server said goodbye for good: no rejoining
+  #resume = { token: '', graceMs: 0 }; // from joined and resumed
+  #away = null; // {since, before}: the socket dropped at since, the page was in state before
 
   constructor({ media, roster, stage, view }) {
     this.media = media;
@@ -50,7 +54,15 @@ export class App {
     });
     media.on('audio', (t) => this.session?.replace('audio', t));
     media.on('video', (t) => this.session?.replace('video', t));
-    window.addEventListener('online', () => this.state === 'reconnecting' && this.#retryNow());
+    // A new network: the paths it broke restart ICE (checked a moment
+    // later, when the change has settled), and a socket that is down tries
+    // again now.
+    const networkChanged = () => {
+      setTimeout(() => this.session?.checkPaths(), 1000);
+      if (this.state === 'reconnecting') this.#retryNow();
+    };
+    window.addEventListener('online', networkChanged);
+    navigator.connection?.addEventListener?.('change', networkChanged);
     window.addEventListener('pagehide', () => {
       if (this.signal?.open) this.signal.send('leave');
       this.signal?.close();
@@ -120,11 +132,14 @@ export class App {
     on('token-expiring', () => this.view.room.banner('Your access to this consultation ends in about a minute.'));
     on('refreshed', () => this.view.room.banner(null));
     on('goodbye', (m) => this.#goodbye(m));
+    on('ice-restart', (m) => this.session?.restartIce([m.pc]));
     on('close', (ev) => { if (!ev.byUs) this.#lost(); });
   }
 
   #joined(j) {
     this.#attempt = 0;
+    this.#away = null;
+    this.#resume = { token: j.resumeToken || '', graceMs: j.resumeGraceMs || 0 };
     this.roster.reset(j, this.intent.name);
     this.canPublish = j.canPublish !== false;
     this.iceServers = j.iceServers || [];
@@ -180,7 +195,10 @@ export class App {
   }
 
   #goodbye(m) {
-    this.goodbye = m.reason;
+    // Only a restart is "the server restarted"; after any goodbye the
+    // session is gone, so there is nothing to resume.
+    this.goodbye = m.code === 'shutdown' || !m.code ? m.reason : '';
+    this.#resume.token = '';
     const words = GOODBYES[m.code];
     if (!words) return; // a restart: rejoin when the socket closes
     this.#final = true;
@@ -255,6 +273,10 @@ export class App {
   // hangup is the Leave button: a clinician chooses between leaving and
   // ending the consult for everyone, anyone else leaves.
   hangup() {
+    if (this.state === 'reconnecting') {
+      this.leaveConsult(); // ending the consult needs the server
+      return;
+    }
     if (this.state !== 'live') return;
     if (this.roster.me.role === 'host') this.host.askLeave();
     else this.leaveConsult();
@@ -262,7 +284,7 @@ export class App {
 
   // leaveConsult leaves the room for good, as far as this page goes.
   leaveConsult() {
-    this.signal?.send('leave');
+    this.#farewell();
     this.#finish('You left the consultation', 'You can rejoin with the same link while the consultation goes on.', 'Rejoin');
   }
 
@@ -285,7 +307,7 @@ export class App {
     clearTimeout(this.#retryTimer);
     this.#stopMedia();
     this.view.ring.reset();
-    if (this.signal?.open) this.signal.send('leave');
+    this.#farewell();
     this.signal?.close();
     this.signal = null;
     this.roster.clear();
@@ -342,6 +364,14 @@ export class App {
     }
   }
 
+  // #farewell tells the server this person leaves: on the socket, or,
+  // while it is down, on one of its own.
+  #farewell() {
+    if (this.signal?.open) this.signal.send('leave');
+    else if (this.#away && this.#resume.token) sayLeave(this.#resume.token);
+    this.#away = null;
+  }
+
   // #lost runs when the socket drops without us closing it.
   #lost() {
     if (this.#final || this.state === 'ended') return;
@@ -354,17 +384,29 @@ export class App {
     }
     if (this.state === 'lobby') return;
     this.signal = null;
-    this.view.ring.reset();
     if (this.state !== 'reconnecting') {
-      this.#stopMedia();
+      // The media and the preview go on; the call may well still flow.
+      this.#away = { since: Date.now(), before: this.state };
+      this.#attempt = 0;
       this.#setState('reconnecting');
     }
     this.#schedule();
   }
 
+  // #resumable says whether the server should still hold the session.
+  #resumable() {
+    return !!this.#away && !!this.#resume.token && !this.goodbye
+      && Date.now() - this.#away.since < this.#resume.graceMs;
+  }
+
   #schedule() {
-    const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.#attempt++);
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4)); // spread a crowd of rejoins
+    let delay;
+    if (this.#resumable()) {
+      delay = resumeDelay(this.#attempt++);
+    } else {
+      const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.#attempt++);
+      delay = Math.round(base * (0.8 + Math.random() * 0.4)); // spread a crowd of rejoins
+    }
     this.#retryAt = Date.now() + delay;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => this.#retryNow(), delay);
@@ -372,18 +414,68 @@ export class App {
   }
 
   #countdown() {
-    if (this.state !== 'reconnecting' || !this.#retryTimer) return;
+    if (this.state !== 'reconnecting') return;
     const secs = Math.max(0, Math.ceil((this.#retryAt - Date.now()) / 1000));
     const why = this.goodbye ? 'The server restarted.' : 'Connection lost.';
     this.view.room.banner(secs ? `${why} Reconnecting in ${secs} s…` : `${why} Reconnecting…`,
       { label: 'Retry now', run: () => this.#retryNow() });
-    if (secs) setTimeout(() => this.#countdown(), 500);
+    if (secs && this.#retryTimer) setTimeout(() => this.#countdown(), 500);
   }
 
   async #retryNow() {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     if (this.state !== 'reconnecting') return;
+    if (this.#busy) {
+      this.#again = true; // the network came back during an attempt
+      return;
+    }
+    this.#busy = true;
+    this.#again = false;
+    try {
+      if (this.#resumable()) {
+        const r = await tryResume(this.#resume.token, (s) => this.#wire(s), (s, m) => this.#resumed(s, m));
+        if (r === 'ok') return;
+        if (r === 'expired') this.#resume.token = '';
+        if (this.state === 'reconnecting') {
+          if (!this.#resumable()) this.#rejoin();
+          else if (this.#again) setTimeout(() => this.#retryNow(), 0);
+          else this.#schedule();
+        }
+        return;
+      }
+      await this.#rejoin();
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #busy = false; // an attempt is under way
+  #again = false; // try again as soon as it ends
+
+  // #resumed makes s the page's socket again: the session, its calls and
+  // its media carry on; what was missed follows on s.
+  #resumed(s, m) {
+    const before = this.#away?.before || 'live';
+    this.#away = null;
+    this.#attempt = 0;
+    this.#resume.token = m.resumeToken || '';
+    this.signal = s;
+    this.view.ring.setSignal(s);
+    this.session?.setSignal(s);
+    this.#setState(before);
+    this.view.room.banner(null);
+    if (this.session) this.view.room.connection(this.session.state);
+    else this.view.room.connection('waiting');
+    if (m.addressChanged) this.session?.restartIce();
+  }
+
+  // #rejoin starts over: a fresh join, as after a server restart.
+  async #rejoin() {
+    this.#away = null;
+    this.view.ring.reset();
+    this.#stopMedia();
+    this.#setState('reconnecting');
     this.view.room.banner(this.goodbye ? 'The server restarted. Reconnecting…' : 'Connection lost. Reconnecting…');
     if (!(await this.#connect())) {
       if (this.state === 'reconnecting') this.#schedule();
@@ -397,5 +489,8 @@ export class App {
     if (s === 'reconnecting') this.view.room.connection('reconnecting');
     this.view.controls.active = s === 'live' || s === 'waiting';
     $('room-view').dataset.state = s;
+    // While the session waits to be resumed its media may well still
+    // flow: the banner says what is going on, the pictures stay in view.
+    $('room-view').dataset.resuming = String(s === 'reconnecting' && !!this.session);
   }
 }

@@ -11,10 +11,16 @@
 //
 // Only host and server-reflexive candidates go out: the server hands STUN
 // servers only, and a relayed direct path would be no better than the SFU.
+// A link that goes silent is restarted by the offering side (ICE restart,
+// relayed); one that is not back within RECOVER_MS is reported failed, and
+// the server moves the call to the SFU.
 // Events: 'track' (track), 'state' (connectionState).
 
 import { Emitter } from './ui.js';
 import { selectedPair } from './stats.js';
+
+const RESTART_AFTER_MS = 1500;
+const RECOVER_MS = 5000;
 
 export class DirectLink extends Emitter {
   #early = []; // candidates that came before the remote description
@@ -51,6 +57,22 @@ export class DirectLink extends Emitter {
 
   get state() {
     return this.pc.connectionState;
+  }
+
+  // setSignal moves the link to a resumed socket.
+  setSignal(signal) {
+    this.signal = signal;
+  }
+
+  // restartIce offers the peer new ICE credentials; should both sides
+  // offer at once, the perfect-negotiation rule keeps one.
+  restartIce() {
+    if (this.#closed || !this.up) return;
+    this.#run(async () => {
+      this.pc.restartIce();
+      await this.pc.setLocalDescription();
+      this.signal.send('offer', { target: this.peer, sdp: this.pc.localDescription.sdp });
+    });
   }
 
   // #run keeps the steps on this connection in order, so a candidate is
@@ -111,6 +133,11 @@ export class DirectLink extends Emitter {
   async #stateChanged() {
     const s = this.pc.connectionState;
     this.emit('state', s);
+    if (s === 'disconnected') {
+      const down = () => !this.#closed && ['disconnected', 'failed'].includes(this.pc.connectionState);
+      if (!this.polite) setTimeout(() => down() && this.restartIce(), RESTART_AFTER_MS);
+      setTimeout(() => down() && this.#report({ state: 'failed' }), RECOVER_MS);
+    }
     if (s === 'connected' && !this.#reported) {
       this.up = true;
       const pair = await this.#selectedTypes();

@@ -12,6 +12,12 @@
 // path-ready once the peer's video arrives over the new path, and the old
 // path closes when the server says both sides are over (mode … active).
 //
+// A connection whose path goes silent restarts ICE (docs/protocol.md,
+// "Resume"): the publish one by a new offer with fresh credentials, the
+// subscribe one by asking the server for one, the direct one by the
+// offering side; so does every connection when the network changes. The
+// session outlives a dropped socket: the app hands it the new one.
+//
 // Each transceiver is created once and kept: switching camera, muting the
 // camera or sharing the screen is RTCRtpSender.replaceTrack, which needs
 // no new offer. That is also why a missing device still gets a (trackless)
@@ -20,6 +26,16 @@
 import { Emitter } from './ui.js';
 import { DirectLink } from './direct.js';
 import { participantOf } from './roster.js';
+import { selectedPair } from './stats.js';
+
+// RESTART_AFTER_MS is how long a connection may stay disconnected before
+// this page restarts its ICE; RESTART_EVERY_MS how often it tries again
+// while the path stays down.
+const RESTART_AFTER_MS = 1500;
+const RESTART_EVERY_MS = 4000;
+// SILENT_MS: a transport that received nothing (media, RTCP, the
+// server's keepalives every 500 ms) for this long has lost its path.
+const SILENT_MS = 1500;
 
 // Queue runs async steps on one PeerConnection strictly in order, so a
 // candidate is never added before the description it belongs to.
@@ -55,6 +71,73 @@ export class MediaSession extends Emitter {
     this.signal = signal;
     this.canPublish = publish;
     this.config = { iceServers: iceServers || [], bundlePolicy: 'max-bundle' };
+  }
+
+  // setSignal moves the session to a resumed socket, and sends the
+  // restarts that could not go out while it was down.
+  setSignal(signal) {
+    this.signal = signal;
+    this.direct?.setSignal(signal);
+    this.#retired?.setSignal(signal);
+    // A path may have come back by itself meanwhile: restart only those
+    // still silent (a needless restart costs seconds of picture).
+    const pending = this.#pending.size > 0;
+    this.#pending.clear();
+    if (pending) setTimeout(() => this.checkPaths(), 1000);
+  }
+
+  #pending = new Set(); // restarts asked for while the socket was down
+
+  // checkPaths restarts ICE on the connections that a change of network
+  // broke: those that received nothing for SILENT_MS. A restart is not
+  // free (a working connection restarted through the SFU stalled the
+  // picture for seconds in the browser tests), so those still receiving
+  // are left alone; a path that dies later is caught by #watch.
+  async checkPaths() {
+    const now = performance.timeOrigin + performance.now();
+    for (const [name, pc] of [['publish', this.pub], ['subscribe', this.sub], ['p2p', this.direct?.pc]]) {
+      if (!pc || this.#closed) continue;
+      let last = 0;
+      try {
+        last = selectedPair(await pc.getStats())?.lastPacketReceivedTimestamp || 0;
+      } catch {
+        continue;
+      }
+      if (now - last > SILENT_MS) this.restartIce([name]);
+    }
+  }
+
+  // restartIce restarts ICE on the named connections (all by default):
+  // after a change of network, or when a path went silent.
+  restartIce(which = ['publish', 'subscribe', 'p2p']) {
+    if (this.#closed) return;
+    if (!this.signal.open) {
+      // Nothing reaches the server now: restart when the socket is back.
+      for (const w of which) this.#pending.add(w);
+      return;
+    }
+    const pc = this.pub;
+    if (which.includes('publish') && pc) {
+      this.#pubQ.run(async () => {
+        if (this.pub !== pc) return;
+        // One offer at a time: with one out, restart once it is answered.
+        if (pc.signalingState !== 'stable') {
+          this.#restartPending = true;
+          return;
+        }
+        const offer = await pc.createOffer({ iceRestart: true });
+        await pc.setLocalDescription(offer);
+        if (!this.signal.send('offer', { target: 'server', sdp: offer.sdp })) {
+          // The socket went meanwhile: take the offer back, send it later.
+          await pc.setLocalDescription({ type: 'rollback' });
+          this.#pending.add('publish');
+        }
+      });
+    }
+    if (which.includes('subscribe') && this.sub && !this.signal.send('ice-restart', { pc: 'subscribe' })) {
+      this.#pending.add('subscribe');
+    }
+    if (which.includes('p2p')) this.direct?.restartIce();
   }
 
   // start begins sending the current tracks: to the server, unless the
@@ -227,7 +310,13 @@ export class MediaSession extends Emitter {
     }
     const pc = this.pub;
     if (!pc || this.#stale()) return;
-    this.#pubQ.run(() => pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp }));
+    this.#pubQ.run(async () => {
+      await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+      if (this.#restartPending) {
+        this.#restartPending = false;
+        this.restartIce(['publish']);
+      }
+    });
   }
 
   onOffer(msg) {
@@ -278,9 +367,32 @@ export class MediaSession extends Emitter {
     pc.onconnectionstatechange = () => {
       this.#states[name] = pc.connectionState;
       this.emit('state', this.state);
+      this.#watch(name, pc);
     };
     return pc;
   }
+
+  // #watch restarts ICE on a connection that stays disconnected for
+  // RESTART_AFTER_MS, or failed, and again every RESTART_EVERY_MS while
+  // it does not come back (a browser gives its checks up after a while).
+  #watch(name, pc) {
+    const down = () => !this.#closed && (pc === this.pub || pc === this.sub)
+      && ['disconnected', 'failed'].includes(pc.connectionState);
+    if (!down() || this.#watching.has(pc)) return;
+    this.#watching.add(pc);
+    const tick = (wait) => setTimeout(() => {
+      if (!down()) {
+        this.#watching.delete(pc);
+        return;
+      }
+      this.restartIce([name]);
+      tick(RESTART_EVERY_MS);
+    }, wait);
+    tick(pc.connectionState === 'failed' ? 0 : RESTART_AFTER_MS);
+  }
+
+  #watching = new WeakSet();
+  #restartPending = false; // an ICE restart of publish waits for an answer
 
   // state folds the connections in use into one word for the person: the
   // worst of them, since any failing spoils the call. Waiting alone for a

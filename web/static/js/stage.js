@@ -61,6 +61,7 @@ export class Stage {
       const t = this.#tile(p.id);
       t.setName(p.name);
       t.setRole(p.role);
+      t.setReconnecting(p.reconnecting);
       t.setMuted({ audio: p.audioMuted, video: p.videoMuted });
     }
     for (const [id, t] of this.tiles) {

@@ -24,12 +24,19 @@ export class Tile {
       h('div', { class: 'tile-off' }, this.avatar),
       h('div', { class: 'tile-label' },
         icon('mic-off', 'mark-mic'), icon('cam-off', 'mark-cam'), this.nameEl),
-      h('span', { class: 'tile-share' }, icon('screen'), 'Presenting'));
+      h('span', { class: 'tile-share' }, icon('screen'), 'Presenting'),
+      h('span', { class: 'tile-away', role: 'status' }, 'Reconnecting…'));
     this.video.addEventListener('resize', () => this.#fit());
     // The first picture of each remote tile, for time-to-first-frame.
     if (!local) this.video.addEventListener('loadeddata', () => performance.mark(`consult:first-frame:${id}`), { once: true });
     this.setName(name);
     this.#refreshVideo();
+  }
+
+  // setReconnecting marks someone whose connection is down for now: the
+  // server keeps their place while they come back.
+  setReconnecting(on) {
+    if ((this.el.dataset.reconnecting === 'true') !== !!on) this.el.dataset.reconnecting = String(!!on);
   }
 
   // setRole marks a clinician's tile, from the server's word.

@@ -1,0 +1,331 @@
+package signaling_test
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v5/vnet"
+	"github.com/pion/webrtc/v4"
+
+	"consult/client"
+	"consult/internal/testenv"
+	"consult/protocol"
+	"consult/sfu"
+	"consult/signaling"
+)
+
+// A socket that drops while the media path is intact: the client takes its
+// session back on a new socket, with the same id; the media never stops
+// (the same tracks keep arriving, the connections never go down) and the
+// others never see it leave.
+func TestSignalingDropResumesAndMediaNeverStops(t *testing.T) {
+	e := startServer(t, nil)
+	doctor, _ := e.join(t, "visit", "Dr", true)
+	startPublisher(t, doctor)
+	var downs atomic.Int32
+	patient := e.dialWith(t, nil, func(c *client.Config) {
+		c.Resume = true
+		c.OnConnectionState = func(_ string, s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateDisconnected || s == webrtc.PeerConnectionStateFailed {
+				downs.Add(1)
+			}
+		}
+	})
+	j, err := patient.Join(ctxT(t, 5*time.Second), protocol.Join{Room: "visit", Name: "Pat", Live: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startPublisher(t, patient)
+	video := patient.awaitTrackKind(t, webrtc.RTPCodecTypeVideo)
+	packets := countPackets(video)
+	waitUntil(t, "video at the patient", 5*time.Second, func() bool { return packets() > 20 })
+
+	patient.DropSocket()
+	if _, err := patient.Await(ctxT(t, 5*time.Second), protocol.TypeResumed); err != nil {
+		t.Fatalf("no resume: %v", err)
+	}
+	if patient.ID() != j.You {
+		t.Fatalf("resumed as %s, joined as %s", patient.ID(), j.You)
+	}
+	before := packets()
+	waitUntil(t, "video after the resume, on the same track", 5*time.Second, func() bool { return packets() > before+20 })
+	if n := downs.Load(); n != 0 {
+		t.Fatalf("a media connection went down %d times", n)
+	}
+	if doctor.said(`"participant-left"`) {
+		t.Fatal("the doctor was told the patient left")
+	}
+	// The resumed socket carries the session: messages flow both ways.
+	_ = patient.Mute("audio", true)
+	var upd protocol.ParticipantEvent
+	for !upd.Participant.AudioMuted {
+		doctor.awaitMatchInto(protocol.TypeParticipantUpdated, j.You, &upd)
+	}
+	if rooms := e.sig.AllRooms(); len(rooms[0].Members) != 2 || e.sfu.Stats().Participants != 2 {
+		t.Fatalf("rooms %+v, sfu %+v", rooms, e.sfu.Stats())
+	}
+}
+
+// A socket gone longer than the grace period: the member leaves, a late
+// resume gets resume-expired, and a fresh join works.
+func TestResumeAfterTheGracePeriodIsRefused(t *testing.T) {
+	e := startServer(t, func(c *signaling.Config, _ *sfu.Config) { c.ResumeGrace = 300 * time.Millisecond })
+	watcher, _ := e.join(t, "visit", "Dr", true)
+	gone, j := e.join(t, "visit", "Pat", true)
+	if j.ResumeToken == "" || j.ResumeGraceMS != 300 {
+		t.Fatalf("joined %+v", j)
+	}
+	_ = gone.Close()
+	var away protocol.ParticipantEvent
+	for !away.Participant.Reconnecting {
+		watcher.awaitMatchInto(protocol.TypeParticipantUpdated, j.You, &away)
+	}
+	watcher.awaitMatch(protocol.TypeParticipantLeft, j.You)
+
+	late := e.dialRaw(t)
+	late.send(t, `{"type":"resume","token":"`+j.ResumeToken+`"}`)
+	if got := late.read(t); !strings.Contains(got, protocol.ErrResumeExpired) {
+		t.Fatalf("a late resume got %s", got)
+	}
+	again, j2 := e.join(t, "visit", "Pat", true)
+	if j2.You == j.You || !j2.Live {
+		t.Fatalf("fresh join %+v", j2)
+	}
+	_ = again
+	// A token is good once: the one a resume replaced no longer works.
+	bad := e.dialRaw(t)
+	bad.send(t, `{"type":"resume","token":"not-a-token"}`)
+	if got := bad.read(t); !strings.Contains(got, protocol.ErrResumeExpired) {
+		t.Fatalf("a made-up token got %s", got)
+	}
+}
+
+// mediaWorld is the vnet internet of p2p_e2e_test.go, with the members
+// straight on the WAN (public addresses, no NAT), so that a filter on the
+// WAN router sees their own addresses, and a switch to cut them off.
+type mediaWorld struct {
+	*world
+	mu  sync.Mutex
+	cut map[string]bool // IPs whose packets are dropped
+}
+
+func newMediaWorld(t *testing.T, grace time.Duration) *mediaWorld {
+	mw := &mediaWorld{cut: map[string]bool{}}
+	mw.world = newWorld(t, func(w *world) {
+		w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
+			mw.mu.Lock()
+			defer mw.mu.Unlock()
+			return !mw.cut[c.SourceAddr().(*net.UDPAddr).IP.String()] && !mw.cut[c.DestinationAddr().(*net.UDPAddr).IP.String()]
+		})
+		w.grace = grace
+	})
+	return mw
+}
+
+// setCut drops (or lets through again) every packet to or from ip.
+func (mw *mediaWorld) setCut(ip string, cut bool) {
+	mw.mu.Lock()
+	mw.cut[ip] = cut
+	mw.mu.Unlock()
+}
+
+// member joins "visit" through the SFU from a host with ips on the WAN,
+// resuming its socket when it drops, and publishes audio and video.
+func (mw *mediaWorld) member(t *testing.T, name string, ips ...string) *peer {
+	t.Helper()
+	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: ips})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.wan.AddNet(n); err != nil {
+		t.Fatal(err)
+	}
+	se := &webrtc.SettingEngine{}
+	se.SetNet(n)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	p := mw.e.dialWith(t, se, func(c *client.Config) { c.Resume = true })
+	if _, err := p.Join(ctxT(t, 5*time.Second), protocol.Join{Room: "visit", Name: name, Live: true}); err != nil {
+		t.Fatal(err)
+	}
+	startPublisher(t, p)
+	return p
+}
+
+// arrivals records when a track's packets arrive.
+type arrivals struct {
+	mu   sync.Mutex
+	last time.Time
+	n    int
+}
+
+func record(r *webrtc.TrackRemote) *arrivals {
+	a := &arrivals{}
+	go func() {
+		for {
+			if _, _, err := r.ReadRTP(); err != nil {
+				return
+			}
+			a.mu.Lock()
+			a.last, a.n = time.Now(), a.n+1
+			a.mu.Unlock()
+		}
+	}()
+	return a
+}
+
+// since counts the packets that arrived after t0 (as far as it can tell:
+// every packet counted after the last one before t0).
+func (a *arrivals) count() (int, time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n, a.last
+}
+
+// flowing waits until n more packets arrived after from, and returns how
+// long after from the first of them came.
+func (a *arrivals) flowing(t *testing.T, what string, from time.Time, n int, bound time.Duration) time.Duration {
+	t.Helper()
+	base, _ := a.count()
+	var first time.Time
+	testenv.Eventually(t, bound, what, func() bool {
+		got, last := a.count()
+		if first.IsZero() && got > base && last.After(from) {
+			first = last
+		}
+		return got >= base+n
+	})
+	return first.Sub(from)
+}
+
+// ufrag is the ICE username fragment of pc's local description: a restart
+// changes it.
+func ufrag(pc *webrtc.PeerConnection) string {
+	d := pc.CurrentLocalDescription()
+	if d == nil {
+		return ""
+	}
+	for _, l := range strings.Split(d.SDP, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// A blackout of the patient's media (every packet to and from its address
+// dropped) for 3 s and for 15 s: the others see it reconnecting, never
+// leave; when the network is back, the patient's audio and video reach
+// them again within 2 s, over restarted ICE, and it is the same member.
+func TestBlackoutsRecoverWithAnICERestart(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		gap  time.Duration
+	}{{"3 s", 3 * time.Second}, {"15 s", 15 * time.Second}} {
+		t.Run(c.name, func(t *testing.T) {
+			mw := newMediaWorld(t, 0)
+			doctor := mw.member(t, "Dr", "1.2.3.20")
+			patient := mw.member(t, "Pat", "1.2.3.21")
+			audio := record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeAudio))
+			video := record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+			video.flowing(t, "the patient's video at the doctor", time.Now(), 20, 10*time.Second)
+			id, frag := patient.ID(), ufrag(patient.PublishPC())
+
+			mw.setCut("1.2.3.21", true)
+			var away protocol.ParticipantEvent
+			for !away.Participant.Reconnecting {
+				doctor.awaitMatchInto(protocol.TypeParticipantUpdated, id, &away)
+			}
+			back := time.Now().Add(c.gap)
+			testenv.Eventually(t, c.gap+5*time.Second, "the blackout to end", func() bool { return time.Now().After(back) })
+			mw.setCut("1.2.3.21", false)
+			restored := time.Now()
+			tookV := video.flowing(t, "video after the blackout", restored, 20, 10*time.Second)
+			tookA := audio.flowing(t, "audio after the blackout", restored, 20, 10*time.Second)
+			t.Logf("after a %v blackout: video back %v, audio back %v after the network", c.gap, tookV, tookA)
+			if limit := testenv.Scale(2 * time.Second); tookV > limit || tookA > limit {
+				t.Errorf("media came back %v / %v after the network, want within %v", tookV, tookA, limit)
+			}
+			if patient.ID() != id || doctor.said(`"participant-left"`) {
+				t.Fatal("the patient left, or came back as someone else")
+			}
+			if f := ufrag(patient.PublishPC()); f == frag || f == "" {
+				t.Errorf("the publish connection came back without an ICE restart (ufrag %q, was %q)", f, frag)
+			}
+			var upd protocol.ParticipantEvent
+			for upd.Participant.ID != id || upd.Participant.Reconnecting {
+				doctor.awaitMatchInto(protocol.TypeParticipantUpdated, id, &upd)
+			}
+		})
+	}
+}
+
+// A member whose media dies while its socket lives on is shown to the
+// others as reconnecting within 5 s, and removed at the end of the grace
+// period.
+func TestDeadMediaWithALiveSocketIsNoticed(t *testing.T) {
+	mw := newMediaWorld(t, 2*time.Second)
+	doctor := mw.member(t, "Dr", "1.2.3.20")
+	patient := mw.member(t, "Pat", "1.2.3.21")
+	video := record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+	video.flowing(t, "the patient's video at the doctor", time.Now(), 20, 10*time.Second)
+	id := patient.ID()
+
+	mw.setCut("1.2.3.21", true)
+	cut := time.Now()
+	var away protocol.ParticipantEvent
+	for !away.Participant.Reconnecting {
+		doctor.awaitMatchInto(protocol.TypeParticipantUpdated, id, &away)
+	}
+	told := time.Since(cut)
+	t.Logf("the doctor was told the patient is reconnecting %v after its media died", told)
+	if limit := testenv.Scale(5 * time.Second); told > limit {
+		t.Fatalf("told after %v, want within %v", told, limit)
+	}
+	doctor.awaitMatch(protocol.TypeParticipantLeft, id)
+	var g protocol.Goodbye
+	patient.await(protocol.TypeGoodbye, &g)
+	if g.Code != protocol.GoodbyeTransport {
+		t.Fatalf("goodbye %+v", g)
+	}
+}
+
+// Mid-call the patient's address changes (a phone moving from Wi-Fi to
+// cellular: the address in use stops working, another works): told of the
+// change, the client restarts ICE, and its audio and video reach the
+// others again within 2 s, as the same member.
+func TestAnAddressChangeMidCallRecovers(t *testing.T) {
+	mw := newMediaWorld(t, 0)
+	doctor := mw.member(t, "Dr", "1.2.3.20")
+	patient := mw.member(t, "Pat", "1.2.3.21", "1.2.3.22")
+	audio := record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeAudio))
+	video := record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+	video.flowing(t, "the patient's video at the doctor", time.Now(), 20, 10*time.Second)
+	id := patient.ID()
+	pair := client.SelectedCandidatePair(patient.PublishPC())
+	if pair == nil {
+		t.Fatal("no selected pair")
+	}
+	old := pair.Local.Address
+
+	mw.setCut(old, true)
+	changed := time.Now()
+	patient.RestartICE()
+	tookV := video.flowing(t, "video over the new address", changed, 20, 10*time.Second)
+	tookA := audio.flowing(t, "audio over the new address", changed, 20, 10*time.Second)
+	t.Logf("after the address change: video back %v, audio back %v", tookV, tookA)
+	if limit := testenv.Scale(2 * time.Second); tookV > limit || tookA > limit {
+		t.Errorf("media came back %v / %v after the change, want within %v", tookV, tookA, limit)
+	}
+	if now := client.SelectedCandidatePair(patient.PublishPC()); now == nil || now.Local.Address == old {
+		t.Fatalf("the patient still sends from %s", old)
+	}
+	if patient.ID() != id || doctor.said(`"participant-left"`) {
+		t.Fatal("the patient left, or came back as someone else")
+	}
+}

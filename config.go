@@ -36,6 +36,9 @@ type config struct {
 	p2p              bool
 	p2pReturn        bool
 	p2pDeadline      time.Duration
+	resumeGrace      time.Duration
+	iceDisconnected  time.Duration
+	iceKeepalive     time.Duration
 }
 
 func env(name, def string) string {
@@ -71,7 +74,10 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.logJSON, "log-json", false, "log JSON instead of console lines")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.turn.register(fs, boolean)
-	var tapAllow, p2pDeadline, tlsHosts string
+	var tapAllow, p2pDeadline, tlsHosts, resumeGrace, iceDisc, iceKeep string
+	str(&resumeGrace, "resume-grace", "20s", "how long a member whose connection dropped keeps its place and may resume (0: off)")
+	str(&iceDisc, "ice-disconnected-timeout", "2s", "silence after which a media path counts as down and ICE restarts")
+	str(&iceKeep, "ice-keepalive", "500ms", "how often the server checks an idle media path")
 	str(&c.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (cameras need a secure context off localhost)")
 	str(&c.tlsKey, "tls-key", "", "PEM key for -tls-cert")
 	boolean(&c.tlsSelfSigned, "tls-self-signed", false, "serve HTTPS with a certificate made at start for this machine's names and LAN IPs")
@@ -112,6 +118,22 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.p2pDeadline, err = time.ParseDuration(p2pDeadline); err != nil || c.p2pDeadline <= 0 {
 		return c, bad("p2p-deadline", fmt.Errorf("want a positive duration, got %q", p2pDeadline))
+	}
+	dur := func(name, v string, min time.Duration) (time.Duration, error) {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			return 0, bad(name, fmt.Errorf("want a duration of at least %v, got %q", min, v))
+		}
+		return d, nil
+	}
+	if c.resumeGrace, err = dur("resume-grace", resumeGrace, 0); err != nil {
+		return c, err
+	}
+	if c.iceDisconnected, err = dur("ice-disconnected-timeout", iceDisc, 100*time.Millisecond); err != nil {
+		return c, err
+	}
+	if c.iceKeepalive, err = dur("ice-keepalive", iceKeep, 50*time.Millisecond); err != nil {
+		return c, err
 	}
 	for _, p := range splitList(tapAllow) {
 		pfx, err := netip.ParsePrefix(p)

@@ -68,6 +68,7 @@ func newLogger(json bool, level string) *zap.Logger {
 // and returns. ready, when set, gets the HTTP address once it listens.
 func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr string)) error {
 	ice := sfu.ICEConfig{PublicIPs: cfg.publicIPs, Interfaces: cfg.interfaces,
+		DisconnectedTimeout: cfg.iceDisconnected, Keepalive: cfg.iceKeepalive,
 		IncludeLoopback: cfg.iceLoopback, PortMin: cfg.portMin, PortMax: cfg.portMax}
 	if cfg.udpPort > 0 {
 		udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.udpPort})
@@ -108,7 +109,8 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 
 	sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
 		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
-		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn}})
+		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
+		ResumeGrace: resumeGrace(cfg.resumeGrace)})
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig.Handler())
@@ -173,4 +175,13 @@ func tlsConfig(cfg config) (*tls.Config, error) {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// resumeGrace maps the flag to signaling's setting, where zero means the
+// default and a negative value turns resuming off.
+func resumeGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -128,3 +128,28 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// Subscribers whose sockets drop resume their sessions, and their media
+// never stops: every resume is measured and nothing is lost.
+func TestHarnessMeasuresResumes(t *testing.T) {
+	url := startServer(t, zap.NewNop())
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(60*time.Second))
+	defer cancel()
+	res, err := runOnce(ctx, RunConfig{
+		URL: url, Rooms: 1, Publishers: 1, Subscribers: 3,
+		Duration: 2 * time.Second, ResumeEvery: 300 * time.Millisecond, JoinTimeout: 20 * time.Second,
+		Media: MediaConfig{VideoKbps: 600, FPS: 30, Audio: true, KeyframeInterval: time.Second, Pacing: 2.5},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report strings.Builder
+	printResult(&report, res)
+	t.Log(report.String())
+	if res.ResumeTime.N < 2 || res.ResumeFailed != 0 || res.ResumeMedia.N != res.ResumeTime.N {
+		t.Errorf("resumes: %d measured, %d failed, %d with media after", res.ResumeTime.N, res.ResumeFailed, res.ResumeMedia.N)
+	}
+	if res.Loss.Expected == 0 || res.Loss.Lost != 0 || res.JoinFailures != 0 {
+		t.Errorf("media across the resumes: %+v, %d joins failed", res.Loss, res.JoinFailures)
+	}
+}

@@ -61,6 +61,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&c.Media.Pacing, "pacing", 2.5, "publishers pace video at this multiple of its bitrate, as browsers do; 0 sends each frame as a burst")
 	fs.DurationVar(&c.Media.KeyframeInterval, "keyframe-every", 3*time.Second, "publishers send a keyframe this often, and on every PLI/FIR")
 	fs.Float64Var(&c.Churn, "churn", 0, "subscribers leaving and rejoining per second, during the window")
+	fs.DurationVar(&c.ResumeEvery, "resume-every", 0, "this often a subscriber's signaling socket drops and it resumes the session (0: never)")
 	fs.BoolVar(&c.NACK, "nack", false, "subscribers send NACKs (loss is then what retransmission did not repair)")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 15*time.Second, "a subscriber without media by then counts as a failed join")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback server and candidates (never on a shared machine)")
@@ -87,7 +88,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-video-kbps must be at least 50")
 	case c.Media.Pacing < 0 || c.Media.Pacing > 0 && c.Media.Pacing < 1:
 		return o, errors.New("-pacing must be 0 (off) or at least 1")
-	case c.Duration <= 0 || c.Ramp < 0 || c.Churn < 0 || c.JoinTimeout <= 0:
+	case c.Duration <= 0 || c.Ramp < 0 || c.Churn < 0 || c.JoinTimeout <= 0 || c.ResumeEvery < 0:
 		return o, errors.New("-duration and -join-timeout must be positive, -ramp and -churn not negative")
 	case c.Media.KeyframeInterval <= 0:
 		return o, errors.New("-keyframe-every must be positive")

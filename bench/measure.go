@@ -162,7 +162,9 @@ func runOnce(ctx context.Context, cfg RunConfig, prog *progress) (*Result, error
 	r.measuring.Store(true)
 	stopChurn := make(chan struct{})
 	churnDone := make(chan struct{})
+	resumesDone := make(chan struct{})
 	go func() { defer close(churnDone); r.churn(ctx, stopChurn) }()
+	go func() { defer close(resumesDone); r.resumes(ctx, stopChurn) }()
 	select {
 	case <-time.After(cfg.Duration):
 	case <-ctx.Done():
@@ -171,6 +173,7 @@ func runOnce(ctx context.Context, cfg RunConfig, prog *progress) (*Result, error
 	// its packets stay counted together.
 	close(stopChurn)
 	<-churnDone
+	<-resumesDone
 	end := r.snapshot()
 	end.mallocs, end.mallocsOK = serverMallocs(cfg.URL)
 	end.goroutines, _ = serverGoroutines(cfg.URL)

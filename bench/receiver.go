@@ -34,8 +34,9 @@ type receiver struct {
 	tracks      []*trackStats
 	gotMedia    bool
 	gotVideo    bool
-	connectedAt time.Time // the subscribing PeerConnection's first "connected"
-	leftAt      time.Time // set when churn closed it
+	connectedAt time.Time  // the subscribing PeerConnection's first "connected"
+	leftAt      time.Time  // set when churn closed it
+	last        lastPacket // when a packet last came (resume.go)
 }
 
 // onConnectionState is the client's hook: it notes when media can first
@@ -100,6 +101,7 @@ func (rc *receiver) read(tr *webrtc.TrackRemote, ts *trackStats) {
 			return
 		}
 		now := time.Now()
+		rc.last.mark(now)
 		payload, rtpTS, ok := rtpPayload(buf[:n])
 		if first && ok {
 			first = false

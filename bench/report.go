@@ -22,6 +22,9 @@ func describeLoad(c RunConfig) string {
 	} else {
 		s += ", unpaced"
 	}
+	if c.ResumeEvery > 0 {
+		s += fmt.Sprintf(", a resume every %v", c.ResumeEvery)
+	}
 	if c.Churn > 0 {
 		s += fmt.Sprintf(", churn %.2g/s", c.Churn)
 	}
@@ -79,6 +82,8 @@ func printResult(w io.Writer, res *Result) {
 	row("  connected → keyframe", res.ConnectedKeyframe)
 	row("rejoin → first media", res.RejoinMedia)
 	row("rejoin → first keyframe", res.RejoinKeyframe)
+	row("socket drop → resumed", res.ResumeTime)
+	row("resumed → next media", res.ResumeMedia)
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 

@@ -26,6 +26,11 @@ type Result struct {
 	JoinKeyframe   Summary `json:"join_to_first_keyframe"` // socket open → first video (a keyframe start)
 	RejoinMedia    Summary `json:"rejoin_to_first_media"`
 	RejoinKeyframe Summary `json:"rejoin_to_first_keyframe"`
+	// Resumes (-resume-every): socket dropped → session resumed, and
+	// resumed → the subscriber's next media packet.
+	ResumeTime   Summary `json:"drop_to_resumed"`
+	ResumeMedia  Summary `json:"resumed_to_media"`
+	ResumeFailed int     `json:"resumes_failed"`
 	// ConnectedKeyframe is the part of the wait for a keyframe after the
 	// subscribing connection is up: the server's keyframe request, its
 	// throttle, and the publisher's answer.
@@ -120,6 +125,7 @@ func (r *run) result(begin, end snapshot, stopAt time.Time, last map[*publisher]
 	res.JoinFailures, res.JoinErrors, res.Churned = r.joinFailed, r.joinErrs, r.churned
 	res.JoinMedia, res.JoinKeyframe = r.joinMedia.Summary(), r.joinVideo.Summary()
 	res.RejoinMedia, res.RejoinKeyframe = r.rejoinMedia.Summary(), r.rejoinVideo.Summary()
+	res.ResumeTime, res.ResumeMedia, res.ResumeFailed = r.resumeTime.Summary(), r.resumeMedia.Summary(), r.resumeFailed
 	res.FirstVideoNotKeyframe = r.notKeyFirst
 	res.ConnectedKeyframe = r.connectKey.Summary()
 	tracks := append([]*trackStats(nil), r.tracks...)

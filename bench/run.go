@@ -22,7 +22,8 @@ type RunConfig struct {
 	Duration    time.Duration `json:"-"`
 	Ramp        time.Duration `json:"-"`
 	Media       MediaConfig   `json:"media"`
-	Churn       float64       `json:"churn_per_s"` // subscribers leaving and rejoining, per second
+	Churn       float64       `json:"churn_per_s"`               // subscribers leaving and rejoining, per second
+	ResumeEvery time.Duration `json:"resume_every_ns,omitempty"` // a subscriber's socket drops and resumes this often
 	NACK        bool          `json:"nack"`
 	AllowRemote bool          `json:"-"`
 	PID         int           `json:"-"` // the server's, for /proc; 0 if unknown
@@ -70,6 +71,10 @@ type run struct {
 	joinFailed  int
 	joinErrs    []string
 	churned     int
+	// resume.go
+	resumeTime   Histogram // socket dropped → resumed
+	resumeMedia  Histogram // resumed → next media packet
+	resumeFailed int
 }
 
 type subscriber struct {
@@ -173,7 +178,7 @@ func (r *run) addSubscriber(ctx context.Context, room string, ro role) {
 		return
 	}
 	cl, err := client.Dial(ctx, client.Config{URL: r.cfg.URL, API: api, OnTrack: rcv.onTrack,
-		OnConnectionState: rcv.onConnectionState})
+		OnConnectionState: rcv.onConnectionState, Resume: r.cfg.ResumeEvery > 0})
 	if err != nil {
 		r.joinFailure(fmt.Errorf("dial: %w", err))
 		return

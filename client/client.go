@@ -16,7 +16,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/interceptor"
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"consult/protocol"
@@ -79,7 +78,8 @@ type Client struct {
 	wmu     sync.Mutex
 	inbox   *inbox
 	done    chan struct{}
-	closing atomic.Bool // Close was called: no resuming
+	closing atomic.Bool   // Close was called: no resuming
+	stop    chan struct{} // closed by Close: ends a resume in progress
 
 	negMu sync.Mutex  // serialises Publish negotiations
 	work  chan func() // mode changes and direct negotiation, in order
@@ -104,7 +104,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, api: cfg.API, ws: ws, inbox: newInbox(), done: make(chan struct{}),
+	c := &Client{cfg: cfg, api: cfg.API, ws: ws, inbox: newInbox(), done: make(chan struct{}), stop: make(chan struct{}),
 		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true,
 		serverVideo: map[string]bool{}}
 	if c.api == nil {
@@ -263,7 +263,9 @@ func (c *Client) Mute(kind string, muted bool) error {
 
 // Close ends the connection and both PeerConnections.
 func (c *Client) Close() error {
-	c.closing.Store(true)
+	if !c.closing.Swap(true) {
+		close(c.stop)
+	}
 	c.wmu.Lock()
 	err := c.ws.Close()
 	c.wmu.Unlock()
@@ -434,125 +436,6 @@ func (c *Client) flushEarly(pc string, p *webrtc.PeerConnection) {
 		_ = p.AddICECandidate(init)
 	}
 	delete(c.early, pc)
-}
-
-// Publish adds tracks to the publishing PeerConnection and negotiates
-// them with the server.
-func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
-	c.negMu.Lock()
-	defer c.negMu.Unlock()
-	c.mu.Lock()
-	c.tracks = append(c.tracks, tracks...)
-	if !c.useSFU {
-		// On the direct path: the tracks go to the peer now or when it
-		// connects (or to the server if the room moves there).
-		c.mu.Unlock()
-		c.later(func() { c.addDirect(tracks) })
-		return nil, nil
-	}
-	if c.pub == nil {
-		pc, err := c.newPC(protocol.PCPublish)
-		if err != nil {
-			c.mu.Unlock()
-			return nil, err
-		}
-		c.pub = pc
-	}
-	pub := c.pub
-	c.mu.Unlock()
-	senders := make([]*webrtc.RTPSender, 0, len(tracks))
-	for _, t := range tracks {
-		s, err := c.addTrack(pub, t)
-		if err != nil {
-			return nil, err
-		}
-		senders = append(senders, s)
-	}
-	return senders, c.negotiate(ctx, pub, false)
-}
-
-// Unpublish removes a track and renegotiates.
-func (c *Client) Unpublish(ctx context.Context, s *webrtc.RTPSender) error {
-	c.negMu.Lock()
-	defer c.negMu.Unlock()
-	c.mu.Lock()
-	pub := c.pub
-	c.mu.Unlock()
-	if pub == nil {
-		return errClosed
-	}
-	if err := pub.RemoveTrack(s); err != nil {
-		return err
-	}
-	return c.negotiate(ctx, pub, false)
-}
-
-// negotiate offers the publish connection to the server and waits for the
-// answer; restart asks for new ICE credentials (an ICE restart).
-func (c *Client) negotiate(ctx context.Context, pub *webrtc.PeerConnection, restart bool) error {
-	offer, err := pub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
-	if err == nil {
-		err = pub.SetLocalDescription(offer)
-	}
-	if err != nil {
-		return err
-	}
-	ch := make(chan error, 1)
-	c.mu.Lock()
-	c.answered = ch
-	c.mu.Unlock()
-	if err := c.Send(protocol.TypeOffer, protocol.SessionDescription{Target: protocol.TargetServer, SDP: offer.SDP}); err != nil {
-		return err
-	}
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return errClosed
-	}
-}
-
-// PublishPC returns the publishing PeerConnection (nil before Publish).
-func (c *Client) PublishPC() *webrtc.PeerConnection {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pub
-}
-
-// SubscribePC returns the receiving PeerConnection (nil before the
-// server's first offer).
-func (c *Client) SubscribePC() *webrtc.PeerConnection {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sub
-}
-
-// addTrack adds t to pc and reads the sender's RTCP: pion's interceptors
-// need it read, and keyframe requests go to OnKeyframeRequest.
-func (c *Client) addTrack(pc *webrtc.PeerConnection, t webrtc.TrackLocal) (*webrtc.RTPSender, error) {
-	s, err := pc.AddTrack(t)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		for {
-			pkts, _, err := s.ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, p := range pkts {
-				switch p.(type) {
-				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-					if f := c.cfg.OnKeyframeRequest; f != nil {
-						f(t.ID())
-					}
-				}
-			}
-		}
-	}()
-	return s, nil
 }
 
 // dropMedia closes every PeerConnection: after a hang-up or a leave the

@@ -57,13 +57,19 @@ func (c *Client) reconnect() *websocket.Conn {
 		return nil
 	}
 	deadline := time.Now().Add(st.grace)
-	for i := 0; time.Now().Before(deadline) && !c.closing.Load(); i++ {
+	ctx, cancel := contextWithDone(c.stop)
+	defer cancel()
+	for i := 0; time.Now().Before(deadline); i++ {
 		wait := resumeEvery
 		if i < len(resumeDelays) {
 			wait = resumeDelays[i]
 		}
-		time.Sleep(wait) // pacing between attempts, not synchronisation
-		ws, err := c.resumeOn(context.Background(), time.Until(deadline))
+		select {
+		case <-time.After(wait):
+		case <-c.stop:
+			return nil
+		}
+		ws, err := c.resumeOn(ctx, time.Until(deadline))
 		switch {
 		case err == nil:
 			return ws

@@ -82,9 +82,9 @@ func (s *Server) startMediaLocked(m *member) func() {
 
 // mediaEvents routes one media session's events to the member's socket.
 // Events of a session that has since ended (gen changed) are dropped.
-// failureGrace is how long a media failure waits for the signaling message
-// that may explain it (hang-up, leave); well inside the 10 s in which a
-// dead participant must be gone.
+// failureGrace is how long a connection the client closed waits for the
+// signaling message that may explain it (hang-up, leave) before the
+// member is removed.
 const failureGrace = time.Second
 
 func (s *Server) mediaEvents(m *member, gen int) sfu.Events {

@@ -31,7 +31,7 @@ type Config struct {
 	// RingTimeout ends an unanswered invite (30 s).
 	RingTimeout time.Duration
 	// PingInterval and PongWait bound how long a dead socket lives (3 s and
-	// 8 s: a vanished client is removed within 10 s).
+	// 8 s: a vanished client is away within 10 s, see resume.go).
 	PingInterval, PongWait time.Duration
 	// MessageRate and MessageBurst limit each connection (50/s, burst 100).
 	MessageRate  float64

@@ -1,0 +1,133 @@
+package client
+
+import (
+	"context"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"consult/protocol"
+)
+
+// Publishing: the client offers the publish PeerConnection to the server
+// (or, on the direct path, sends its tracks to the peer) and reads each
+// sender's RTCP.
+
+// Publish adds tracks to the publishing PeerConnection and negotiates
+// them with the server.
+func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	c.mu.Lock()
+	c.tracks = append(c.tracks, tracks...)
+	if !c.useSFU {
+		// On the direct path: the tracks go to the peer now or when it
+		// connects (or to the server if the room moves there).
+		c.mu.Unlock()
+		c.later(func() { c.addDirect(tracks) })
+		return nil, nil
+	}
+	if c.pub == nil {
+		pc, err := c.newPC(protocol.PCPublish)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.pub = pc
+	}
+	pub := c.pub
+	c.mu.Unlock()
+	senders := make([]*webrtc.RTPSender, 0, len(tracks))
+	for _, t := range tracks {
+		s, err := c.addTrack(pub, t)
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, s)
+	}
+	return senders, c.negotiate(ctx, pub, false)
+}
+
+// Unpublish removes a track and renegotiates.
+func (c *Client) Unpublish(ctx context.Context, s *webrtc.RTPSender) error {
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	c.mu.Lock()
+	pub := c.pub
+	c.mu.Unlock()
+	if pub == nil {
+		return errClosed
+	}
+	if err := pub.RemoveTrack(s); err != nil {
+		return err
+	}
+	return c.negotiate(ctx, pub, false)
+}
+
+// negotiate offers the publish connection to the server and waits for the
+// answer; restart asks for new ICE credentials (an ICE restart).
+func (c *Client) negotiate(ctx context.Context, pub *webrtc.PeerConnection, restart bool) error {
+	offer, err := pub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err == nil {
+		err = pub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		return err
+	}
+	ch := make(chan error, 1)
+	c.mu.Lock()
+	c.answered = ch
+	c.mu.Unlock()
+	if err := c.Send(protocol.TypeOffer, protocol.SessionDescription{Target: protocol.TargetServer, SDP: offer.SDP}); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return errClosed
+	}
+}
+
+// PublishPC returns the publishing PeerConnection (nil before Publish).
+func (c *Client) PublishPC() *webrtc.PeerConnection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pub
+}
+
+// SubscribePC returns the receiving PeerConnection (nil before the
+// server's first offer).
+func (c *Client) SubscribePC() *webrtc.PeerConnection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sub
+}
+
+// addTrack adds t to pc and reads the sender's RTCP: pion's interceptors
+// need it read, and keyframe requests go to OnKeyframeRequest.
+func (c *Client) addTrack(pc *webrtc.PeerConnection, t webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	s, err := pc.AddTrack(t)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			pkts, _, err := s.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					if f := c.cfg.OnKeyframeRequest; f != nil {
+						f(t.ID())
+					}
+				}
+			}
+		}
+	}()
+	return s, nil
+}

@@ -309,7 +309,7 @@ func (c *Client) readLoop(ws *websocket.Conn) {
 		case h.Type == protocol.TypeICERestart:
 			var r protocol.ICERestart
 			if json.Unmarshal(b, &r) == nil && r.PC == protocol.PCPublish {
-				c.later(func() { c.restartPublish() })
+				c.later(func() { c.restartPublish(false) })
 			}
 			c.inbox.push(Event{Type: h.Type, Raw: b})
 		case h.Type == protocol.TypeMode:

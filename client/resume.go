@@ -134,7 +134,7 @@ func (c *Client) resumeOn(ctx context.Context, bound time.Duration) (*websocket.
 	}
 	c.inbox.push(Event{Type: protocol.TypeResumed, Raw: reply})
 	if r.AddressChanged {
-		c.later(func() { c.restartPublish() })
+		c.later(func() { c.restartPublish(true) })
 	}
 	return ws, nil
 }
@@ -154,7 +154,7 @@ func (c *Client) DropSocket() {
 // direct one is re-offered to the peer.
 func (c *Client) RestartICE() {
 	c.later(func() {
-		c.restartPublish()
+		c.restartPublish(true)
 		c.mu.Lock()
 		sub, d := c.sub, c.direct
 		c.mu.Unlock()
@@ -167,13 +167,16 @@ func (c *Client) RestartICE() {
 	})
 }
 
-// restartPublish re-offers the publish connection with ICE restart.
+// restartPublish re-offers the publish connection with ICE restart: when
+// forced (the network changed), or while it is down. A restart asked for
+// while the path was down may run after it came back by itself, and
+// restarting a working path stalls it for the checks of the new one.
 // Runs on the worker.
-func (c *Client) restartPublish() {
+func (c *Client) restartPublish(force bool) {
 	c.mu.Lock()
 	pub := c.pub
 	c.mu.Unlock()
-	if pub == nil {
+	if pub == nil || !force && pub.ConnectionState() == webrtc.PeerConnectionStateConnected {
 		return
 	}
 	c.negMu.Lock()
@@ -209,7 +212,7 @@ func (c *Client) watchPath(name string, s webrtc.PeerConnectionState, pc *webrtc
 		}
 		switch name {
 		case protocol.PCPublish:
-			c.later(func() { c.restartPublish() })
+			c.later(func() { c.restartPublish(false) })
 		case protocol.PCSubscribe:
 			_ = c.Send(protocol.TypeICERestart, protocol.ICERestart{PC: protocol.PCSubscribe})
 		}

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,9 +160,8 @@ func (mw *mediaWorld) member(t *testing.T, name string, ips ...string) *peer {
 
 // arrivals records when a track's packets arrive.
 type arrivals struct {
-	mu   sync.Mutex
-	last time.Time
-	n    int
+	mu    sync.Mutex
+	times []time.Time
 }
 
 func record(r *webrtc.TrackRemote) *arrivals {
@@ -172,35 +172,35 @@ func record(r *webrtc.TrackRemote) *arrivals {
 				return
 			}
 			a.mu.Lock()
-			a.last, a.n = time.Now(), a.n+1
+			a.times = append(a.times, time.Now())
 			a.mu.Unlock()
 		}
 	}()
 	return a
 }
 
-// since counts the packets that arrived after t0 (as far as it can tell:
-// every packet counted after the last one before t0).
-func (a *arrivals) count() (int, time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.n, a.last
-}
-
-// flowing waits until n more packets arrived after from, and returns how
-// long after from the first of them came.
+// flowing waits until, after from, n packets arrived with no gap of more
+// than 150 ms between them (packets still in flight when a path broke do
+// not count), and returns how long after from the first of them came.
 func (a *arrivals) flowing(t *testing.T, what string, from time.Time, n int, bound time.Duration) time.Duration {
 	t.Helper()
-	base, _ := a.count()
-	var first time.Time
+	var first time.Duration
 	testenv.Eventually(t, bound, what, func() bool {
-		got, last := a.count()
-		if first.IsZero() && got > base && last.After(from) {
-			first = last
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		i := sort.Search(len(a.times), func(i int) bool { return a.times[i].After(from) })
+		for run := i; i < len(a.times); i++ {
+			if i > run && a.times[i].Sub(a.times[i-1]) > 150*time.Millisecond {
+				run = i
+			}
+			if i-run+1 >= n {
+				first = a.times[run].Sub(from)
+				return true
+			}
 		}
-		return got >= base+n
+		return false
 	})
-	return first.Sub(from)
+	return first
 }
 
 // ufrag is the ICE username fragment of pc's local description: a restart

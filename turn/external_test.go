@@ -66,8 +66,23 @@ func TestExternalCoturnAcceptsICEServers(t *testing.T) {
 
 // startCoturn runs turnserver on a free loopback port with REST credentials
 // and loopback peers allowed (the test's peer is on loopback), and waits
-// until it answers a STUN binding request.
+// until it answers a STUN binding request. The port is free when chosen,
+// but another process may take it before coturn binds it (seen on a busy
+// machine: "Address already in use", and coturn retrying forever), so a
+// coturn that does not answer is stopped and started again on a new port.
 func startCoturn(t *testing.T, bin, secret, realm string) int {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		port, ok := tryCoturn(t, bin, secret, realm, attempt == 3)
+		if ok {
+			return port
+		}
+	}
+}
+
+// tryCoturn starts one turnserver; last says whether a failure fails the
+// test (else it is stopped and false returned).
+func tryCoturn(t *testing.T, bin, secret, realm string, last bool) (int, bool) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -81,15 +96,18 @@ func startCoturn(t *testing.T, bin, secret, realm string) int {
 	cmd := exec.Command(bin, "-n",
 		"--listening-ip=127.0.0.1", "--listening-port="+strconv.Itoa(port), "--relay-ip=127.0.0.1",
 		"--realm="+realm, "--use-auth-secret", "--static-auth-secret="+secret,
-		"--allow-loopback-peers", "--no-tcp-relay", "--no-tls", "--no-dtls", "--no-cli",
+		"--allow-loopback-peers", "--no-tcp", "--no-tcp-relay", "--no-tls", "--no-dtls", "--no-cli",
 		"--pidfile="+filepath.Join(dir, "turnserver.pid"), "--log-file=stdout", "--simple-log")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start turnserver: %v", err)
 	}
-	t.Cleanup(func() {
+	stop := func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("turnserver output:\n%s", lastLines(out.String(), 40))
 		}
@@ -100,7 +118,7 @@ func startCoturn(t *testing.T, bin, secret, realm string) int {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor/3)
 	defer cancel()
 	req := stun.MustBuild(stun.TransactionID, stun.BindingRequest).Raw
 	buf := make([]byte, 1500)
@@ -111,11 +129,15 @@ func startCoturn(t *testing.T, bin, secret, realm string) int {
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		if n, err := conn.Read(buf); err == nil && stun.IsMessage(buf[:n]) {
-			return port
+			return port, true
 		}
 	}
-	t.Fatal("turnserver never answered")
-	return 0
+	if last {
+		t.Fatal("turnserver never answered")
+	}
+	t.Logf("turnserver on port %d did not answer; trying another port:\n%s", port, lastLines(out.String(), 5))
+	stop()
+	return 0, false
 }
 
 func lastLines(s string, n int) string {

@@ -132,7 +132,8 @@ export class App {
     on('token-expiring', () => this.view.room.banner('Your access to this consultation ends in about a minute.'));
     on('refreshed', () => this.view.room.banner(null));
     on('goodbye', (m) => this.#goodbye(m));
-    on('ice-restart', (m) => this.session?.restartIce([m.pc]));
+    // The server saw this path go silent; it may be back by now.
+    on('ice-restart', (m) => this.session?.checkPaths([m.pc]));
     on('close', (ev) => { if (!ev.byUs) this.#lost(); });
   }
 

@@ -93,10 +93,10 @@ export class MediaSession extends Emitter {
   // free (a working connection restarted through the SFU stalled the
   // picture for seconds in the browser tests), so those still receiving
   // are left alone; a path that dies later is caught by #watch.
-  async checkPaths() {
+  async checkPaths(which = ['publish', 'subscribe', 'p2p']) {
     const now = performance.timeOrigin + performance.now();
     for (const [name, pc] of [['publish', this.pub], ['subscribe', this.sub], ['p2p', this.direct?.pc]]) {
-      if (!pc || this.#closed) continue;
+      if (!pc || this.#closed || !which.includes(name)) continue;
       let last = 0;
       try {
         last = selectedPair(await pc.getStats())?.lastPacketReceivedTimestamp || 0;

@@ -52,6 +52,12 @@ export class RoomView {
     this.#token = token;
     $('copy-invite-room').hidden = role !== 'host';
     $('alone-invite').hidden = role !== 'host';
+    // Alone in the call, a patient is waiting for the clinician, not
+    // hosting anyone.
+    $('alone-title').textContent = role === 'host' ? "You're the first one here" : 'Your clinician will be with you';
+    $('alone-text').textContent = role === 'host'
+      ? 'Others appear here as soon as they join. Send them the invite link.'
+      : 'Please stay on this page. The consultation goes on as soon as your clinician is back.';
     $('room-title').textContent = room;
     document.title = `${room} · Consult`;
     $('room-view').hidden = false;

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"consult/sfu/internal/nackgen"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
@@ -65,9 +65,10 @@ type ICEConfig struct {
 
 // SFU is the registry of rooms.
 type SFU struct {
-	cfg Config
-	log *zap.Logger
-	api *webrtc.API
+	cfg   Config
+	log   *zap.Logger
+	api   *webrtc.API
+	nacks *nackgen.Factory
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -82,14 +83,15 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.KeyframeInterval <= 0 {
 		cfg.KeyframeInterval = 500 * time.Millisecond
 	}
-	api, err := newAPI(cfg.ICE)
+	nacks := nackgen.New()
+	api, err := newAPI(cfg.ICE, nacks)
 	if err != nil {
 		return nil, err
 	}
-	return &SFU{cfg: cfg, log: cfg.Logger, api: api, rooms: map[string]*Room{}}, nil
+	return &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, rooms: map[string]*Room{}}, nil
 }
 
-func newAPI(c ICEConfig) (*webrtc.API, error) {
+func newAPI(c ICEConfig, nacks *nackgen.Factory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
@@ -98,12 +100,9 @@ func newAPI(c ICEConfig) (*webrtc.API, error) {
 	// Towards publishers: NACKs for lost packets, receiver reports and
 	// transport-wide congestion feedback. Towards subscribers: sender
 	// reports. Subscribers' NACKs are answered by the down-tracks from the
-	// shared packet cache, so pion's per-stream responder is not used.
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(gen)
+	// shared packet cache, so pion's per-stream responder is not used. The
+	// NACKs towards publishers are bounded (nackgen), unlike pion's.
+	ir.Add(nacks)
 	if err := webrtc.ConfigureRTCPReportsWithOptions(ir, []report.ReceiverOption{}); err != nil {
 		return nil, err
 	}
@@ -203,6 +202,9 @@ type Stats struct {
 	Dropped                     uint64
 	KeyframeRequests            uint64
 	Retransmits                 uint64
+	// Towards publishers: NACK packets sent, packets asked for in them
+	// (retries included), and lost packets given up on.
+	NACKsSent, NACKedPackets, LostUnrepaired uint64
 }
 
 // Stats adds up the counters of every room.
@@ -213,7 +215,8 @@ func (s *SFU) Stats() Stats {
 		rooms = append(rooms, r)
 	}
 	s.mu.Unlock()
-	st := Stats{Rooms: len(rooms)}
+	n := s.nacks.Counters()
+	st := Stats{Rooms: len(rooms), NACKsSent: n.NACKs, NACKedPackets: n.Asked, LostUnrepaired: n.GaveUp}
 	for _, r := range rooms {
 		r.addStats(&st)
 	}

@@ -1,6 +1,7 @@
 package signaling_test
 
 import (
+	"math/rand/v2"
 	"net"
 	"sort"
 	"strings"
@@ -111,17 +112,23 @@ func TestResumeAfterTheGracePeriodIsRefused(t *testing.T) {
 // WAN router sees their own addresses, and a switch to cut them off.
 type mediaWorld struct {
 	*world
-	mu  sync.Mutex
-	cut map[string]bool // IPs whose packets are dropped
+	mu   sync.Mutex
+	cut  map[string]bool    // IPs whose packets are dropped
+	loss map[string]float64 // IPs whose packets are dropped at random, with this probability
+	rnd  *rand.Rand
 }
 
 func newMediaWorld(t *testing.T, grace time.Duration) *mediaWorld {
-	mw := &mediaWorld{cut: map[string]bool{}}
+	mw := &mediaWorld{cut: map[string]bool{}, loss: map[string]float64{}, rnd: rand.New(rand.NewPCG(1, 2))}
 	mw.world = newWorld(t, func(w *world) {
 		w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
 			mw.mu.Lock()
 			defer mw.mu.Unlock()
-			return !mw.cut[c.SourceAddr().(*net.UDPAddr).IP.String()] && !mw.cut[c.DestinationAddr().(*net.UDPAddr).IP.String()]
+			from := c.SourceAddr().(*net.UDPAddr).IP.String()
+			if p := mw.loss[from]; p > 0 && mw.rnd.Float64() < p {
+				return false
+			}
+			return !mw.cut[from] && !mw.cut[c.DestinationAddr().(*net.UDPAddr).IP.String()]
 		})
 		w.grace = grace
 	})
@@ -132,6 +139,13 @@ func newMediaWorld(t *testing.T, grace time.Duration) *mediaWorld {
 func (mw *mediaWorld) setCut(ip string, cut bool) {
 	mw.mu.Lock()
 	mw.cut[ip] = cut
+	mw.mu.Unlock()
+}
+
+// setLoss drops packets from ip at random with probability p.
+func (mw *mediaWorld) setLoss(ip string, p float64) {
+	mw.mu.Lock()
+	mw.loss[ip] = p
 	mw.mu.Unlock()
 }
 
@@ -253,6 +267,15 @@ func TestBlackoutsRecoverWithAnICERestart(t *testing.T) {
 			}
 			if patient.ID() != id || doctor.said(`"participant-left"`) {
 				t.Fatal("the patient left, or came back as someone else")
+			}
+			// The packets of the blackout are not asked for: a publisher
+			// flooded with NACKs for them (pion's generator sent ten a
+			// second) takes them for loss and cuts its bitrate.
+			nacks := mw.e.sfu.Stats().NACKsSent
+			end := time.Now().Add(2 * time.Second)
+			testenv.Eventually(t, 5*time.Second, "two seconds of media", func() bool { return time.Now().After(end) })
+			if n := mw.e.sfu.Stats().NACKsSent - nacks; n > 2 {
+				t.Errorf("%d NACKs to publishers in the 2 s after media came back on a lossless network", n)
 			}
 			if f := ufrag(patient.PublishPC()); f == frag || f == "" {
 				t.Errorf("the publish connection came back without an ICE restart (ufrag %q, was %q)", f, frag)

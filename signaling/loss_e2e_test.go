@@ -1,0 +1,103 @@
+package signaling_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"consult/internal/testenv"
+)
+
+// seqLog records the sequence numbers of a track's packets, unwrapped.
+type seqLog struct {
+	mu   sync.Mutex
+	seen map[int64]bool
+	top  int64 // highest unwrapped sequence number
+	last uint16
+	n    int
+}
+
+func logSeqs(r *webrtc.TrackRemote) *seqLog {
+	l := &seqLog{seen: map[int64]bool{}}
+	go func() {
+		for {
+			p, _, err := r.ReadRTP()
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			ext := int64(p.SequenceNumber)
+			if l.n > 0 {
+				ext = l.top + int64(int16(p.SequenceNumber-l.last))
+			}
+			l.seen[ext] = true
+			if l.n == 0 || ext > l.top {
+				l.top, l.last = ext, p.SequenceNumber
+			}
+			l.n++
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// mark is the highest sequence number so far.
+func (l *seqLog) mark() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.top
+}
+
+// missing counts the sequence numbers in [from, to] never received.
+func (l *seqLog) missing(from, to int64) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for s := from; s <= to; s++ {
+		if !l.seen[s] {
+			n++
+		}
+	}
+	return n
+}
+
+// A patient on an uplink that loses 5 % of its packets: the server asks
+// for what it missed, and the doctor receives the patient's video almost
+// whole. Without repair the doctor would miss about one packet in twenty.
+func TestALossyUplinkIsRepaired(t *testing.T) {
+	mw := newMediaWorld(t, 0)
+	doctor := mw.member(t, "Dr", "1.2.3.20")
+	mw.member(t, "Pat", "1.2.3.21")
+	video := doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo)
+	seqs := logSeqs(video)
+	testenv.Eventually(t, 10*time.Second, "the patient's video at the doctor", func() bool { return seqs.mark() > 0 })
+
+	mw.setLoss("1.2.3.21", 0.05)
+	from := seqs.mark() + 1
+	before := mw.e.sfu.Stats()
+	end := time.Now().Add(6 * time.Second)
+	testenv.Eventually(t, 15*time.Second, "six seconds of lossy media", func() bool { return time.Now().After(end) })
+	to := seqs.mark()
+	mw.setLoss("1.2.3.21", 0)
+	// What is still to be repaired has a second more to arrive.
+	settled := time.Now().Add(time.Second)
+	testenv.Eventually(t, 5*time.Second, "repairs in flight", func() bool { return time.Now().After(settled) })
+
+	sent := to - from + 1
+	lost := seqs.missing(from, to)
+	after := mw.e.sfu.Stats()
+	t.Logf("%d of %d packets never reached the doctor; the server sent %d NACKs for %d packets, gave up on %d",
+		lost, sent, after.NACKsSent-before.NACKsSent, after.NACKedPackets-before.NACKedPackets,
+		after.LostUnrepaired-before.LostUnrepaired)
+	if sent < 150 {
+		t.Fatalf("only %d packets in six seconds", sent)
+	}
+	if after.NACKedPackets == before.NACKedPackets {
+		t.Fatal("the server asked for nothing on a lossy uplink")
+	}
+	if float64(lost) > 0.01*float64(sent) {
+		t.Errorf("%d of %d packets lost after repair (%.1f %%), want at most 1 %%", lost, sent, 100*float64(lost)/float64(sent))
+	}
+}

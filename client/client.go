@@ -32,6 +32,9 @@ type Config struct {
 	// RelayOnly restricts ICE to TURN relays (transport policy "relay").
 	RelayOnly bool
 	// OnTrack is called for every received track, on pion's goroutine.
+	// The client reads the receiver's RTCP itself (pion's interceptors
+	// see the sender's reports only when it is read, and the receiver
+	// reports need them for the round trip): do not read it as well.
 	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	// OnConnectionState reports state changes of the "publish",
 	// "subscribe" and "p2p" PeerConnections.

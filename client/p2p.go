@@ -117,6 +117,7 @@ func (c *Client) toSFU() {
 // its audio alone is not enough, the picture would freeze until the
 // server's video arrives. (pion calls OnTrack on a track's first packet.)
 func (c *Client) onServerTrack(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	go drainRTCP(recv)
 	if r.Kind() == webrtc.RTPCodecTypeVideo {
 		owner, _, _ := strings.Cut(r.ID(), ":")
 		c.mu.Lock()
@@ -129,6 +130,18 @@ func (c *Client) onServerTrack(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 	}
 	if c.cfg.OnTrack != nil {
 		c.cfg.OnTrack(r, recv)
+	}
+}
+
+// drainRTCP reads a receiver's RTCP until it stops: the sender's reports
+// pass through pion's interceptors only when read, and without them the
+// receiver reports carry no LSR, so the sender cannot time the round trip.
+func drainRTCP(recv *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := recv.Read(buf); err != nil {
+			return
+		}
 	}
 }
 
@@ -207,6 +220,7 @@ func (c *Client) startDirect(m protocol.Mode) {
 		}
 	})
 	pc.OnTrack(func(r *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		go drainRTCP(recv)
 		// The peer's video arrives directly: on a return from the SFU the
 		// server retires its sessions once both sides say so.
 		if r.Kind() == webrtc.RTPCodecTypeVideo {

@@ -53,6 +53,7 @@ type DownTrack struct {
 	askedAt    time.Time
 
 	sent, dropped, retransmits atomic.Uint64
+	link                       linkState
 }
 
 type binding struct {
@@ -189,7 +190,8 @@ func (d *DownTrack) write(seq uint16) {
 
 // readRTCP handles the subscriber's feedback for this track: keyframe
 // requests go to the publisher (throttled there), NACKs are answered from
-// the shared cache within the retransmission budget.
+// the shared cache within the retransmission budget, receiver reports
+// about this track's stream become its Link.
 func (d *DownTrack) readRTCP() {
 	buf := make([]byte, 1500)
 	var lim nackLimiter
@@ -206,6 +208,16 @@ func (d *DownTrack) readRTCP() {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.up.requestKeyframe()
+			case *rtcp.ReceiverReport:
+				// A compound packet reaches every sender it names: keep
+				// only the block about this stream.
+				if b := d.binding.Load(); b != nil {
+					for _, r := range p.Reports {
+						if r.SSRC == b.ssrc {
+							d.link.update(r, time.Now(), d.up.clockRate())
+						}
+					}
+				}
 			case *rtcp.TransportLayerNack:
 				now := time.Now()
 				for _, pair := range p.Nacks {

@@ -77,6 +77,14 @@ func newUpTrack(info TrackInfo, remote *webrtc.TrackRemote, interval time.Durati
 // videoClock is the RTP clock rate of every video codec the SFU takes.
 const videoClock = 90000
 
+// clockRate is the track's RTP clock rate (Opus: 48 kHz).
+func (t *UpTrack) clockRate() uint32 {
+	if t.info.Kind == "audio" {
+		return 48000
+	}
+	return videoClock
+}
+
 // Info describes the track.
 func (t *UpTrack) Info() TrackInfo { return t.info }
 

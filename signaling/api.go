@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"consult/protocol"
+	"consult/sfu"
 )
 
 // RoomStatus is one entry of GET /api/rooms.
@@ -15,6 +16,10 @@ type RoomStatus struct {
 	Capacity    int                    `json:"capacity"`
 	DirectEntry bool                   `json:"directEntry"`
 	Members     []protocol.Participant `json:"members"`
+	// Links is, per live member on the SFU, how its downlink fares for
+	// each track it receives (loss, jitter, round trip from its receiver
+	// reports). For operators and hosts: it is not sent to members.
+	Links map[string][]sfu.Link `json:"links,omitempty"`
 }
 
 // RoomCheck answers GET /api/rooms/{room}: what a lobby shows before
@@ -32,6 +37,12 @@ type RoomCheck struct {
 
 // Rooms lists the rooms in scope with their members.
 func (s *Server) Rooms(scope Scope) []RoomStatus {
+	type peerOf struct {
+		room int
+		id   string
+		peer Peer
+	}
+	var peers []peerOf
 	s.mu.Lock()
 	out := make([]RoomStatus, 0, len(s.rooms))
 	for _, r := range s.rooms {
@@ -42,10 +53,21 @@ func (s *Server) Rooms(scope Scope) []RoomStatus {
 			Members: []protocol.Participant{}}
 		for _, m := range r.members {
 			st.Members = append(st.Members, m.view())
+			if m.peer != nil {
+				peers = append(peers, peerOf{len(out), m.id, m.peer})
+			}
 		}
 		out = append(out, st)
 	}
 	s.mu.Unlock()
+	// The media server's locks are taken only now, with s.mu released.
+	for _, p := range peers {
+		st := &out[p.room]
+		if st.Links == nil {
+			st.Links = map[string][]sfu.Link{}
+		}
+		st.Links[p.id] = p.peer.Links()
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
 	return out
 }

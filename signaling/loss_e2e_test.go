@@ -8,6 +8,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"consult/internal/testenv"
+	"consult/sfu"
 )
 
 // seqLog records the sequence numbers of a track's packets, unwrapped.
@@ -99,5 +100,49 @@ func TestALossyUplinkIsRepaired(t *testing.T) {
 	}
 	if float64(lost) > 0.01*float64(sent) {
 		t.Errorf("%d of %d packets lost after repair (%.1f %%), want at most 1 %%", lost, sent, 100*float64(lost)/float64(sent))
+	}
+}
+
+// The server's view of each subscriber's downlink, from its receiver
+// reports, is in /api/rooms: the doctor's lossy downlink shows loss and a
+// round trip, the patient's clean one shows none.
+func TestSubscribersLinksAreMeasured(t *testing.T) {
+	mw := newMediaWorld(t, 0)
+	doctor := mw.member(t, "Dr", "1.2.3.20")
+	patient := mw.member(t, "Pat", "1.2.3.21")
+	// pion's receiver reports count what the application reads.
+	record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+	record(patient.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+	mw.setLossTo("1.2.3.20", 0.1)
+
+	link := func(id, kind string) (sfu.Link, bool) {
+		for _, r := range mw.e.sig.AllRooms() {
+			for _, l := range r.Links[id] {
+				if l.Kind == kind {
+					return l, true
+				}
+			}
+		}
+		return sfu.Link{}, false
+	}
+	var dl sfu.Link
+	testenv.Eventually(t, 15*time.Second, "loss and a round trip on the doctor's video link", func() bool {
+		var ok bool
+		dl, ok = link(doctor.ID(), "video")
+		return ok && dl.Lost > 0 && dl.RTTMS > 0
+	})
+	pl, ok := link(patient.ID(), "video")
+	t.Logf("doctor's video link %+v; patient's %+v", dl, pl)
+	if !ok || pl.Reports == 0 {
+		t.Fatalf("no reports on the patient's video link: %+v", pl)
+	}
+	if pl.Lost != 0 || pl.Loss != 0 {
+		t.Errorf("loss on the patient's clean downlink: %+v", pl)
+	}
+	if dl.RTTMS > 2000 || pl.RTTMS <= 0 || pl.RTTMS > 2000 {
+		t.Errorf("round trips %v ms / %v ms on a local network", dl.RTTMS, pl.RTTMS)
+	}
+	if dl.Track == "" || dl.Track == pl.Track {
+		t.Errorf("links name tracks %q and %q", dl.Track, pl.Track)
 	}
 }

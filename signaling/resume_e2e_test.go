@@ -112,23 +112,24 @@ func TestResumeAfterTheGracePeriodIsRefused(t *testing.T) {
 // WAN router sees their own addresses, and a switch to cut them off.
 type mediaWorld struct {
 	*world
-	mu   sync.Mutex
-	cut  map[string]bool    // IPs whose packets are dropped
-	loss map[string]float64 // IPs whose packets are dropped at random, with this probability
-	rnd  *rand.Rand
+	mu     sync.Mutex
+	cut    map[string]bool    // IPs whose packets are dropped
+	loss   map[string]float64 // IPs whose packets are dropped at random, with this probability
+	lossTo map[string]float64 // the same for packets to an IP
+	rnd    *rand.Rand
 }
 
 func newMediaWorld(t *testing.T, grace time.Duration) *mediaWorld {
-	mw := &mediaWorld{cut: map[string]bool{}, loss: map[string]float64{}, rnd: rand.New(rand.NewPCG(1, 2))}
+	mw := &mediaWorld{cut: map[string]bool{}, loss: map[string]float64{}, lossTo: map[string]float64{}, rnd: rand.New(rand.NewPCG(1, 2))}
 	mw.world = newWorld(t, func(w *world) {
 		w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
 			mw.mu.Lock()
 			defer mw.mu.Unlock()
-			from := c.SourceAddr().(*net.UDPAddr).IP.String()
-			if p := mw.loss[from]; p > 0 && mw.rnd.Float64() < p {
+			from, to := c.SourceAddr().(*net.UDPAddr).IP.String(), c.DestinationAddr().(*net.UDPAddr).IP.String()
+			if p := max(mw.loss[from], mw.lossTo[to]); p > 0 && mw.rnd.Float64() < p {
 				return false
 			}
-			return !mw.cut[from] && !mw.cut[c.DestinationAddr().(*net.UDPAddr).IP.String()]
+			return !mw.cut[from] && !mw.cut[to]
 		})
 		w.grace = grace
 	})
@@ -146,6 +147,13 @@ func (mw *mediaWorld) setCut(ip string, cut bool) {
 func (mw *mediaWorld) setLoss(ip string, p float64) {
 	mw.mu.Lock()
 	mw.loss[ip] = p
+	mw.mu.Unlock()
+}
+
+// setLossTo drops packets to ip at random with probability p.
+func (mw *mediaWorld) setLossTo(ip string, p float64) {
+	mw.mu.Lock()
+	mw.lossTo[ip] = p
 	mw.mu.Unlock()
 }
 

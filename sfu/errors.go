@@ -12,4 +12,6 @@ var (
 	ErrInvalidICE    = errors.New("sfu: invalid ICE candidate")
 	ErrNoOffer       = errors.New("sfu: answer without an outstanding offer")
 	ErrTooManyQueued = errors.New("sfu: too many early ICE candidates")
+
+	errUnknownStream = errors.New("sfu: write to a stream the pacer does not know")
 )

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"github.com/pion/interceptor/pkg/cc"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,8 +69,9 @@ type Participant struct {
 	described   map[Role]bool
 	downs       map[*UpTrack]*DownTrack
 	ups         []*UpTrack
-	held        [2]atomic.Bool // audio, video: not forwarded (see Hold)
-	offering    bool           // an offer on sub awaits its answer
+	held        [2]atomic.Bool                        // audio, video: not forwarded (see Hold)
+	estimate    atomic.Pointer[cc.BandwidthEstimator] // the subscribe connection's (estimate.go)
+	offering    bool                                  // an offer on sub awaits its answer
 	renegotiate bool
 	restartICE  bool          // the next offer on sub restarts ICE
 	restartOut  bool          // the offer out is a restart
@@ -102,6 +104,11 @@ func (p *Participant) newPC(role Role) (*webrtc.PeerConnection, error) {
 	pc, err := p.room.sfu.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new %s PeerConnection: %w", role, err)
+	}
+	// Every connection gets an estimator; only a subscriber's measures
+	// anything (the server sends nothing on a publish connection).
+	if est := p.room.sfu.est.take(pc); est != nil && role == RoleSubscribe {
+		p.estimate.Store(&est)
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil || p.params.Events.Candidate == nil {

@@ -69,6 +69,7 @@ type SFU struct {
 	log   *zap.Logger
 	api   *webrtc.API
 	nacks *nackgen.Factory
+	est   *estimators
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -84,14 +85,18 @@ func New(cfg Config) (*SFU, error) {
 		cfg.KeyframeInterval = 500 * time.Millisecond
 	}
 	nacks := nackgen.New()
-	api, err := newAPI(cfg.ICE, nacks)
+	est, estFactory, err := newEstimators()
 	if err != nil {
 		return nil, err
 	}
-	return &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, rooms: map[string]*Room{}}, nil
+	api, err := newAPI(cfg.ICE, nacks, estFactory)
+	if err != nil {
+		return nil, err
+	}
+	return &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, est: est, rooms: map[string]*Room{}}, nil
 }
 
-func newAPI(c ICEConfig, nacks *nackgen.Factory) (*webrtc.API, error) {
+func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
@@ -107,6 +112,14 @@ func newAPI(c ICEConfig, nacks *nackgen.Factory) (*webrtc.API, error) {
 		return nil, err
 	}
 	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, err
+	}
+	// Towards subscribers: transport-wide sequence numbers on every packet
+	// and an estimator fed by their feedback (estimate.go). The stamping
+	// interceptor is added last so that it runs first on a write, before
+	// the estimator records the packet.
+	ir.Add(est)
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 		return nil, err
 	}
 

@@ -16,10 +16,11 @@ type RoomStatus struct {
 	Capacity    int                    `json:"capacity"`
 	DirectEntry bool                   `json:"directEntry"`
 	Members     []protocol.Participant `json:"members"`
-	// Links is, per live member on the SFU, how its downlink fares for
-	// each track it receives (loss, jitter, round trip from its receiver
-	// reports). For operators and hosts: it is not sent to members.
-	Links map[string][]sfu.Link `json:"links,omitempty"`
+	// Downlinks is, per live member on the SFU, how its downlink fares:
+	// the server's estimate of what it carries, and for each track it
+	// receives, loss, jitter and round trip from its receiver reports.
+	// For operators and hosts: it is not sent to members.
+	Downlinks map[string]sfu.Downlink `json:"downlinks,omitempty"`
 }
 
 // RoomCheck answers GET /api/rooms/{room}: what a lobby shows before
@@ -63,10 +64,10 @@ func (s *Server) Rooms(scope Scope) []RoomStatus {
 	// The media server's locks are taken only now, with s.mu released.
 	for _, p := range peers {
 		st := &out[p.room]
-		if st.Links == nil {
-			st.Links = map[string][]sfu.Link{}
+		if st.Downlinks == nil {
+			st.Downlinks = map[string]sfu.Downlink{}
 		}
-		st.Links[p.id] = p.peer.Links()
+		st.Downlinks[p.id] = p.peer.Downlink()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
 	return out

@@ -117,7 +117,7 @@ func TestSubscribersLinksAreMeasured(t *testing.T) {
 
 	link := func(id, kind string) (sfu.Link, bool) {
 		for _, r := range mw.e.sig.AllRooms() {
-			for _, l := range r.Links[id] {
+			for _, l := range r.Downlinks[id].Tracks {
 				if l.Kind == kind {
 					return l, true
 				}
@@ -144,5 +144,39 @@ func TestSubscribersLinksAreMeasured(t *testing.T) {
 	}
 	if dl.Track == "" || dl.Track == pl.Track {
 		t.Errorf("links name tracks %q and %q", dl.Track, pl.Track)
+	}
+}
+
+// The server's send-side estimate of a subscriber's downlink follows the
+// link: with the doctor's downlink capped at 120 kbit/s (a third of the
+// patient's video), the doctor's estimate falls to the cap, while the
+// patient's uncapped downlink keeps an estimate well above it.
+func TestTheServerEstimatesEachDownlink(t *testing.T) {
+	const capBits = 120_000
+	mw := newMediaWorld(t, 0)
+	doctor := mw.memberOn(t, "Dr", capBits, "1.2.3.20")
+	patient := mw.member(t, "Pat", "1.2.3.21")
+	// Every track read: pion's transport-cc feedback counts only the
+	// packets the application reads, and reports the others lost.
+	for _, p := range []*peer{doctor, patient} {
+		record(p.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+		record(p.awaitTrackKind(t, webrtc.RTPCodecTypeAudio))
+	}
+	estimate := func(id string) int {
+		for _, r := range mw.e.sig.AllRooms() {
+			if d, ok := r.Downlinks[id]; ok {
+				return d.EstimateKbps
+			}
+		}
+		return 0
+	}
+	var d, p int
+	testenv.Eventually(t, 20*time.Second, "the doctor's estimate at its 120 kbit/s cap", func() bool {
+		d, p = estimate(doctor.ID()), estimate(patient.ID())
+		return d > 0 && d*1000 <= capBits*5/4
+	})
+	t.Logf("estimates: doctor (capped at %d kbit/s) %d kbit/s, patient %d kbit/s", capBits/1000, d, p)
+	if p*1000 < 2*capBits || p < 2*d {
+		t.Errorf("the uncapped patient's estimate (%d kbit/s) is not clearly above the capped doctor's (%d kbit/s)", p, d)
 	}
 }

@@ -27,10 +27,10 @@ type Peer interface {
 	Hold(kind string, held bool)
 	// RestartICE makes the server's next offer an ICE restart.
 	RestartICE()
-	// Links is the server → participant link per received track, from
-	// the participant's receiver reports. It takes the media server's
-	// locks: never call it with Server.mu held.
-	Links() []sfu.Link
+	// Downlink is the server → participant link: the send-side estimate
+	// and, per received track, the participant's receiver reports. It
+	// takes the media server's locks: never call it with Server.mu held.
+	Downlink() sfu.Downlink
 	Close()
 }
 

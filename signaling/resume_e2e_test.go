@@ -161,11 +161,27 @@ func (mw *mediaWorld) setLossTo(ip string, p float64) {
 // resuming its socket when it drops, and publishes audio and video.
 func (mw *mediaWorld) member(t *testing.T, name string, ips ...string) *peer {
 	t.Helper()
+	return mw.memberOn(t, name, 0, ips...)
+}
+
+// memberOn is member with the host's downlink capped at downBits a second
+// (0: no cap) by a token bucket with a queue of half a second.
+func (mw *mediaWorld) memberOn(t *testing.T, name string, downBits int, ips ...string) *peer {
+	t.Helper()
 	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: ips})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mw.wan.AddNet(n); err != nil {
+	var nic vnet.NIC = n
+	if downBits > 0 {
+		q, err := vnet.NewQueue(n, vnet.NewTBFQueue(downBits, 3000, int64(downBits/16)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = q.Close() })
+		nic = q
+	}
+	if err := mw.wan.AddNet(nic); err != nil {
 		t.Fatal(err)
 	}
 	se := &webrtc.SettingEngine{}

@@ -1,0 +1,112 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// The server's estimate of each subscriber's downlink: every packet sent
+// to a subscriber carries a transport-wide sequence number (pion's twcc
+// header-extension interceptor), the subscriber's transport-cc feedback
+// says when each arrived, and a send-side estimator per PeerConnection
+// (pion's GCC, draft-ietf-rmcat-gcc) turns that into the bitrate the link
+// carries. It is what choosing a layer per subscriber and pausing video
+// before audio suffers will work from; for now it is measured and shown
+// (Participant.Downlink, /api/rooms). GCC's pacers would add a queue and
+// a goroutine per subscriber, or hold a lock while writing to the
+// network; the pacer here passes packets straight through.
+
+// Estimate bounds, bits per second: GCC starts from estimateStart and
+// climbs from what it is given, so the start is a consult's video plus
+// audio rather than pion's 10 kbit/s.
+const (
+	estimateStart = 1_000_000
+	estimateMin   = 50_000
+	estimateMax   = 10_000_000
+)
+
+// estimators hands each new PeerConnection's estimator to whoever creates
+// it: pion builds a connection's interceptors inside NewPeerConnection and
+// names them with the connection's id.
+type estimators struct {
+	byPC sync.Map // PeerConnection id → cc.BandwidthEstimator
+}
+
+func newEstimators() (*estimators, *cc.InterceptorFactory, error) {
+	e := &estimators{}
+	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(estimateStart),
+			gcc.SendSideBWEMinBitrate(estimateMin), gcc.SendSideBWEMaxBitrate(estimateMax),
+			gcc.SendSideBWEPacer(&passPacer{}))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	f.OnNewPeerConnection(func(id string, est cc.BandwidthEstimator) { e.byPC.Store(id, est) })
+	return e, f, nil
+}
+
+// take returns pc's estimator (nil if it has none) and forgets it.
+func (e *estimators) take(pc *webrtc.PeerConnection) cc.BandwidthEstimator {
+	v, ok := e.byPC.LoadAndDelete(pc.ID())
+	if !ok {
+		return nil
+	}
+	return v.(cc.BandwidthEstimator)
+}
+
+// passPacer is a gcc.Pacer that sends at once, with no lock held while
+// writing: the writers of a connection's streams are looked up in a map
+// that is replaced, never changed.
+type passPacer struct {
+	mu      sync.Mutex // serialises AddStream
+	writers atomic.Pointer[map[uint32]interceptor.RTPWriter]
+}
+
+func (p *passPacer) AddStream(ssrc uint32, w interceptor.RTPWriter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next := map[uint32]interceptor.RTPWriter{ssrc: w}
+	if old := p.writers.Load(); old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	p.writers.Store(&next)
+}
+
+func (p *passPacer) Write(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+	if m := p.writers.Load(); m != nil {
+		if w := (*m)[h.SSRC]; w != nil {
+			return w.Write(h, payload, a)
+		}
+	}
+	return 0, errUnknownStream
+}
+
+func (p *passPacer) SetTargetBitrate(int) {}
+func (p *passPacer) Close() error         { return nil }
+
+// Downlink is the server's view of a subscriber's downlink.
+type Downlink struct {
+	// EstimateKbps is the send-side estimate of what the link carries
+	// (0: no estimate, e.g. a client that does not send transport-cc
+	// feedback, or no media sent yet).
+	EstimateKbps int    `json:"estimateKbps"`
+	Tracks       []Link `json:"tracks"`
+}
+
+// Downlink reports p's downlink: the estimate and each track's Link.
+func (p *Participant) Downlink() Downlink {
+	d := Downlink{Tracks: p.Links()}
+	if est := p.estimate.Load(); est != nil && len(d.Tracks) > 0 {
+		d.EstimateKbps = (*est).GetTargetBitrate() / 1000
+	}
+	return d
+}

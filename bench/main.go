@@ -63,6 +63,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&c.Churn, "churn", 0, "subscribers leaving and rejoining per second, during the window")
 	fs.DurationVar(&c.ResumeEvery, "resume-every", 0, "this often a subscriber's signaling socket drops and it resumes the session (0: never)")
 	fs.BoolVar(&c.NACK, "nack", false, "subscribers send NACKs (loss is then what retransmission did not repair)")
+	fs.BoolVar(&c.TWCC, "twcc", false, "subscribers send transport-cc feedback, as browsers do (the server then estimates each downlink)")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 15*time.Second, "a subscriber without media by then counts as a failed join")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback server and candidates (never on a shared machine)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")

@@ -119,6 +119,7 @@ func checkLoopbackURL(raw string) error {
 type apis struct {
 	allowRemote bool
 	nack        bool
+	twcc        bool
 	refused     atomic.Uint64
 }
 
@@ -151,7 +152,7 @@ func (a *apis) publisher() (*webrtc.API, error) {
 }
 
 // subscriber is a lean receive stack: receiver reports only (and NACKs
-// with -nack). A hundred subscribers live in this one process, so each
+// with -nack, transport-cc feedback with -twcc). A hundred subscribers live in this one process, so each
 // interceptor costs the harness a hundredfold; without NACKs the loss
 // measured is the forwarding path's raw loss, not what retransmission
 // repaired.
@@ -176,6 +177,13 @@ func (a *apis) subscriber() (*webrtc.API, error) {
 			return nil, err
 		}
 		ir.Add(gen) // the default codecs already offer nack feedback
+	}
+	if a.twcc {
+		// Transport-wide sequence numbers taken and feedback sent, as
+		// browsers do: the server then runs its estimator per subscriber.
+		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+			return nil, err
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(*se)), nil

@@ -25,6 +25,7 @@ type RunConfig struct {
 	Churn       float64       `json:"churn_per_s"`               // subscribers leaving and rejoining, per second
 	ResumeEvery time.Duration `json:"resume_every_ns,omitempty"` // a subscriber's socket drops and resumes this often
 	NACK        bool          `json:"nack"`
+	TWCC        bool          `json:"twcc"`
 	AllowRemote bool          `json:"-"`
 	PID         int           `json:"-"` // the server's, for /proc; 0 if unknown
 	JoinTimeout time.Duration `json:"-"`
@@ -83,7 +84,7 @@ type subscriber struct {
 }
 
 func newRun(cfg RunConfig) *run {
-	r := &run{cfg: cfg, apis: &apis{allowRemote: cfg.AllowRemote, nack: cfg.NACK},
+	r := &run{cfg: cfg, apis: &apis{allowRemote: cfg.AllowRemote, nack: cfg.NACK, twcc: cfg.TWCC},
 		pubByID: map[string]*publisher{}}
 	tag := rand.Uint32()
 	for i := range cfg.Rooms {

@@ -41,9 +41,13 @@ type estimators struct {
 func newEstimators() (*estimators, *cc.InterceptorFactory, error) {
 	e := &estimators{}
 	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(estimateStart),
+		bwe, err := gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(estimateStart),
 			gcc.SendSideBWEMinBitrate(estimateMin), gcc.SendSideBWEMaxBitrate(estimateMax),
 			gcc.SendSideBWEPacer(&passPacer{}))
+		if err != nil {
+			return nil, err
+		}
+		return twccOnly{bwe}, nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -59,6 +63,22 @@ func (e *estimators) take(pc *webrtc.PeerConnection) cc.BandwidthEstimator {
 		return nil
 	}
 	return v.(cc.BandwidthEstimator)
+}
+
+// twccOnly estimates from transport-cc feedback alone: a stream whose
+// subscriber did not take the transport-cc header extension is not
+// recorded packet by packet for feedback that will never come.
+type twccOnly struct{ *gcc.SendSideBWE }
+
+const transportCCURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+
+func (e twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	for _, x := range info.RTPHeaderExtensions {
+		if x.URI == transportCCURI {
+			return e.SendSideBWE.AddStream(info, w)
+		}
+	}
+	return w
 }
 
 // passPacer is a gcc.Pacer that sends at once, with no lock held while

@@ -45,12 +45,28 @@ type DownTrack struct {
 	// request that counts, made when the subscriber connects.
 	ready func() bool
 
+	// paused stops the track for this subscriber (allocate.go: its
+	// downlink cannot carry it). The writer drops what arrives, and on
+	// resuming waits for a keyframe and goes on with the next sequence
+	// number, so the subscriber sees one stream with no gap to NACK.
+	paused atomic.Bool
+	// seqMap is the writer's current mapping, for the NACK reader: bit 32
+	// set once anything was sent, then offset<<16 | base, where a
+	// subscriber's sequence number s is the publisher's s+offset, valid
+	// from the publisher's base on.
+	seqMap atomic.Uint64
+
 	// Owned by the writer goroutine.
 	buf        [packetcache.MaxPacket]byte
 	ph         rtpx.Header
 	hdr        rtp.Header
 	waitingKey bool
 	askedAt    time.Time
+	sentAny    bool   // a packet went out
+	lastOut    uint16 // the highest sequence number sent
+	offset     uint16 // publisher's minus subscriber's sequence numbers
+	base       uint16 // the publisher's first sequence number under offset
+	resync     bool   // dropped for a pause: the next packet sent starts a new offset
 
 	sent, dropped, retransmits atomic.Uint64
 	link                       linkState
@@ -151,6 +167,19 @@ func (d *DownTrack) write(seq uint16) {
 	if b == nil {
 		return
 	}
+	if d.paused.Load() {
+		if !d.resync {
+			d.resync = true
+			d.waitingKey = d.up.codec != keyframe.Unknown
+			d.askedAt = time.Time{} // ask for a keyframe as soon as it resumes
+		}
+		return
+	}
+	// A retransmission from before the current offset began: its number
+	// would land on another packet's in the subscriber's stream.
+	if d.sentAny && !d.resync && int16(seq-d.base) < 0 {
+		return
+	}
 	n := d.up.cache.Get(seq, d.buf[:])
 	if n == 0 || rtpx.Parse(d.buf[:n], &d.ph) != nil {
 		return
@@ -167,13 +196,17 @@ func (d *DownTrack) write(seq uint16) {
 		}
 		starting = true
 	}
+	off := d.offset
+	if d.resync && d.sentAny {
+		off = seq - (d.lastOut + 1) // continue right after the last packet sent
+	}
 	d.hdr = rtp.Header{
 		Version:        2,
 		Padding:        d.ph.PaddingSize > 0,
 		PaddingSize:    d.ph.PaddingSize,
 		Marker:         d.ph.Marker,
 		PayloadType:    b.pt,
-		SequenceNumber: d.ph.Sequence,
+		SequenceNumber: seq - off,
 		Timestamp:      d.ph.Timestamp,
 		SSRC:           b.ssrc,
 	}
@@ -185,6 +218,15 @@ func (d *DownTrack) write(seq uint16) {
 		if starting {
 			d.waitingKey = false
 		}
+		out := seq - off
+		if !d.sentAny || d.resync {
+			d.offset, d.base, d.resync = off, seq, false
+			d.seqMap.Store(1<<32 | uint64(off)<<16 | uint64(seq))
+		}
+		if !d.sentAny || int16(out-d.lastOut) > 0 {
+			d.lastOut = out
+		}
+		d.sentAny = true
 	}
 }
 
@@ -222,15 +264,27 @@ func (d *DownTrack) readRTCP() {
 				now := time.Now()
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
-						if lim.allow(seq, now) {
+						in, ok := d.publisherSeq(seq)
+						if ok && lim.allow(seq, now) {
 							d.retransmits.Add(1)
-							d.enqueue(seq)
+							d.enqueue(in)
 						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// publisherSeq maps a sequence number of the subscriber's stream to the
+// publisher's, false if it falls before the current mapping.
+func (d *DownTrack) publisherSeq(seq uint16) (uint16, bool) {
+	m := d.seqMap.Load()
+	if m == 0 {
+		return seq, true
+	}
+	in := seq + uint16(m>>16)
+	return in, int16(in-uint16(m)) >= 0
 }
 
 func (d *DownTrack) close() {

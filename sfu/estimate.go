@@ -7,6 +7,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -47,7 +48,7 @@ func newEstimators() (*estimators, *cc.InterceptorFactory, error) {
 		if err != nil {
 			return nil, err
 		}
-		return twccOnly{bwe}, nil
+		return &twccOnly{SendSideBWE: bwe}, nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -68,17 +69,32 @@ func (e *estimators) take(pc *webrtc.PeerConnection) cc.BandwidthEstimator {
 // twccOnly estimates from transport-cc feedback alone: a stream whose
 // subscriber did not take the transport-cc header extension is not
 // recorded packet by packet for feedback that will never come.
-type twccOnly struct{ *gcc.SendSideBWE }
+type twccOnly struct {
+	*gcc.SendSideBWE
+	fed atomic.Bool // transport-cc feedback arrived: the estimate means something
+}
 
 const transportCCURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
-func (e twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
 	for _, x := range info.RTPHeaderExtensions {
 		if x.URI == transportCCURI {
 			return e.SendSideBWE.AddStream(info, w)
 		}
 	}
 	return w
+}
+
+// WriteRTCP notes the first transport-cc feedback.
+func (e *twccOnly) WriteRTCP(pkts []rtcp.Packet, a interceptor.Attributes) error {
+	if !e.fed.Load() {
+		for _, p := range pkts {
+			if _, ok := p.(*rtcp.TransportLayerCC); ok {
+				e.fed.Store(true)
+			}
+		}
+	}
+	return e.SendSideBWE.WriteRTCP(pkts, a)
 }
 
 // passPacer is a gcc.Pacer that sends at once, with no lock held while
@@ -116,8 +132,8 @@ func (p *passPacer) Close() error         { return nil }
 // Downlink is the server's view of a subscriber's downlink.
 type Downlink struct {
 	// EstimateKbps is the send-side estimate of what the link carries
-	// (0: no estimate, e.g. a client that does not send transport-cc
-	// feedback, or no media sent yet).
+	// (0: no estimate yet, or a client that sends no transport-cc
+	// feedback).
 	EstimateKbps int    `json:"estimateKbps"`
 	Tracks       []Link `json:"tracks"`
 }
@@ -125,7 +141,7 @@ type Downlink struct {
 // Downlink reports p's downlink: the estimate and each track's Link.
 func (p *Participant) Downlink() Downlink {
 	d := Downlink{Tracks: p.Links()}
-	if est := p.estimate.Load(); est != nil && len(d.Tracks) > 0 {
+	if est := p.estimate.Load(); est != nil && (*est).(*twccOnly).fed.Load() {
 		d.EstimateKbps = (*est).GetTargetBitrate() / 1000
 	}
 	return d

@@ -31,6 +31,7 @@ type Link struct {
 type linkState struct {
 	mu   sync.Mutex
 	link Link
+	at   time.Time // of the last report
 }
 
 // maxRTT bounds a believable round trip: a report whose arithmetic gives
@@ -42,6 +43,7 @@ const maxRTT = 10 * time.Second
 func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.at = now
 	l.link.Reports++
 	l.link.Loss = float64(r.FractionLost) / 256
 	l.link.Lost = int32(r.TotalLost<<8) >> 8 // a signed 24-bit count
@@ -57,6 +59,21 @@ func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) 
 		}
 	}
 }
+
+// congested reports whether the last report, received since after,
+// shows the signs of a bottleneck: packets lost or held up in a queue.
+func (l *linkState) congested(after time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.at.After(after) && (l.link.Loss >= congestedLoss || l.link.JitterMS >= congestedJitterMS)
+}
+
+// What congested takes for a bottleneck. A healthy link shows neither,
+// even right after an outage, when a low estimate alone would mislead.
+const (
+	congestedLoss     = 0.05
+	congestedJitterMS = 30
+)
 
 func (l *linkState) get() Link {
 	l.mu.Lock()

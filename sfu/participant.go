@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -42,6 +43,10 @@ type Events struct {
 	// Failed reports that the client closed a transport; the caller
 	// should remove the participant.
 	Failed func(err error)
+	// TrackPaused reports that a track this participant receives was
+	// paused for it (its downlink cannot carry it: allocate.go) or
+	// resumed. Called with no lock of the SFU's held.
+	TrackPaused func(t TrackInfo, paused bool)
 }
 
 // ParticipantParams describe a joining participant.
@@ -71,6 +76,7 @@ type Participant struct {
 	ups         []*UpTrack
 	held        [2]atomic.Bool                        // audio, video: not forwarded (see Hold)
 	estimate    atomic.Pointer[cc.BandwidthEstimator] // the subscribe connection's (estimate.go)
+	subUpAt     atomic.Int64                          // when the subscribe transport last came up (unix ns; 0: down)
 	offering    bool                                  // an offer on sub awaits its answer
 	renegotiate bool
 	restartICE  bool          // the next offer on sub restarts ICE
@@ -162,6 +168,13 @@ func (p *Participant) mediaState(role Role, up bool) bool {
 		p.up = map[Role]bool{}
 	}
 	was, seen := p.up[role]
+	if role == RoleSubscribe {
+		if up {
+			p.subUpAt.Store(time.Now().UnixNano())
+		} else {
+			p.subUpAt.Store(0)
+		}
+	}
 	if !up && !seen {
 		p.mu.Unlock()
 		return false

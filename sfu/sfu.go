@@ -70,6 +70,7 @@ type SFU struct {
 	api   *webrtc.API
 	nacks *nackgen.Factory
 	est   *estimators
+	alloc *allocator
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -93,7 +94,10 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, est: est, rooms: map[string]*Room{}}, nil
+	s := &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, est: est, rooms: map[string]*Room{}}
+	s.alloc = newAllocator(s)
+	go s.alloc.run()
+	return s, nil
 }
 
 func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory) (*webrtc.API, error) {
@@ -239,6 +243,9 @@ func (s *SFU) Stats() Stats {
 // Close ends every participant of every room.
 func (s *SFU) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.alloc.done)
+	}
 	s.closed = true
 	rooms := s.rooms
 	s.rooms = map[string]*Room{}

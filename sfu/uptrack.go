@@ -43,7 +43,8 @@ type UpTrack struct {
 	seenTS bool
 
 	packets atomic.Uint64
-	held    *atomic.Bool // not forwarded while set (Participant.Hold); nil: never
+	bytes   atomic.Uint64 // for the allocator's rate
+	held    *atomic.Bool  // not forwarded while set (Participant.Hold); nil: never
 	closed  atomic.Bool
 	done    chan struct{}
 }
@@ -123,6 +124,7 @@ func (t *UpTrack) forward(pkt []byte) {
 	}
 	t.cache.Store(seq, pkt)
 	t.packets.Add(1)
+	t.bytes.Add(uint64(len(pkt)))
 	for _, d := range *t.downs.Load() {
 		d.enqueue(seq)
 	}

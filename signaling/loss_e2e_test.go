@@ -154,7 +154,7 @@ func TestSubscribersLinksAreMeasured(t *testing.T) {
 func TestTheServerEstimatesEachDownlink(t *testing.T) {
 	const capBits = 120_000
 	mw := newMediaWorld(t, 0)
-	doctor := mw.memberOn(t, "Dr", capBits, "1.2.3.20")
+	doctor := mw.memberOn(t, "Dr", downCap(capBits), "1.2.3.20")
 	patient := mw.member(t, "Pat", "1.2.3.21")
 	// Every track read: pion's transport-cc feedback counts only the
 	// packets the application reads, and reports the others lost.

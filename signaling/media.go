@@ -136,6 +136,10 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 			}
 			s.dropTrack(m, t.ID)
 		},
+		TrackPaused: func(t sfu.TrackInfo, paused bool) {
+			send(protocol.TypeTrackPaused, protocol.TrackPaused{Participant: t.Participant, Track: t.ID,
+				Kind: t.Kind, Paused: paused, Reason: protocol.PauseBandwidth})
+		},
 		MediaState: func(role sfu.Role, up bool) {
 			// Called from pion's goroutine with the SFU's locks free; the
 			// ICE restart it may ask for runs after unlocking.

@@ -161,20 +161,26 @@ func (mw *mediaWorld) setLossTo(ip string, p float64) {
 // resuming its socket when it drops, and publishes audio and video.
 func (mw *mediaWorld) member(t *testing.T, name string, ips ...string) *peer {
 	t.Helper()
-	return mw.memberOn(t, name, 0, ips...)
+	return mw.memberOn(t, name, nil, ips...)
 }
 
-// memberOn is member with the host's downlink capped at downBits a second
-// (0: no cap) by a token bucket with a queue of half a second.
-func (mw *mediaWorld) memberOn(t *testing.T, name string, downBits int, ips ...string) *peer {
+// downCap is a token bucket of downBits a second with a queue of half a
+// second, for memberOn.
+func downCap(downBits int) *vnet.TBFQueue {
+	return vnet.NewTBFQueue(downBits, 3000, int64(downBits/16))
+}
+
+// memberOn is member with the host's downlink through a token bucket
+// (nil: no cap).
+func (mw *mediaWorld) memberOn(t *testing.T, name string, down *vnet.TBFQueue, ips ...string) *peer {
 	t.Helper()
 	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: ips})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var nic vnet.NIC = n
-	if downBits > 0 {
-		q, err := vnet.NewQueue(n, vnet.NewTBFQueue(downBits, 3000, int64(downBits/16)))
+	if down != nil {
+		q, err := vnet.NewQueue(n, down)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -123,7 +123,8 @@ export class App {
     on('offer', (m) => this.session?.onOffer(m));
     on('answer', (m) => this.session?.onAnswer(m));
     on('candidate', (m) => this.session?.onCandidate(m));
-    on('mode', (m) => this.session?.onMode(m));
+    on('mode', (m) => { this.stage.videoPaused(null); this.session?.onMode(m); });
+    on('track-paused', (m) => { if (m.kind === 'video') this.stage.videoPaused(m.participant, m.paused); });
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
     on('error', (m) => this.#error(m));

@@ -106,6 +106,16 @@ export class Stage {
     if (id) this.removeTrack(id, track.id);
   }
 
+  // videoPaused marks a participant's picture as paused for our poor
+  // connection (or not); null clears every mark (the path changed).
+  videoPaused(participant, on) {
+    if (participant === null) {
+      for (const t of this.tiles.values()) t.setVideoPaused(false);
+      return;
+    }
+    this.tiles.get(participant)?.setVideoPaused(on);
+  }
+
   removeTrack(participant, trackId) {
     this.tiles.get(participant)?.removeTrack(trackId);
     this.#owner.delete(trackId);

@@ -25,7 +25,8 @@ export class Tile {
       h('div', { class: 'tile-label' },
         icon('mic-off', 'mark-mic'), icon('cam-off', 'mark-cam'), this.nameEl),
       h('span', { class: 'tile-share' }, icon('screen'), 'Presenting'),
-      h('span', { class: 'tile-away', role: 'status' }, 'Reconnecting…'));
+      h('span', { class: 'tile-away', role: 'status' }, 'Reconnecting…'),
+      h('span', { class: 'tile-paused', role: 'status' }, 'Video paused: poor connection'));
     this.video.addEventListener('resize', () => this.#fit());
     // The first picture of each remote tile, for time-to-first-frame.
     if (!local) this.video.addEventListener('loadeddata', () => performance.mark(`consult:first-frame:${id}`), { once: true });
@@ -37,6 +38,15 @@ export class Tile {
   // server keeps their place while they come back.
   setReconnecting(on) {
     if ((this.el.dataset.reconnecting === 'true') !== !!on) this.el.dataset.reconnecting = String(!!on);
+  }
+
+  // setVideoPaused marks a picture the server stopped sending to us
+  // because our connection cannot carry it (their sound goes on); the
+  // server sends it again by itself when the connection allows.
+  setVideoPaused(on) {
+    if ((this.el.dataset.videoPaused === 'true') === !!on) return;
+    this.el.dataset.videoPaused = String(!!on);
+    this.#refreshVideo();
   }
 
   // setRole marks a clinician's tile, from the server's word.
@@ -182,7 +192,8 @@ export class Tile {
     const want = this.#stream.getTracks().length ? this.#stream : null;
     if (this.video.srcObject !== want) this.video.srcObject = want;
     const v = this.#stream.getVideoTracks()[0];
-    const showing = v && v.readyState === 'live' && !(this.local ? false : v.muted) && this.el.dataset.videoMuted !== 'true';
+    const showing = v && v.readyState === 'live' && !(this.local ? false : v.muted) && this.el.dataset.videoMuted !== 'true'
+      && this.el.dataset.videoPaused !== 'true';
     this.el.dataset.video = showing ? 'on' : 'off';
   }
 

@@ -1,0 +1,220 @@
+package sfu
+
+import (
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Audio first. Twice a second the allocator compares each subscriber's
+// downlink estimate (estimate.go) with what its tracks need, measured as
+// the publishers' rates. When the estimate stays well below audio plus
+// video, the subscriber's video tracks are paused for it, most expensive
+// first, and its audio goes on whole: a consult survives a frozen
+// picture, not broken speech. A paused track is retried once the estimate
+// has climbed back to what it needs (GCC climbs while the link is not
+// congested), no sooner than a back-off that doubles each time a retry
+// fails. Tracks resume at a keyframe with no gap in their numbering
+// (DownTrack.paused). Only a subscriber that sends transport-cc feedback
+// is judged: without it there is no estimate. With one layer per track
+// (no simulcast yet) pausing is all the allocator can do; choosing layers
+// will take its place for video that has them.
+const (
+	allocEvery = 500 * time.Millisecond
+	// A track is paused after pauseTicks ticks in a row in which the
+	// estimate was below pauseBelow of what the tracks need: a dip of
+	// GCC's (to 0.85 of the rate received, on a delay spike, even two in
+	// a row) does not pause anything; a link that carries less than half
+	// the video does.
+	pauseTicks = 4
+	pauseBelow = 0.5
+	headroom   = 1.15 // a track needs its rate times this
+	retryFirst = 4 * time.Second
+	retryMax   = 32 * time.Second
+	// A resume that holds this long was a success: the next back-off
+	// starts again from retryFirst.
+	resumeHolds = 20 * time.Second
+	// Nothing is paused until the subscriber's transport has been up this
+	// long: after an outage GCC's estimate is low for a while (the lost
+	// packets counted as loss) on a link that is fine.
+	settleAfterUp = 5 * time.Second
+)
+
+type allocator struct {
+	s     *SFU
+	rates map[*UpTrack]*rateMeter
+	state map[*DownTrack]*pauseState
+	done  chan struct{}
+}
+
+type rateMeter struct {
+	bytes uint64
+	at    time.Time
+	bps   float64
+}
+
+type pauseState struct {
+	over      int // ticks in a row below pauseBelow
+	pausedAt  time.Time
+	resumedAt time.Time
+	retry     time.Duration
+}
+
+func newAllocator(s *SFU) *allocator {
+	return &allocator{s: s, rates: map[*UpTrack]*rateMeter{}, state: map[*DownTrack]*pauseState{},
+		done: make(chan struct{})}
+}
+
+func (a *allocator) run() {
+	tick := time.NewTicker(allocEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case now := <-tick.C:
+			a.tick(now)
+		}
+	}
+}
+
+func (a *allocator) tick(now time.Time) {
+	a.s.mu.Lock()
+	rooms := make([]*Room, 0, len(a.s.rooms))
+	for _, r := range a.s.rooms {
+		rooms = append(rooms, r)
+	}
+	a.s.mu.Unlock()
+	seenUp, seenDown := map[*UpTrack]bool{}, map[*DownTrack]bool{}
+	for _, r := range rooms {
+		for _, p := range r.snapshot() {
+			est := p.estimate.Load()
+			p.mu.Lock()
+			downs := make([]*DownTrack, 0, len(p.downs))
+			for _, d := range p.downs {
+				downs = append(downs, d)
+			}
+			p.mu.Unlock()
+			for _, d := range downs {
+				seenUp[d.up], seenDown[d] = true, true
+				a.measure(d.up, now)
+			}
+			if est != nil && (*est).(*twccOnly).fed.Load() {
+				a.allocate(p, float64((*est).GetTargetBitrate()), downs, now)
+			}
+		}
+	}
+	for up := range a.rates {
+		if !seenUp[up] {
+			delete(a.rates, up)
+		}
+	}
+	for d := range a.state {
+		if !seenDown[d] {
+			delete(a.state, d)
+		}
+	}
+}
+
+// measure updates an up-track's rate, smoothed over about a second.
+func (a *allocator) measure(up *UpTrack, now time.Time) {
+	m := a.rates[up]
+	bytes := up.bytes.Load()
+	if m == nil {
+		a.rates[up] = &rateMeter{bytes: bytes, at: now}
+		return
+	}
+	if dt := now.Sub(m.at).Seconds(); dt >= allocEvery.Seconds()/2 {
+		bps := float64(bytes-m.bytes) * 8 / dt
+		if m.bps == 0 {
+			m.bps = bps
+		} else {
+			m.bps += (bps - m.bps) / 2
+		}
+		m.bytes, m.at = bytes, now
+	}
+}
+
+func (a *allocator) rate(up *UpTrack) float64 {
+	if m := a.rates[up]; m != nil {
+		return m.bps
+	}
+	return 0
+}
+
+// allocate decides which of p's video tracks its estimate carries.
+func (a *allocator) allocate(p *Participant, estimate float64, downs []*DownTrack, now time.Time) {
+	var audio float64
+	var video []*DownTrack
+	for _, d := range downs {
+		if d.up.info.Kind == "audio" {
+			audio += a.rate(d.up)
+		} else {
+			video = append(video, d)
+		}
+	}
+	// Cheapest first, so that as many pictures as fit go on.
+	sort.Slice(video, func(i, j int) bool { return a.rate(video[i].up) < a.rate(video[j].up) })
+	budget := estimate - audio*headroom
+	// A pause needs a settled transport and a bottleneck the subscriber
+	// itself reports (loss or queueing on some track), not a low estimate
+	// alone.
+	upAt := p.subUpAt.Load()
+	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp
+	congested := false
+	for _, d := range downs {
+		if d.link.congested(now.Add(-3 * time.Second)) {
+			congested = true
+		}
+	}
+	for _, d := range video {
+		st := a.state[d]
+		if st == nil {
+			st = &pauseState{retry: retryFirst}
+			a.state[d] = st
+		}
+		need := a.rate(d.up) * headroom
+		if !d.paused.Load() {
+			if budget >= need*pauseBelow || !settled || !congested {
+				st.over = 0
+				budget -= need
+				continue
+			}
+			if st.over++; st.over < pauseTicks {
+				budget -= need
+				continue
+			}
+			// Back off further after a retry that did not hold.
+			if !st.resumedAt.IsZero() && now.Sub(st.resumedAt) < resumeHolds {
+				st.retry = min(2*st.retry, retryMax)
+			} else {
+				st.retry = retryFirst
+			}
+			st.over, st.pausedAt = 0, now
+			a.setPaused(p, d, true, estimate, need)
+			continue
+		}
+		if now.Sub(st.pausedAt) >= st.retry && budget >= need {
+			st.resumedAt = now
+			budget -= need
+			a.setPaused(p, d, false, estimate, need)
+		}
+	}
+}
+
+func (a *allocator) setPaused(p *Participant, d *DownTrack, paused bool, estimate, need float64) {
+	d.paused.Store(paused)
+	msg := "video resumed for this subscriber"
+	if paused {
+		msg = "video paused for this subscriber: its downlink cannot carry it"
+	}
+	p.log.Info(msg, zap.String("track", d.up.info.ID),
+		zap.Int("estimateKbps", int(estimate/1000)), zap.Int("needKbps", int(need/1000)))
+	if f := p.params.Events.TrackPaused; f != nil {
+		f(d.up.info, paused)
+	}
+}
+
+// Paused reports whether the track is paused for this subscriber.
+func (d *DownTrack) Paused() bool { return d.paused.Load() }

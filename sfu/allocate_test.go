@@ -1,0 +1,107 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"go.uber.org/zap"
+)
+
+// allocRig is a subscriber receiving one audio and one video track whose
+// rates, link reports and estimate the test sets, ticked by hand.
+type allocRig struct {
+	a            *allocator
+	p            *Participant
+	audio, video *DownTrack
+	events       []bool
+	now          time.Time
+}
+
+func newAllocRig(t *testing.T) *allocRig {
+	r := &allocRig{a: newAllocator(nil), now: time.Now()}
+	r.p = &Participant{log: zap.NewNop()}
+	r.p.params.Events.TrackPaused = func(_ TrackInfo, paused bool) { r.events = append(r.events, paused) }
+	up := func(kind string, bps float64) *DownTrack {
+		u := &UpTrack{info: TrackInfo{ID: "pub:" + kind, Kind: kind}}
+		r.a.rates[u] = &rateMeter{bps: bps, at: r.now}
+		return newDownTrack(u, func(*DownTrack) {})
+	}
+	r.audio, r.video = up("audio", 40_000), up("video", 400_000)
+	r.up(r.now.Add(-time.Minute))
+	return r
+}
+
+// up says when the subscribe transport came up.
+func (r *allocRig) up(at time.Time) { r.p.subUpAt.Store(at.UnixNano()) }
+
+// report has the subscriber report loss (a fraction) on the video track.
+func (r *allocRig) report(loss float64) {
+	r.video.link.update(rtcp.ReceptionReport{FractionLost: uint8(loss * 256)}, r.now, videoClock)
+}
+
+// ticks runs n allocator ticks at the given estimate, reporting loss
+// before each.
+func (r *allocRig) ticks(n int, estimate, loss float64) {
+	for i := 0; i < n; i++ {
+		r.now = r.now.Add(allocEvery)
+		r.report(loss)
+		r.a.allocate(r.p, estimate, []*DownTrack{r.audio, r.video}, r.now)
+	}
+}
+
+func TestALowEstimateAloneDoesNotPause(t *testing.T) {
+	r := newAllocRig(t)
+	r.ticks(20, 100_000, 0) // after an outage: estimate low, link clean
+	if r.video.Paused() || len(r.events) > 0 {
+		t.Fatal("paused on a clean link")
+	}
+	r.up(r.now)
+	r.ticks(8, 100_000, 0.3) // lossy, but the transport just came back
+	if r.video.Paused() {
+		t.Fatal("paused within the settling time after the transport came up")
+	}
+}
+
+func TestAGoodEstimateNeverPauses(t *testing.T) {
+	r := newAllocRig(t)
+	r.ticks(40, 600_000, 0.1) // a little loss, room enough
+	if r.video.Paused() {
+		t.Fatal("paused with room for the video")
+	}
+}
+
+func TestABottleneckPausesVideoThenRetriesWithBackOff(t *testing.T) {
+	r := newAllocRig(t)
+	r.ticks(pauseTicks-1, 150_000, 0.4)
+	if r.video.Paused() {
+		t.Fatal("paused before the bottleneck lasted")
+	}
+	r.ticks(1, 150_000, 0.4)
+	if !r.video.Paused() || r.audio.Paused() || len(r.events) != 1 || !r.events[0] {
+		t.Fatalf("after %d ticks: video paused %v, audio paused %v, events %v", pauseTicks, r.video.Paused(), r.audio.Paused(), r.events)
+	}
+	// The estimate climbs back (the link carries audio alone well): the
+	// video is retried once the first back-off has passed.
+	r.ticks(int(retryFirst/allocEvery)-1, 600_000, 0)
+	if !r.video.Paused() {
+		t.Fatal("retried before the back-off")
+	}
+	r.ticks(1, 600_000, 0)
+	if r.video.Paused() {
+		t.Fatal("not retried after the back-off with room for it")
+	}
+	// The retry fails at once: the next back-off is twice as long.
+	r.ticks(pauseTicks, 150_000, 0.4)
+	if !r.video.Paused() {
+		t.Fatal("not paused again")
+	}
+	r.ticks(int(2*retryFirst/allocEvery)-1, 600_000, 0)
+	if !r.video.Paused() {
+		t.Fatal("the back-off did not double")
+	}
+	r.ticks(1, 600_000, 0)
+	if r.video.Paused() || len(r.events) != 4 {
+		t.Fatalf("events %v", r.events)
+	}
+}

@@ -1,0 +1,152 @@
+package sfu
+
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"go.uber.org/zap"
+
+	"consult/sfu/internal/keyframe"
+	"consult/sfu/internal/packetcache"
+)
+
+// seqWriter records what a down-track sends.
+type seqWriter struct {
+	seqs []uint16
+	keys []bool // whether each packet starts a keyframe
+}
+
+func (w *seqWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.seqs = append(w.seqs, h.SequenceNumber)
+	w.keys = append(w.keys, keyframe.IsStart(keyframe.VP8, payload))
+	return len(payload), nil
+}
+
+// pauseRig is one VP8 up-track and one down-track written inline.
+type pauseRig struct {
+	up   *UpTrack
+	down *DownTrack
+	w    *seqWriter
+	pk   rtp.Packetizer
+	sent []uint16 // the publisher's sequence numbers, in order
+}
+
+func newPauseRig() *pauseRig {
+	up := &UpTrack{info: TrackInfo{ID: "p:v", Kind: "video", Codec: "video/VP8"}, codec: keyframe.VP8,
+		cache: packetcache.New(512), log: zap.NewNop(), done: make(chan struct{})}
+	up.kf = throttle{send: func() {}} // counts its requests in sent
+	empty := []*DownTrack{}
+	up.downs.Store(&empty)
+	d := newDownTrack(up, func(*DownTrack) {})
+	w := &seqWriter{}
+	d.binding.Store(&binding{ssrc: 1, pt: 96, writer: w})
+	up.addDown(d)
+	seq := rtp.NewFixedSequencer(65500) // wraps during the test
+	return &pauseRig{up: up, down: d, w: w,
+		pk: rtp.NewPacketizer(1200, 96, 42, &codecs.VP8Payloader{EnablePictureID: true}, seq, 90000)}
+}
+
+// frame sends one frame (a keyframe or not) through the up-track.
+func (r *pauseRig) frame(key bool) {
+	data := append([]byte{0x11, 0x02, 0x00}, make([]byte, 1500)...)
+	if key {
+		data = vp8Key
+	}
+	for _, p := range r.pk.Packetize(data, 3000) {
+		b, _ := p.Marshal()
+		r.sent = append(r.sent, p.SequenceNumber)
+		r.up.forward(b)
+		r.drain()
+	}
+}
+
+func (r *pauseRig) drain() {
+	for {
+		select {
+		case seq := <-r.down.queue:
+			r.down.write(seq)
+		default:
+			return
+		}
+	}
+}
+
+// A paused track sends nothing; resumed, it waits for a keyframe and
+// goes on from the next sequence number, so the subscriber sees no gap.
+func TestAPausedTrackResumesAtAKeyframeWithoutAGap(t *testing.T) {
+	r := newPauseRig()
+	r.frame(true)
+	for i := 0; i < 5; i++ {
+		r.frame(false)
+	}
+	before := len(r.w.seqs)
+	r.down.paused.Store(true)
+	for i := 0; i < 20; i++ {
+		r.frame(i == 10)
+	}
+	if len(r.w.seqs) != before {
+		t.Fatalf("a paused track sent %d packets", len(r.w.seqs)-before)
+	}
+	r.down.paused.Store(false)
+	asked := r.up.kf.sent
+	r.frame(false) // not a keyframe: dropped, and one is asked for
+	if len(r.w.seqs) != before {
+		t.Fatal("resumed on a delta frame")
+	}
+	if r.up.kf.sent == asked {
+		t.Error("no keyframe asked for on resuming")
+	}
+	r.frame(true)
+	r.frame(false)
+	if !r.w.keys[before] {
+		t.Fatal("the first packet after the pause does not start a keyframe")
+	}
+	for i := 1; i < len(r.w.seqs); i++ {
+		if r.w.seqs[i] != r.w.seqs[i-1]+1 {
+			t.Fatalf("gap in the subscriber's sequence numbers at %d: %d then %d", i, r.w.seqs[i-1], r.w.seqs[i])
+		}
+	}
+
+	// A NACK names the subscriber's numbers: those sent since the pause
+	// map to the publisher's packets, those from before it to nothing.
+	last := r.w.seqs[len(r.w.seqs)-1]
+	if in, ok := r.down.publisherSeq(last); !ok || in != r.sent[len(r.sent)-1] {
+		t.Errorf("subscriber's %d maps to %d (%v), want the publisher's %d", last, in, ok, r.sent[len(r.sent)-1])
+	}
+	if _, ok := r.down.publisherSeq(r.w.seqs[before-1]); ok {
+		t.Error("a packet from before the pause maps to one after it")
+	}
+	// And a retransmission from before the pause is not sent again under
+	// the new numbering.
+	n := len(r.w.seqs)
+	r.down.write(r.sent[2])
+	if len(r.w.seqs) != n {
+		t.Error("a packet from before the pause was sent again")
+	}
+}
+
+// Pausing and resuming costs the forwarding path no allocation.
+func TestPausingDoesNotAllocate(t *testing.T) {
+	r := newPauseRig()
+	pkts := marshalAll(r.pk.Packetize(vp8Key, 3000))
+	delta := marshalAll(r.pk.Packetize(append([]byte{0x11, 0x02, 0x00}, make([]byte, 1500)...), 3000))
+	i, seq := 0, uint16(0)
+	allocs := testing.AllocsPerRun(500, func() {
+		r.down.paused.Store(i%50 < 10)
+		src := delta
+		if i%25 == 0 {
+			src = pkts
+		}
+		for _, b := range src {
+			seq++ // fresh numbers each time, written in place
+			b[2], b[3] = byte(seq>>8), byte(seq)
+			r.up.forward(b)
+			r.drain()
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per frame", allocs)
+	}
+}

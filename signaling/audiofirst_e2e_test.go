@@ -1,0 +1,72 @@
+package signaling_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"consult/client"
+	"consult/internal/testenv"
+	"consult/protocol"
+)
+
+// awaitPaused waits for a track-paused about kind of publisher's tracks,
+// paused or resumed.
+func awaitPaused(t *testing.T, p *peer, publisher, kind string, paused bool, within time.Duration) protocol.TrackPaused {
+	t.Helper()
+	var tp protocol.TrackPaused
+	_, err := p.AwaitMatch(ctxT(t, within), func(e client.Event) bool {
+		return e.Type == protocol.TypeTrackPaused && e.Decode(&tp) == nil &&
+			tp.Participant == publisher && tp.Kind == kind && tp.Paused == paused
+	})
+	if err != nil {
+		t.Fatalf("no track-paused %v for %s's %s: %v", paused, publisher, kind, err)
+	}
+	return tp
+}
+
+// Audio first: the doctor's downlink carries 120 kbit/s, a third of the
+// patient's video. The server pauses that video for the doctor (and tells
+// it why), and the patient's audio reaches the doctor whole; the patient,
+// on a good link, keeps the doctor's video. When the doctor's link is good
+// again, the video comes back by itself.
+func TestAudioFirstOnAWeakDownlink(t *testing.T) {
+	mw := newMediaWorld(t, 0)
+	down := downCap(120_000)
+	doctor := mw.memberOn(t, "Dr", down, "1.2.3.20")
+	patient := mw.member(t, "Pat", "1.2.3.21")
+	audio := logSeqs(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeAudio))
+	video := record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		record(patient.awaitTrackKind(t, k)) // read, so that transport-cc feedback counts them
+	}
+
+	tp := awaitPaused(t, doctor, patient.ID(), "video", true, 20*time.Second)
+	if tp.Reason != protocol.PauseBandwidth || !strings.HasPrefix(tp.Track, patient.ID()+":") {
+		t.Fatalf("track-paused %+v", tp)
+	}
+	// What was queued when the pause came drains first.
+	settle := time.Now().Add(time.Second)
+	testenv.Eventually(t, 5*time.Second, "the queue to drain", func() bool { return time.Now().After(settle) })
+	from := audio.mark() + 1
+	end := time.Now().Add(3 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "three seconds of audio", func() bool { return time.Now().After(end) })
+	to := audio.mark()
+	lost := audio.missing(from, to)
+	t.Logf("with the video paused, %d of %d audio packets lost", lost, to-from+1)
+	if to-from < 100 || float64(lost) > 0.02*float64(to-from+1) {
+		t.Errorf("audio on the weak link: %d of %d packets lost", lost, to-from+1)
+	}
+	if patient.said(`"track-paused"`) {
+		t.Error("the patient, on a good link, was told a track paused")
+	}
+
+	down.SetRate(20_000_000)
+	back := time.Now()
+	awaitPaused(t, doctor, patient.ID(), "video", false, 60*time.Second)
+	resumed := time.Since(back)
+	took := video.flowing(t, "the patient's video at the doctor again", back, 20, 15*time.Second)
+	t.Logf("the link was good again: video resumed after %v, flowing after %v", resumed, took)
+}

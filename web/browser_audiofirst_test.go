@@ -1,0 +1,74 @@
+package web_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"consult/internal/shaper"
+	"consult/internal/testenv"
+	"consult/signaling"
+)
+
+// audioJS reads the page's received audio from its server connection:
+// samples received and samples concealed (made up for lost packets).
+const audioJS = `(async () => {
+  const s = window.consultApp?.session?.sub;
+  if (!s) return {received: 0, concealed: 0};
+  let received = 0, concealed = 0;
+  (await s.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') { received += r.totalSamplesReceived || 0; concealed += r.concealedSamples || 0; }
+  });
+  return {received, concealed};
+})()`
+
+type audioStats struct {
+	Received  float64 `json:"received"`
+	Concealed float64 `json:"concealed"`
+}
+
+const pausedJS = `(() => { const t = document.querySelector('.tile[data-remote]'); if (!t) return '';
+  const m = t.querySelector('.tile-paused');
+  return t.dataset.videoPaused === 'true' && getComputedStyle(m).display !== 'none' ? m.textContent : ''; })()`
+
+// A patient on a downlink of 150 kbit/s, well under the doctor's video:
+// the server pauses that video for the patient, whose page says so on the
+// doctor's tile, and the doctor's voice reaches the patient whole (little
+// concealment). The doctor, on a good link, keeps the patient's picture.
+func TestAWeakDownlinkKeepsTheVoiceAndPausesThePicture(t *testing.T) {
+	srv := startServerWith(t, serverOptions{p2p: signaling.P2PConfig{Disabled: true}})
+	_, p := newPages(t, 120*time.Second, 2, "doctor", "patient")
+	doctor, patient := p[0], p[1]
+	relay := shaped(t, patient)
+	do(t, doctor, chromedp.Navigate(roomURL(srv.URL, "weak", "Dr", true)))
+	waitState(t, doctor, "doctor", "live")
+	do(t, patient, chromedp.Navigate(roomURL(srv.URL, "weak", "Pat", true)))
+	srv.waitMode(t, "weak", "sfu")
+	waitVideoFlowing(t, doctor, "doctor", 1)
+	waitVideoFlowing(t, patient, "patient", 1)
+
+	relay.Set(shaper.Link{}, shaper.Link{Kbps: 150, Queue: 300 * time.Millisecond})
+	limited := time.Now()
+	msg := waitFor(t, patient, "the patient's page to show the doctor's video paused", 40*time.Second, pausedJS,
+		func(s string) bool { return s != "" })
+	t.Logf("%v after the downlink was limited: %q", time.Since(limited).Round(100*time.Millisecond), msg)
+
+	// The voice over the next five seconds, once the queue has drained.
+	settle := time.Now().Add(time.Second)
+	testenv.Eventually(t, 5*time.Second, "the queue to drain", func() bool { return time.Now().After(settle) })
+	a := eval[audioStats](t, patient, audioJS)
+	end := time.Now().Add(5 * time.Second)
+	testenv.Eventually(t, 15*time.Second, "five seconds of audio", func() bool { return time.Now().After(end) })
+	b := eval[audioStats](t, patient, audioJS)
+	got, concealed := b.Received-a.Received, b.Concealed-a.Concealed
+	t.Logf("with the video paused the patient concealed %.1f %% of the doctor's audio (%.0f of %.0f samples)",
+		100*concealed/max(got, 1), concealed, got)
+	if got < 48000*3 || concealed > 0.05*got {
+		t.Errorf("the patient's audio: %.0f samples received, %.0f concealed; want at most 5 %% concealed", got, concealed)
+	}
+	if s := eval[string](t, doctor, pausedJS); s != "" {
+		t.Errorf("the doctor, on a good link, shows the patient's video paused: %q", s)
+	}
+	waitVideoFlowing(t, doctor, "doctor", 1)
+}

@@ -86,7 +86,8 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 		defer tcp.Close()
 		ice.TCPListener = tcp
 	}
-	media, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), KeyframeInterval: cfg.keyframeInterval, ICE: ice})
+	media, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), KeyframeInterval: cfg.keyframeInterval,
+		KeepVideo: !cfg.audioFirst, ICE: ice})
 	if err != nil {
 		return err
 	}

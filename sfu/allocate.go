@@ -12,10 +12,10 @@ import (
 // the publishers' rates. When the estimate stays well below audio plus
 // video, the subscriber's video tracks are paused for it, most expensive
 // first, and its audio goes on whole: a consult survives a frozen
-// picture, not broken speech. A paused track is retried once the estimate
-// has climbed back to what it needs (GCC climbs while the link is not
-// congested), no sooner than a back-off that doubles each time a retry
-// fails. Tracks resume at a keyframe with no gap in their numbering
+// picture, not broken speech. A paused track is retried when a back-off
+// ends (8 s, doubling up to 32 s each time a retry meets the bottleneck
+// again and is cut short), unless the subscriber still reports loss or
+// queueing. Tracks resume at a keyframe with no gap in their numbering
 // (DownTrack.paused). Only a subscriber that sends transport-cc feedback
 // is judged: without it there is no estimate. With one layer per track
 // (no simulcast yet) pausing is all the allocator can do; choosing layers
@@ -30,7 +30,7 @@ const (
 	pauseTicks = 4
 	pauseBelow = 0.5
 	headroom   = 1.15 // a track needs its rate times this
-	retryFirst = 4 * time.Second
+	retryFirst = 8 * time.Second
 	retryMax   = 32 * time.Second
 	// A resume that holds this long was a success: the next back-off
 	// starts again from retryFirst.
@@ -39,13 +39,38 @@ const (
 	// long: after an outage GCC's estimate is low for a while (the lost
 	// packets counted as loss) on a link that is fine.
 	settleAfterUp = 5 * time.Second
+	// A retry is judged within retryVerdict, with half the ticks.
+	retryVerdict = 5 * time.Second
+	// With no transport-cc feedback for starvedAfter, a paused track is
+	// retried when its back-off ends, whatever the (frozen) estimate.
+	starvedAfter = 3 * time.Second
 )
 
 type allocator struct {
 	s     *SFU
 	rates map[*UpTrack]*rateMeter
 	state map[*DownTrack]*pauseState
+	trend map[*Participant]*trend
 	done  chan struct{}
+}
+
+// trend holds a subscriber's last estimates, to tell a link that is
+// congested now (the estimate falls or stays) from one recovering (it
+// climbs: after an outage, or from GCC's start below a large video).
+type trend struct {
+	last [pauseTicks + 1]float64
+	n    int
+}
+
+func (t *trend) push(v float64) {
+	copy(t.last[:], t.last[1:])
+	t.last[len(t.last)-1] = v
+	t.n++
+}
+
+// rising reports whether the estimate climbed over the window.
+func (t *trend) rising() bool {
+	return t.n <= pauseTicks || t.last[len(t.last)-1] > t.last[0]*1.02
 }
 
 type rateMeter struct {
@@ -63,7 +88,7 @@ type pauseState struct {
 
 func newAllocator(s *SFU) *allocator {
 	return &allocator{s: s, rates: map[*UpTrack]*rateMeter{}, state: map[*DownTrack]*pauseState{},
-		done: make(chan struct{})}
+		trend: map[*Participant]*trend{}, done: make(chan struct{})}
 }
 
 func (a *allocator) run() {
@@ -86,7 +111,7 @@ func (a *allocator) tick(now time.Time) {
 		rooms = append(rooms, r)
 	}
 	a.s.mu.Unlock()
-	seenUp, seenDown := map[*UpTrack]bool{}, map[*DownTrack]bool{}
+	seenUp, seenDown, seenP := map[*UpTrack]bool{}, map[*DownTrack]bool{}, map[*Participant]bool{}
 	for _, r := range rooms {
 		for _, p := range r.snapshot() {
 			est := p.estimate.Load()
@@ -100,8 +125,9 @@ func (a *allocator) tick(now time.Time) {
 				seenUp[d.up], seenDown[d] = true, true
 				a.measure(d.up, now)
 			}
-			if est != nil && (*est).(*twccOnly).fed.Load() {
-				a.allocate(p, float64((*est).GetTargetBitrate()), downs, now)
+			if est != nil && est.fed.Load() {
+				seenP[p] = true
+				a.allocate(p, float64(est.GetTargetBitrate()), est.starved(now, starvedAfter), downs, now)
 			}
 		}
 	}
@@ -113,6 +139,11 @@ func (a *allocator) tick(now time.Time) {
 	for d := range a.state {
 		if !seenDown[d] {
 			delete(a.state, d)
+		}
+	}
+	for p := range a.trend {
+		if !seenP[p] {
+			delete(a.trend, p)
 		}
 	}
 }
@@ -144,7 +175,15 @@ func (a *allocator) rate(up *UpTrack) float64 {
 }
 
 // allocate decides which of p's video tracks its estimate carries.
-func (a *allocator) allocate(p *Participant, estimate float64, downs []*DownTrack, now time.Time) {
+// starved says transport-cc feedback stopped: nothing carrying it is sent
+// (the paused video was all there was), so the estimate cannot recover.
+func (a *allocator) allocate(p *Participant, estimate float64, starved bool, downs []*DownTrack, now time.Time) {
+	tr := a.trend[p]
+	if tr == nil {
+		tr = &trend{}
+		a.trend[p] = tr
+	}
+	tr.push(estimate)
 	var audio float64
 	var video []*DownTrack
 	for _, d := range downs {
@@ -157,14 +196,15 @@ func (a *allocator) allocate(p *Participant, estimate float64, downs []*DownTrac
 	// Cheapest first, so that as many pictures as fit go on.
 	sort.Slice(video, func(i, j int) bool { return a.rate(video[i].up) < a.rate(video[j].up) })
 	budget := estimate - audio*headroom
-	// A pause needs a settled transport and a bottleneck the subscriber
-	// itself reports (loss or queueing on some track), not a low estimate
-	// alone.
+	// A pause needs a settled transport, an estimate that is not
+	// climbing, and a bottleneck the subscriber itself reports (loss or
+	// queueing on some track, in a report that began after the transport
+	// came up), not a low estimate alone.
 	upAt := p.subUpAt.Load()
-	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp
+	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp && !tr.rising()
 	congested := false
 	for _, d := range downs {
-		if d.link.congested(now.Add(-3 * time.Second)) {
+		if d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt)) {
 			congested = true
 		}
 	}
@@ -181,7 +221,12 @@ func (a *allocator) allocate(p *Participant, estimate float64, downs []*DownTrac
 				budget -= need
 				continue
 			}
-			if st.over++; st.over < pauseTicks {
+			// A retry that meets congestion at once is cut short.
+			ticks := pauseTicks
+			if !st.resumedAt.IsZero() && now.Sub(st.resumedAt) < retryVerdict {
+				ticks = pauseTicks / 2
+			}
+			if st.over++; st.over < ticks {
 				budget -= need
 				continue
 			}
@@ -195,7 +240,11 @@ func (a *allocator) allocate(p *Participant, estimate float64, downs []*DownTrac
 			a.setPaused(p, d, true, estimate, need)
 			continue
 		}
-		if now.Sub(st.pausedAt) >= st.retry && budget >= need {
+		// The retry is the probe: nothing else tells whether a link that
+		// carries audio well would carry the video again (GCC climbs
+		// about 8 % a second unprobed, and sits at its floor after a
+		// pause). A link still reporting a bottleneck is not retried.
+		if now.Sub(st.pausedAt) >= st.retry && (budget >= need || starved || !congested) {
 			st.resumedAt = now
 			budget -= need
 			a.setPaused(p, d, false, estimate, need)

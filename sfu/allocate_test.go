@@ -16,6 +16,7 @@ type allocRig struct {
 	audio, video *DownTrack
 	events       []bool
 	now          time.Time
+	starved      bool
 }
 
 func newAllocRig(t *testing.T) *allocRig {
@@ -46,7 +47,7 @@ func (r *allocRig) ticks(n int, estimate, loss float64) {
 	for i := 0; i < n; i++ {
 		r.now = r.now.Add(allocEvery)
 		r.report(loss)
-		r.a.allocate(r.p, estimate, []*DownTrack{r.audio, r.video}, r.now)
+		r.a.allocate(r.p, estimate, r.starved, []*DownTrack{r.audio, r.video}, r.now)
 	}
 }
 
@@ -73,6 +74,10 @@ func TestAGoodEstimateNeverPauses(t *testing.T) {
 
 func TestABottleneckPausesVideoThenRetriesWithBackOff(t *testing.T) {
 	r := newAllocRig(t)
+	r.ticks(pauseTicks+1, 150_000, 0) // the estimate's recent past: low, but no loss yet
+	if r.video.Paused() {
+		t.Fatal("paused with no loss reported")
+	}
 	r.ticks(pauseTicks-1, 150_000, 0.4)
 	if r.video.Paused() {
 		t.Fatal("paused before the bottleneck lasted")
@@ -91,10 +96,11 @@ func TestABottleneckPausesVideoThenRetriesWithBackOff(t *testing.T) {
 	if r.video.Paused() {
 		t.Fatal("not retried after the back-off with room for it")
 	}
-	// The retry fails at once: the next back-off is twice as long.
-	r.ticks(pauseTicks, 150_000, 0.4)
+	// The retry fails at once (the estimate falls back): it is judged in
+	// half the ticks, and the next back-off is twice as long.
+	r.ticks(pauseTicks/2, 150_000, 0.4)
 	if !r.video.Paused() {
-		t.Fatal("not paused again")
+		t.Fatal("a failed retry not cut short")
 	}
 	r.ticks(int(2*retryFirst/allocEvery)-1, 600_000, 0)
 	if !r.video.Paused() {
@@ -103,5 +109,34 @@ func TestABottleneckPausesVideoThenRetriesWithBackOff(t *testing.T) {
 	r.ticks(1, 600_000, 0)
 	if r.video.Paused() || len(r.events) != 4 {
 		t.Fatalf("events %v", r.events)
+	}
+}
+
+// A climbing estimate is a link recovering (after an outage, or GCC's
+// start below a large video), not a bottleneck: nothing is paused.
+func TestAClimbingEstimateDoesNotPause(t *testing.T) {
+	r := newAllocRig(t)
+	e := 50_000.0
+	for i := 0; i < 20; i++ {
+		e *= 1.04
+		r.ticks(1, e, 0.3)
+	}
+	if r.video.Paused() {
+		t.Fatal("paused while the estimate climbed")
+	}
+}
+
+// Paused video that was the only thing carrying transport-cc feedback
+// leaves the estimate frozen: it is retried when its back-off ends.
+func TestAStarvedEstimateRetriesOnTheBackOff(t *testing.T) {
+	r := newAllocRig(t)
+	r.ticks(2*pauseTicks+1, 150_000, 0.4)
+	if !r.video.Paused() {
+		t.Fatal("not paused")
+	}
+	r.starved = true
+	r.ticks(int(retryFirst/allocEvery)+1, 150_000, 0)
+	if r.video.Paused() {
+		t.Fatal("not retried with the feedback gone")
 	}
 }

@@ -20,6 +20,15 @@ import (
 // behind loses packets (and may NACK them) instead of slowing anyone else.
 const queueLen = 256
 
+// base, the first publisher sequence number under the current offset,
+// moves up to baseKeep behind the newest packet once it falls baseSlide
+// behind, so that int16 differences with it stay meaningful however long
+// a call lasts.
+const (
+	baseSlide = 0x4000
+	baseKeep  = 0x1000
+)
+
 // keyframeRetry is how long a new subscriber waits for a keyframe before
 // asking again, in case the publisher's answer was lost.
 const keyframeRetry = time.Second
@@ -62,6 +71,8 @@ type DownTrack struct {
 	hdr        rtp.Header
 	waitingKey bool
 	askedAt    time.Time
+	seenIn     bool   // a packet came
+	highIn     uint16 // the publisher's newest sequence number seen
 	sentAny    bool   // a packet went out
 	lastOut    uint16 // the highest sequence number sent
 	offset     uint16 // publisher's minus subscriber's sequence numbers
@@ -167,6 +178,12 @@ func (d *DownTrack) write(seq uint16) {
 	if b == nil {
 		return
 	}
+	// Fresh packets come from the up-track in order; one that is not
+	// newer than the newest seen is a retransmission.
+	fresh := !d.seenIn || int16(seq-d.highIn) > 0
+	if fresh {
+		d.highIn, d.seenIn = seq, true
+	}
 	if d.paused.Load() {
 		if !d.resync {
 			d.resync = true
@@ -175,9 +192,11 @@ func (d *DownTrack) write(seq uint16) {
 		}
 		return
 	}
-	// A retransmission from before the current offset began: its number
-	// would land on another packet's in the subscriber's stream.
-	if d.sentAny && !d.resync && int16(seq-d.base) < 0 {
+	// A stream resumes on a fresh packet, never on an old one resent
+	// (an old keyframe would restart it in the past), and a retransmission
+	// from before the current offset began would land on another packet's
+	// number in the subscriber's stream.
+	if !fresh && d.sentAny && (d.resync || int16(seq-d.base) < 0) {
 		return
 	}
 	n := d.up.cache.Get(seq, d.buf[:])
@@ -222,6 +241,11 @@ func (d *DownTrack) write(seq uint16) {
 		if !d.sentAny || d.resync {
 			d.offset, d.base, d.resync = off, seq, false
 			d.seqMap.Store(1<<32 | uint64(off)<<16 | uint64(seq))
+		} else if fresh && int16(seq-d.base) > baseSlide {
+			// Keep base within reach of the int16 comparisons: nothing
+			// older than a few thousand packets is in the cache anyway.
+			d.base = seq - baseKeep
+			d.seqMap.Store(1<<32 | uint64(off)<<16 | uint64(d.base))
 		}
 		if !d.sentAny || int16(out-d.lastOut) > 0 {
 			d.lastOut = out
@@ -249,7 +273,11 @@ func (d *DownTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.up.requestKeyframe()
+				// A paused subscriber's decoder starves and asks; the
+				// resume asks for its own keyframe.
+				if !d.paused.Load() {
+					d.up.requestKeyframe()
+				}
 			case *rtcp.ReceiverReport:
 				// A compound packet reaches every sender it names: keep
 				// only the block about this stream.

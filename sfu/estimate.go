@@ -3,6 +3,7 @@ package sfu
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
@@ -33,45 +34,75 @@ const (
 )
 
 // estimators hands each new PeerConnection's estimator to whoever creates
-// it: pion builds a connection's interceptors inside NewPeerConnection and
-// names them with the connection's id.
+// it. pion builds a connection's interceptors inside NewPeerConnection, on
+// the caller's goroutine: newPC holds mu around that call, so the
+// estimator built during it is the one for that connection, and only a
+// subscribe connection gets a real one.
 type estimators struct {
-	byPC sync.Map // PeerConnection id → cc.BandwidthEstimator
+	mu   sync.Mutex
+	want bool      // the connection being built sends media
+	slot *twccOnly // the estimator built for it
 }
 
 func newEstimators() (*estimators, *cc.InterceptorFactory, error) {
 	e := &estimators{}
 	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		if !e.want {
+			return idleEstimator{}, nil
+		}
 		bwe, err := gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(estimateStart),
 			gcc.SendSideBWEMinBitrate(estimateMin), gcc.SendSideBWEMaxBitrate(estimateMax),
 			gcc.SendSideBWEPacer(&passPacer{}))
 		if err != nil {
 			return nil, err
 		}
-		return &twccOnly{SendSideBWE: bwe}, nil
+		e.slot = &twccOnly{SendSideBWE: bwe}
+		return e.slot, nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	f.OnNewPeerConnection(func(id string, est cc.BandwidthEstimator) { e.byPC.Store(id, est) })
 	return e, f, nil
 }
 
-// take returns pc's estimator (nil if it has none) and forgets it.
-func (e *estimators) take(pc *webrtc.PeerConnection) cc.BandwidthEstimator {
-	v, ok := e.byPC.LoadAndDelete(pc.ID())
-	if !ok {
-		return nil
+// build runs newPC (which calls NewPeerConnection) and returns its
+// connection with the estimator made for it (nil unless sends).
+func (e *estimators) build(sends bool, newPC func() (*webrtc.PeerConnection, error)) (*webrtc.PeerConnection, *twccOnly, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.want, e.slot = sends, nil
+	pc, err := newPC()
+	est := e.slot
+	e.want, e.slot = false, nil
+	if err != nil {
+		if est != nil {
+			_ = est.Close()
+		}
+		return nil, nil, err
 	}
-	return v.(cc.BandwidthEstimator)
+	return pc, est, nil
 }
+
+// idleEstimator is what a connection that sends nothing gets: no GCC
+// goroutines, no history.
+type idleEstimator struct{}
+
+func (idleEstimator) AddStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	return w
+}
+func (idleEstimator) WriteRTCP([]rtcp.Packet, interceptor.Attributes) error { return nil }
+func (idleEstimator) GetTargetBitrate() int                                 { return 0 }
+func (idleEstimator) OnTargetBitrateChange(func(int))                       {}
+func (idleEstimator) GetStats() map[string]any                              { return nil }
+func (idleEstimator) Close() error                                          { return nil }
 
 // twccOnly estimates from transport-cc feedback alone: a stream whose
 // subscriber did not take the transport-cc header extension is not
 // recorded packet by packet for feedback that will never come.
 type twccOnly struct {
 	*gcc.SendSideBWE
-	fed atomic.Bool // transport-cc feedback arrived: the estimate means something
+	fed      atomic.Bool  // transport-cc feedback arrived: the estimate means something
+	lastFeed atomic.Int64 // when feedback last came (unix ns)
 }
 
 const transportCCURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
@@ -85,16 +116,21 @@ func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWrit
 	return w
 }
 
-// WriteRTCP notes the first transport-cc feedback.
+// WriteRTCP notes when transport-cc feedback comes.
 func (e *twccOnly) WriteRTCP(pkts []rtcp.Packet, a interceptor.Attributes) error {
-	if !e.fed.Load() {
-		for _, p := range pkts {
-			if _, ok := p.(*rtcp.TransportLayerCC); ok {
-				e.fed.Store(true)
-			}
+	for _, p := range pkts {
+		if _, ok := p.(*rtcp.TransportLayerCC); ok {
+			e.fed.Store(true)
+			e.lastFeed.Store(time.Now().UnixNano())
 		}
 	}
 	return e.SendSideBWE.WriteRTCP(pkts, a)
+}
+
+// starved reports whether feedback has stopped (since before now-d):
+// with nothing sent that carries it, the estimate no longer moves.
+func (e *twccOnly) starved(now time.Time, d time.Duration) bool {
+	return now.Sub(time.Unix(0, e.lastFeed.Load())) > d
 }
 
 // passPacer is a gcc.Pacer that sends at once, with no lock held while
@@ -141,8 +177,8 @@ type Downlink struct {
 // Downlink reports p's downlink: the estimate and each track's Link.
 func (p *Participant) Downlink() Downlink {
 	d := Downlink{Tracks: p.Links()}
-	if est := p.estimate.Load(); est != nil && (*est).(*twccOnly).fed.Load() {
-		d.EstimateKbps = (*est).GetTargetBitrate() / 1000
+	if est := p.estimate.Load(); est != nil && est.fed.Load() {
+		d.EstimateKbps = est.GetTargetBitrate() / 1000
 	}
 	return d
 }

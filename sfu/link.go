@@ -29,9 +29,9 @@ type Link struct {
 // linkState holds a down-track's Link; the RTCP reader writes it, stats
 // readers copy it.
 type linkState struct {
-	mu   sync.Mutex
-	link Link
-	at   time.Time // of the last report
+	mu         sync.Mutex
+	link       Link
+	at, prevAt time.Time // of the last report and of the one before
 }
 
 // maxRTT bounds a believable round trip: a report whose arithmetic gives
@@ -43,7 +43,7 @@ const maxRTT = 10 * time.Second
 func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.at = now
+	l.prevAt, l.at = l.at, now
 	l.link.Reports++
 	l.link.Loss = float64(r.FractionLost) / 256
 	l.link.Lost = int32(r.TotalLost<<8) >> 8 // a signed 24-bit count
@@ -60,12 +60,15 @@ func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) 
 	}
 }
 
-// congested reports whether the last report, received since after,
-// shows the signs of a bottleneck: packets lost or held up in a queue.
-func (l *linkState) congested(after time.Time) bool {
+// congested reports whether the last report, received since after and
+// covering an interval that began since since (the previous report came
+// after it: not one that spans an outage), shows the signs of a
+// bottleneck: packets lost or held up in a queue.
+func (l *linkState) congested(after, since time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.at.After(after) && (l.link.Loss >= congestedLoss || l.link.JitterMS >= congestedJitterMS)
+	return l.at.After(after) && l.prevAt.After(since) &&
+		(l.link.Loss >= congestedLoss || l.link.JitterMS >= congestedJitterMS)
 }
 
 // What congested takes for a bottleneck. A healthy link shows neither,

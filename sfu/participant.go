@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"fmt"
-	"github.com/pion/interceptor/pkg/cc"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,10 +73,10 @@ type Participant struct {
 	described   map[Role]bool
 	downs       map[*UpTrack]*DownTrack
 	ups         []*UpTrack
-	held        [2]atomic.Bool                        // audio, video: not forwarded (see Hold)
-	estimate    atomic.Pointer[cc.BandwidthEstimator] // the subscribe connection's (estimate.go)
-	subUpAt     atomic.Int64                          // when the subscribe transport last came up (unix ns; 0: down)
-	offering    bool                                  // an offer on sub awaits its answer
+	held        [2]atomic.Bool           // audio, video: not forwarded (see Hold)
+	estimate    atomic.Pointer[twccOnly] // the subscribe connection's (estimate.go)
+	subUpAt     atomic.Int64             // when the subscribe transport last came up (unix ns; 0: down)
+	offering    bool                     // an offer on sub awaits its answer
 	renegotiate bool
 	restartICE  bool          // the next offer on sub restarts ICE
 	restartOut  bool          // the offer out is a restart
@@ -107,14 +106,16 @@ func newParticipant(r *Room, params ParticipantParams) (*Participant, error) {
 func (p *Participant) ID() string { return p.id }
 
 func (p *Participant) newPC(role Role) (*webrtc.PeerConnection, error) {
-	pc, err := p.room.sfu.api.NewPeerConnection(webrtc.Configuration{})
+	// The server sends only on the subscribe connection: only that one
+	// gets an estimator (estimate.go).
+	pc, est, err := p.room.sfu.est.build(role == RoleSubscribe, func() (*webrtc.PeerConnection, error) {
+		return p.room.sfu.api.NewPeerConnection(webrtc.Configuration{})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new %s PeerConnection: %w", role, err)
 	}
-	// Every connection gets an estimator; only a subscriber's measures
-	// anything (the server sends nothing on a publish connection).
-	if est := p.room.sfu.est.take(pc); est != nil && role == RoleSubscribe {
-		p.estimate.Store(&est)
+	if est != nil {
+		p.estimate.Store(est)
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil || p.params.Events.Candidate == nil {

@@ -61,6 +61,15 @@ func (r *pauseRig) frame(key bool) {
 	}
 }
 
+// small sends a one-packet delta frame.
+func (r *pauseRig) small() {
+	p := r.pk.Packetize([]byte{0x11, 0x02, 0x00, 1, 2, 3, 4, 5}, 3000)[0]
+	b, _ := p.Marshal()
+	r.sent = append(r.sent, p.SequenceNumber)
+	r.up.forward(b)
+	r.drain()
+}
+
 func (r *pauseRig) drain() {
 	for {
 		select {
@@ -148,5 +157,49 @@ func TestPausingDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per frame", allocs)
+	}
+}
+
+// A call longer than half the sequence space (32 768 packets: minutes of
+// video) keeps forwarding, fresh packets and retransmissions alike.
+func TestALongStreamKeepsForwarding(t *testing.T) {
+	r := newPauseRig()
+	r.frame(true)
+	for i := 0; i < 40000; i++ {
+		r.small()
+	}
+	if len(r.w.seqs) != len(r.sent) {
+		t.Fatalf("forwarded %d of %d packets", len(r.w.seqs), len(r.sent))
+	}
+	last := r.w.seqs[len(r.w.seqs)-1]
+	if in, ok := r.down.publisherSeq(last - 5); !ok || in != r.sent[len(r.sent)-6] {
+		t.Fatalf("a NACK for a recent packet maps to %d (%v)", in, ok)
+	}
+	n := len(r.w.seqs)
+	r.down.write(r.sent[len(r.sent)-6]) // a retransmission
+	if len(r.w.seqs) != n+1 {
+		t.Fatal("a retransmission of a recent packet was not sent")
+	}
+}
+
+// A resent packet of the last keyframe before a pause, arriving after the
+// resume, does not restart the stream in the past: it waits for a fresh
+// keyframe.
+func TestAResumeWaitsForAFreshKeyframe(t *testing.T) {
+	r := newPauseRig()
+	r.frame(true)
+	oldKey := r.sent[0]
+	r.frame(false)
+	r.down.paused.Store(true)
+	r.frame(false)
+	r.down.paused.Store(false)
+	n := len(r.w.seqs)
+	r.down.write(oldKey)
+	if len(r.w.seqs) != n {
+		t.Fatal("resumed on an old keyframe resent")
+	}
+	r.frame(true)
+	if len(r.w.seqs) == n || !r.w.keys[n] || r.w.seqs[n] != r.w.seqs[n-1]+1 {
+		t.Fatalf("after a fresh keyframe: %v", r.w.seqs[n-1:])
 	}
 }

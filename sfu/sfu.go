@@ -30,7 +30,10 @@ type Config struct {
 	// sent to a publisher for one track (default 500 ms). Requests within
 	// it are merged into one sent when it ends.
 	KeyframeInterval time.Duration
-	ICE              ICEConfig
+	// KeepVideo turns audio first off (allocate.go): video is never
+	// paused for a weak downlink.
+	KeepVideo bool
+	ICE       ICEConfig
 }
 
 // ICEConfig chooses how the server's PeerConnections gather candidates.
@@ -96,7 +99,9 @@ func New(cfg Config) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, est: est, rooms: map[string]*Room{}}
 	s.alloc = newAllocator(s)
-	go s.alloc.run()
+	if !cfg.KeepVideo {
+		go s.alloc.run()
+	}
 	return s, nil
 }
 

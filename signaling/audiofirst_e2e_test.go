@@ -38,7 +38,7 @@ func TestAudioFirstOnAWeakDownlink(t *testing.T) {
 	doctor := mw.memberOn(t, "Dr", down, "1.2.3.20")
 	patient := mw.member(t, "Pat", "1.2.3.21")
 	audio := logSeqs(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeAudio))
-	video := record(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
+	video := logSeqs(doctor.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		record(patient.awaitTrackKind(t, k)) // read, so that transport-cc feedback counts them
 	}
@@ -67,6 +67,24 @@ func TestAudioFirstOnAWeakDownlink(t *testing.T) {
 	back := time.Now()
 	awaitPaused(t, doctor, patient.ID(), "video", false, 60*time.Second)
 	resumed := time.Since(back)
+	beforePause := video.mark() // nothing came during the pause
 	took := video.flowing(t, "the patient's video at the doctor again", back, 20, 15*time.Second)
 	t.Logf("the link was good again: video resumed after %v, flowing after %v", resumed, took)
+
+	// The doctor's decoder sees one stream: the numbers go on from before
+	// the pause (less what the weak link dropped just before it, a few
+	// dozen) instead of jumping by the hundreds of packets the pause held
+	// back, and nothing is missing after the resume.
+	first := video.firstAfter(beforePause)
+	end = time.Now().Add(2 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "two seconds of video", func() bool { return time.Now().After(end) })
+	to = video.mark()
+	lost = video.missing(first, to)
+	t.Logf("numbers: %d before the pause, %d first after it; %d of %d missing since", beforePause, first, lost, to-first+1)
+	if first-beforePause > 60 {
+		t.Errorf("the doctor's video jumped from %d to %d across the pause", beforePause, first)
+	}
+	if to-first < 50 || float64(lost) > 0.02*float64(to-first+1) {
+		t.Errorf("after the resume %d of %d sequence numbers missing", lost, to-first+1)
+	}
 }

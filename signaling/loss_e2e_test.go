@@ -13,11 +13,12 @@ import (
 
 // seqLog records the sequence numbers of a track's packets, unwrapped.
 type seqLog struct {
-	mu   sync.Mutex
-	seen map[int64]bool
-	top  int64 // highest unwrapped sequence number
-	last uint16
-	n    int
+	arrivals // when packets came (for flowing)
+	mu       sync.Mutex
+	seen     map[int64]bool
+	top      int64 // highest unwrapped sequence number
+	last     uint16
+	n        int
 }
 
 func logSeqs(r *webrtc.TrackRemote) *seqLog {
@@ -39,6 +40,9 @@ func logSeqs(r *webrtc.TrackRemote) *seqLog {
 			}
 			l.n++
 			l.mu.Unlock()
+			l.arrivals.mu.Lock()
+			l.arrivals.times = append(l.arrivals.times, time.Now())
+			l.arrivals.mu.Unlock()
 		}
 	}()
 	return l
@@ -49,6 +53,19 @@ func (l *seqLog) mark() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.top
+}
+
+// firstAfter is the lowest sequence number received above s.
+func (l *seqLog) firstAfter(s int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first := l.top
+	for q := range l.seen {
+		if q > s && q < first {
+			first = q
+		}
+	}
+	return first
 }
 
 // missing counts the sequence numbers in [from, to] never received.
@@ -153,7 +170,8 @@ func TestSubscribersLinksAreMeasured(t *testing.T) {
 // patient's uncapped downlink keeps an estimate well above it.
 func TestTheServerEstimatesEachDownlink(t *testing.T) {
 	const capBits = 120_000
-	mw := newMediaWorld(t, 0)
+	// Audio first off: a paused video would let the estimate climb.
+	mw := newMediaWorld(t, 0, func(w *world) { w.keepVideo = true })
 	doctor := mw.memberOn(t, "Dr", downCap(capBits), "1.2.3.20")
 	patient := mw.member(t, "Pat", "1.2.3.21")
 	// Every track read: pion's transport-cc feedback counts only the

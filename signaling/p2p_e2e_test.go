@@ -35,6 +35,7 @@ type world struct {
 	// bounds themselves sets them short.
 	handover, deadline time.Duration
 	grace              time.Duration // the resume grace period; 0: the default
+	keepVideo          bool          // audio first off (sfu.Config.KeepVideo)
 }
 
 const (
@@ -76,6 +77,7 @@ func newWorld(t *testing.T, setup ...func(w *world)) *world {
 		c.P2P.Deadline = w.deadline
 		c.P2P.HandoverTimeout = w.handover
 		c.ResumeGrace = w.grace
+		s.KeepVideo = w.keepVideo
 	})
 	return w
 }

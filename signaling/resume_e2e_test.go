@@ -119,7 +119,7 @@ type mediaWorld struct {
 	rnd    *rand.Rand
 }
 
-func newMediaWorld(t *testing.T, grace time.Duration) *mediaWorld {
+func newMediaWorld(t *testing.T, grace time.Duration, setup ...func(*world)) *mediaWorld {
 	mw := &mediaWorld{cut: map[string]bool{}, loss: map[string]float64{}, lossTo: map[string]float64{}, rnd: rand.New(rand.NewPCG(1, 2))}
 	mw.world = newWorld(t, func(w *world) {
 		w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
@@ -132,6 +132,9 @@ func newMediaWorld(t *testing.T, grace time.Duration) *mediaWorld {
 			return !mw.cut[from] && !mw.cut[to]
 		})
 		w.grace = grace
+		for _, f := range setup {
+			f(w)
+		}
 	})
 	return mw
 }

@@ -36,6 +36,7 @@ const pausedJS = `(() => { const t = document.querySelector('.tile[data-remote]'
 // the server pauses that video for the patient, whose page says so on the
 // doctor's tile, and the doctor's voice reaches the patient whole (little
 // concealment). The doctor, on a good link, keeps the patient's picture.
+// With the link restored, the picture comes back by itself.
 func TestAWeakDownlinkKeepsTheVoiceAndPausesThePicture(t *testing.T) {
 	srv := startServerWith(t, serverOptions{p2p: signaling.P2PConfig{Disabled: true}})
 	_, p := newPages(t, 120*time.Second, 2, "doctor", "patient")
@@ -71,4 +72,12 @@ func TestAWeakDownlinkKeepsTheVoiceAndPausesThePicture(t *testing.T) {
 		t.Errorf("the doctor, on a good link, shows the patient's video paused: %q", s)
 	}
 	waitVideoFlowing(t, doctor, "doctor", 1)
+
+	// The link is good again: the picture comes back by itself.
+	relay.Set(shaper.Link{}, shaper.Link{})
+	restored := time.Now()
+	waitFor(t, patient, "the pause mark to go", 45*time.Second, pausedJS, func(s string) bool { return s == "" })
+	waitVideoFlowing(t, patient, "patient", 1)
+	t.Logf("the doctor's picture decoded again at the patient %v after the link was restored",
+		time.Since(restored).Round(100*time.Millisecond))
 }

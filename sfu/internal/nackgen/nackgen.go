@@ -73,21 +73,34 @@ type generator struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*stream
+	writer  interceptor.RTCPWriter
 	started bool
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
 
-// BindRTCPWriter starts the loop that sends NACKs through w.
+// BindRTCPWriter keeps the writer the NACKs go through.
 func (g *generator) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.started {
-		g.started = true
-		g.wg.Add(1)
-		go g.loop(w)
-	}
+	g.writer = w
 	return w
+}
+
+// startLocked starts the loop once there is a stream to watch: a
+// connection that only sends (a subscriber's) never wakes for nothing.
+func (g *generator) startLocked() {
+	if g.started || g.writer == nil {
+		return
+	}
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	g.started = true
+	g.wg.Add(1)
+	go g.loop(g.writer)
 }
 
 // BindRemoteStream watches the sequence numbers of a stream that
@@ -99,6 +112,7 @@ func (g *generator) BindRemoteStream(info *interceptor.StreamInfo, r interceptor
 	s := newStream(info.SSRC, info.ClockRate)
 	g.mu.Lock()
 	g.streams[info.SSRC] = s
+	g.startLocked()
 	g.mu.Unlock()
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, a, err := r.Read(b, a)

@@ -119,6 +119,7 @@ export class App {
     on('track-unpublished', (m) => {
       this.roster.track(m.participant, m.track, false);
       this.stage.removeTrack(m.participant, m.track.id);
+      if (m.track.kind === 'video') this.stage.videoPaused(m.participant, false); // a new track starts unpaused
     });
     on('offer', (m) => this.session?.onOffer(m));
     on('answer', (m) => this.session?.onAnswer(m));

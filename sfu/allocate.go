@@ -202,9 +202,12 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 	// came up), not a low estimate alone.
 	upAt := p.subUpAt.Load()
 	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp && !tr.rising()
+	// A paused track's reports do not count: no packet arrives to move
+	// them, and the jitter of the congestion that paused it would stand
+	// in every report until it resumes.
 	congested := false
 	for _, d := range downs {
-		if d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt)) {
+		if !d.paused.Load() && d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt)) {
 			congested = true
 		}
 	}

@@ -140,3 +140,22 @@ func TestAStarvedEstimateRetriesOnTheBackOff(t *testing.T) {
 		t.Fatal("not retried with the feedback gone")
 	}
 }
+
+// A paused track's own reports keep the jitter of the congestion that
+// paused it (nothing arrives to move it): they do not hold its retry back.
+func TestAPausedTracksStaleReportsDoNotBlockItsRetry(t *testing.T) {
+	r := newAllocRig(t)
+	r.ticks(2*pauseTicks+1, 150_000, 0.4)
+	if !r.video.Paused() {
+		t.Fatal("not paused")
+	}
+	for i := 0; i <= int(retryFirst/allocEvery) && r.video.Paused(); i++ {
+		r.now = r.now.Add(allocEvery)
+		r.video.link.update(rtcp.ReceptionReport{Jitter: 90 * 60}, r.now, videoClock) // 60 ms, stale
+		r.audio.link.update(rtcp.ReceptionReport{}, r.now, 48000)                     // clean
+		r.a.allocate(r.p, 150_000, false, []*DownTrack{r.audio, r.video}, r.now)
+	}
+	if r.video.Paused() {
+		t.Fatal("the paused track's stale jitter held its retry back")
+	}
+}

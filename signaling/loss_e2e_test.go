@@ -142,21 +142,18 @@ func TestSubscribersLinksAreMeasured(t *testing.T) {
 		}
 		return sfu.Link{}, false
 	}
-	var dl sfu.Link
-	testenv.Eventually(t, 15*time.Second, "loss and a round trip on the doctor's video link", func() bool {
-		var ok bool
-		dl, ok = link(doctor.ID(), "video")
-		return ok && dl.Lost > 0 && dl.RTTMS > 0
+	var dl, pl sfu.Link
+	testenv.Eventually(t, 15*time.Second, "loss and a round trip on the doctor's video link, a round trip on the patient's", func() bool {
+		var ok1, ok2 bool
+		dl, ok1 = link(doctor.ID(), "video")
+		pl, ok2 = link(patient.ID(), "video")
+		return ok1 && ok2 && dl.Lost > 0 && dl.RTTMS > 0 && pl.RTTMS > 0
 	})
-	pl, ok := link(patient.ID(), "video")
 	t.Logf("doctor's video link %+v; patient's %+v", dl, pl)
-	if !ok || pl.Reports == 0 {
-		t.Fatalf("no reports on the patient's video link: %+v", pl)
-	}
 	if pl.Lost != 0 || pl.Loss != 0 {
 		t.Errorf("loss on the patient's clean downlink: %+v", pl)
 	}
-	if dl.RTTMS > 2000 || pl.RTTMS <= 0 || pl.RTTMS > 2000 {
+	if dl.RTTMS > 2000 || pl.RTTMS > 2000 {
 		t.Errorf("round trips %v ms / %v ms on a local network", dl.RTTMS, pl.RTTMS)
 	}
 	if dl.Track == "" || dl.Track == pl.Track {

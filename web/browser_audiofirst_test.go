@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -28,6 +29,14 @@ type audioStats struct {
 	Concealed float64 `json:"concealed"`
 }
 
+// videoBytesJS is the video bytes the page received from the server.
+const videoBytesJS = `(async () => {
+  const s = window.consultApp?.session?.sub;
+  let bytes = 0;
+  if (s) (await s.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') bytes += r.bytesReceived || 0; });
+  return bytes;
+})()`
+
 const pausedJS = `(() => { const t = document.querySelector('.tile[data-remote]'); if (!t) return '';
   const m = t.querySelector('.tile-paused');
   return t.dataset.videoPaused === 'true' && getComputedStyle(m).display !== 'none' ? m.textContent : ''; })()`
@@ -49,10 +58,25 @@ func TestAWeakDownlinkKeepsTheVoiceAndPausesThePicture(t *testing.T) {
 	waitVideoFlowing(t, doctor, "doctor", 1)
 	waitVideoFlowing(t, patient, "patient", 1)
 
+	// The doctor's video rate, to limit the link well under it.
+	b0, t0 := eval[float64](t, patient, videoBytesJS), time.Now()
+	settle0 := time.Now().Add(2 * time.Second)
+	testenv.Eventually(t, 5*time.Second, "two seconds of video", func() bool { return time.Now().After(settle0) })
+	kbps := (eval[float64](t, patient, videoBytesJS) - b0) * 8 / time.Since(t0).Seconds() / 1000
+	t.Logf("the doctor's video reaches the patient at %.0f kbit/s", kbps)
 	relay.Set(shaper.Link{}, shaper.Link{Kbps: 150, Queue: 300 * time.Millisecond})
 	limited := time.Now()
-	msg := waitFor(t, patient, "the patient's page to show the doctor's video paused", 40*time.Second, pausedJS,
-		func(s string) bool { return s != "" })
+	var msg string
+	deadline := time.Now().Add(testenv.Scale(40 * time.Second))
+	for msg == "" {
+		if time.Now().After(deadline) {
+			// What the server saw of the patient's downlink says why.
+			b, _ := json.Marshal(srv.sig.AllRooms())
+			t.Fatalf("the patient's page never showed the doctor's video paused; the rooms: %s", b)
+		}
+		<-time.After(150 * time.Millisecond) // polling interval, as waitFor's
+		msg = eval[string](t, patient, pausedJS)
+	}
 	t.Logf("%v after the downlink was limited: %q", time.Since(limited).Round(100*time.Millisecond), msg)
 
 	// The voice over the next five seconds, once the queue has drained.

@@ -81,6 +81,13 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 		// to do; the product's 4 s bound is for cameras that are off.
 		o.p2p.HandoverTimeout = 30 * time.Second
 	}
+	if o.p2p.Deadline == 0 {
+		// Likewise a direct attempt: the tests that expect the direct path
+		// check that the pages get there, which took two pages on a loaded
+		// machine more than the product's 5 s; on a real network an
+		// attempt that slow fails.
+		o.p2p.Deadline = testenv.Scale(15 * time.Second)
+	}
 	log := testlog.New(t)
 	s, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), ICE: sfu.ICEConfig{IncludeLoopback: true, Interfaces: []string{"lo"}}})
 	if err != nil {

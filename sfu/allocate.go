@@ -105,25 +105,18 @@ func (a *allocator) run() {
 }
 
 func (a *allocator) tick(now time.Time) {
-	a.s.mu.Lock()
-	rooms := make([]*Room, 0, len(a.s.rooms))
-	for _, r := range a.s.rooms {
-		rooms = append(rooms, r)
-	}
-	a.s.mu.Unlock()
+	rooms := a.s.roomList()
 	seenUp, seenDown, seenP := map[*UpTrack]bool{}, map[*DownTrack]bool{}, map[*Participant]bool{}
 	for _, r := range rooms {
 		for _, p := range r.snapshot() {
 			est := p.estimate.Load()
-			p.mu.Lock()
-			downs := make([]*DownTrack, 0, len(p.downs))
-			for _, d := range p.downs {
-				downs = append(downs, d)
-			}
-			p.mu.Unlock()
+			downs := p.downTracks()
 			for _, d := range downs {
-				seenUp[d.up], seenDown[d] = true, true
-				a.measure(d.up, now)
+				seenDown[d] = true
+				if !seenUp[d.up] { // once per tick, however many receive it
+					seenUp[d.up] = true
+					a.measure(d.up, now)
+				}
 			}
 			if est != nil && est.fed.Load() {
 				seenP[p] = true
@@ -202,12 +195,9 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 	// came up), not a low estimate alone.
 	upAt := p.subUpAt.Load()
 	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp && !tr.rising()
-	// A paused track's reports do not count: no packet arrives to move
-	// them, and the jitter of the congestion that paused it would stand
-	// in every report until it resumes.
 	congested := false
 	for _, d := range downs {
-		if !d.paused.Load() && d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt)) {
+		if d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt)) {
 			congested = true
 		}
 	}

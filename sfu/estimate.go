@@ -10,6 +10,7 @@ import (
 	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -105,11 +106,9 @@ type twccOnly struct {
 	lastFeed atomic.Int64 // when feedback last came (unix ns)
 }
 
-const transportCCURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
-
 func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
 	for _, x := range info.RTPHeaderExtensions {
-		if x.URI == transportCCURI {
+		if x.URI == sdp.TransportCCURI {
 			return e.SendSideBWE.AddStream(info, w)
 		}
 	}

@@ -32,6 +32,8 @@ type linkState struct {
 	mu         sync.Mutex
 	link       Link
 	at, prevAt time.Time // of the last report and of the one before
+	lastSeq    uint32    // the highest sequence number the last report names
+	moved      bool      // packets arrived in the last report's interval
 }
 
 // maxRTT bounds a believable round trip: a report whose arithmetic gives
@@ -44,6 +46,8 @@ func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prevAt, l.at = l.at, now
+	l.moved = l.link.Reports == 0 || r.LastSequenceNumber != l.lastSeq
+	l.lastSeq = r.LastSequenceNumber
 	l.link.Reports++
 	l.link.Loss = float64(r.FractionLost) / 256
 	l.link.Lost = int32(r.TotalLost<<8) >> 8 // a signed 24-bit count
@@ -63,11 +67,14 @@ func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) 
 // congested reports whether the last report, received since after and
 // covering an interval that began since since (the previous report came
 // after it: not one that spans an outage), shows the signs of a
-// bottleneck: packets lost or held up in a queue.
+// bottleneck: packets lost or held up in a queue. A report of a stream
+// that received nothing in its interval (paused, muted by a host) is no
+// evidence: its jitter is the last one measured, and stands until
+// packets flow again.
 func (l *linkState) congested(after, since time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.at.After(after) && l.prevAt.After(since) &&
+	return l.at.After(after) && l.prevAt.After(since) && l.moved &&
 		(l.link.Loss >= congestedLoss || l.link.JitterMS >= congestedJitterMS)
 }
 
@@ -93,14 +100,20 @@ func ntpMiddle(t time.Time) uint32 {
 	return uint32((secs<<32 | frac) >> 16)
 }
 
-// Links reports the link as each of p's down-tracks sees it.
-func (p *Participant) Links() []Link {
+// downTracks is what p receives now, to visit without p.mu held.
+func (p *Participant) downTracks() []*DownTrack {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	downs := make([]*DownTrack, 0, len(p.downs))
 	for _, d := range p.downs {
 		downs = append(downs, d)
 	}
-	p.mu.Unlock()
+	return downs
+}
+
+// Links reports the link as each of p's down-tracks sees it.
+func (p *Participant) Links() []Link {
+	downs := p.downTracks()
 	out := make([]Link, 0, len(downs))
 	for _, d := range downs {
 		l := d.link.get()

@@ -229,14 +229,20 @@ type Stats struct {
 	NACKsSent, NACKedPackets, LostUnrepaired uint64
 }
 
-// Stats adds up the counters of every room.
-func (s *SFU) Stats() Stats {
+// roomList is the rooms now, to visit without s.mu held.
+func (s *SFU) roomList() []*Room {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	rooms := make([]*Room, 0, len(s.rooms))
 	for _, r := range s.rooms {
 		rooms = append(rooms, r)
 	}
-	s.mu.Unlock()
+	return rooms
+}
+
+// Stats adds up the counters of every room.
+func (s *SFU) Stats() Stats {
+	rooms := s.roomList()
 	n := s.nacks.Counters()
 	st := Stats{Rooms: len(rooms), NACKsSent: n.NACKs, NACKedPackets: n.Asked, LostUnrepaired: n.GaveUp}
 	for _, r := range rooms {

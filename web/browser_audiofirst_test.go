@@ -41,7 +41,8 @@ const pausedJS = `(() => { const t = document.querySelector('.tile[data-remote]'
   const m = t.querySelector('.tile-paused');
   return t.dataset.videoPaused === 'true' && getComputedStyle(m).display !== 'none' ? m.textContent : ''; })()`
 
-// A patient on a downlink of 150 kbit/s, well under the doctor's video:
+// A patient on a downlink of 150 kbit/s (less if the doctor's video is
+// small), well under the doctor's video:
 // the server pauses that video for the patient, whose page says so on the
 // doctor's tile, and the doctor's voice reaches the patient whole (little
 // concealment). The doctor, on a good link, keeps the patient's picture.
@@ -63,8 +64,12 @@ func TestAWeakDownlinkKeepsTheVoiceAndPausesThePicture(t *testing.T) {
 	settle0 := time.Now().Add(2 * time.Second)
 	testenv.Eventually(t, 5*time.Second, "two seconds of video", func() bool { return time.Now().After(settle0) })
 	kbps := (eval[float64](t, patient, videoBytesJS) - b0) * 8 / time.Since(t0).Seconds() / 1000
-	t.Logf("the doctor's video reaches the patient at %.0f kbit/s", kbps)
-	relay.Set(shaper.Link{}, shaper.Link{Kbps: 150, Queue: 300 * time.Millisecond})
+	// 150 kbit/s, or less when the doctor's encoder makes little (its
+	// fake camera on a loaded machine made 155 kbit/s, which a 150 kbit/s
+	// link nearly carries): well under the video, and over the audio.
+	capKbps := int(min(150, max(80, kbps*0.45)))
+	t.Logf("the doctor's video reaches the patient at %.0f kbit/s; the patient's downlink is limited to %d kbit/s", kbps, capKbps)
+	relay.Set(shaper.Link{}, shaper.Link{Kbps: capKbps, Queue: 300 * time.Millisecond})
 	limited := time.Now()
 	var msg string
 	deadline := time.Now().Add(testenv.Scale(40 * time.Second))

@@ -34,9 +34,12 @@ type file struct {
 
 	tracks []*trackWriter
 
-	mu        sync.Mutex
-	bytes     int64
-	lastMS    int64
+	mu      sync.Mutex
+	bytes   int64
+	firstMS int64 // of the first block written; -1 before it
+	lastMS  int64
+	// per track, by index in tracks: the last block's time
+	trackMS   []int64
 	closeOnce sync.Once
 }
 
@@ -85,7 +88,10 @@ func openFile(path string, infos []sfu.TrackInfo, start time.Time, fail func(err
 	if err != nil {
 		return nil, skipped, err
 	}
-	f := &file{path: path, start: start, fail: fail}
+	f := &file{path: path, start: start, fail: fail, firstMS: -1, trackMS: make([]int64, len(kept))}
+	for i := range f.trackMS {
+		f.trackMS[i] = -1
+	}
 	info := &webm.Info{TimecodeScale: 1000000, MuxingApp: "consult", WritingApp: "consult", DateUTC: f.start}
 	sorter, err := mkvcore.NewMultiTrackBlockSorter(mkvcore.WithMaxDelayedPackets(64),
 		mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated))
@@ -106,25 +112,44 @@ func openFile(path string, infos []sfu.TrackInfo, start time.Time, fail func(err
 		return nil, skipped, err
 	}
 	for i, w := range ws {
-		f.tracks = append(f.tracks, newTrackWriter(f, kept[i], w))
+		f.tracks = append(f.tracks, newTrackWriter(f, i, kept[i], w))
 	}
 	return f, skipped, nil
 }
 
-func (f *file) wrote(n int, ms int64) {
+func (f *file) wrote(track, n int, ms int64) {
 	f.mu.Lock()
 	f.bytes += int64(n)
-	if ms > f.lastMS {
-		f.lastMS = ms
+	if f.firstMS < 0 || ms < f.firstMS {
+		f.firstMS = ms
 	}
+	f.lastMS = max(f.lastMS, ms)
+	f.trackMS[track] = max(f.trackMS[track], ms)
 	f.mu.Unlock()
 }
 
-// stats returns bytes written and the media duration so far.
-func (f *file) stats() (int64, time.Duration) {
+// stats returns the bytes written and the media duration so far, of the
+// file and of each track, as a player will see them: the muxer counts
+// time from the file's first block (ebml-go writes block times relative
+// to it, and the duration as the last less the first), not from the
+// file's clock start, which early taps may put well before the first
+// keyframe. A track with no block yet has a zero duration.
+func (f *file) stats() (int64, time.Duration, []TrackFileInfo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.bytes, time.Duration(f.lastMS) * time.Millisecond
+	first := max(f.firstMS, 0)
+	var d time.Duration
+	if f.firstMS >= 0 {
+		d = time.Duration(f.lastMS-first) * time.Millisecond
+	}
+	tracks := make([]TrackFileInfo, len(f.tracks))
+	for i, t := range f.tracks {
+		tracks[i] = TrackFileInfo{Kind: t.info.Kind, Codec: t.info.Codec}
+		if ms := f.trackMS[i]; ms >= 0 {
+			tracks[i].Duration = time.Duration(ms-first) * time.Millisecond
+		}
+	}
+	return f.bytes, d, tracks
 }
 
 // close ends every track; ebml-go then finishes and closes the file.

@@ -63,12 +63,23 @@ type Info struct {
 	Duration    time.Duration `json:"durationNs"`
 }
 
-// FileInfo is one file of a recording.
+// FileInfo is one file of a recording. Duration is what a player will
+// show, from the file's first block to its last.
 type FileInfo struct {
-	Path        string        `json:"path"`
-	Participant string        `json:"participant"`
-	Bytes       int64         `json:"bytes"`
-	Duration    time.Duration `json:"durationNs"`
+	Path        string          `json:"path"`
+	Participant string          `json:"participant"`
+	Bytes       int64           `json:"bytes"`
+	Duration    time.Duration   `json:"durationNs"`
+	Tracks      []TrackFileInfo `json:"tracks"`
+}
+
+// TrackFileInfo is one track of a file: how far into the file its last
+// block is, so an operator sees whether sound and picture are both being
+// written.
+type TrackFileInfo struct {
+	Kind     string        `json:"kind"`
+	Codec    string        `json:"codec"`
+	Duration time.Duration `json:"durationNs"`
 }
 
 // Errors of the admin API.

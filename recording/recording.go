@@ -269,8 +269,8 @@ func (r *recording) info() Info {
 		in.Stopped = &t
 	}
 	for _, f := range r.files {
-		b, d := f.stats()
-		in.Files = append(in.Files, FileInfo{Path: f.path, Participant: f.participant, Bytes: b, Duration: d})
+		b, d, tracks := f.stats()
+		in.Files = append(in.Files, FileInfo{Path: f.path, Participant: f.participant, Bytes: b, Duration: d, Tracks: tracks})
 		in.Bytes += b
 		in.Duration = max(in.Duration, d)
 	}

@@ -21,6 +21,7 @@ import (
 // video of one participant in step.
 type trackWriter struct {
 	f     *file
+	index int // in f.tracks
 	info  sfu.TrackInfo
 	clock int64
 	out   webm.BlockWriteCloser
@@ -37,7 +38,7 @@ type trackWriter struct {
 	closed  bool
 }
 
-func newTrackWriter(f *file, info sfu.TrackInfo, out webm.BlockWriteCloser) *trackWriter {
+func newTrackWriter(f *file, index int, info sfu.TrackInfo, out webm.BlockWriteCloser) *trackWriter {
 	var dep rtp.Depacketizer = &codecs.OpusPacket{}
 	maxLate, clock := uint16(32), int64(48000)
 	video := info.Kind == "video"
@@ -49,7 +50,7 @@ func newTrackWriter(f *file, info sfu.TrackInfo, out webm.BlockWriteCloser) *tra
 			dep = &codecs.VP9Packet{}
 		}
 	}
-	return &trackWriter{f: f, info: info, out: out, video: video, vp9: vp9, clock: clock,
+	return &trackWriter{f: f, index: index, info: info, out: out, video: video, vp9: vp9, clock: clock,
 		sb: samplebuilder.New(maxLate, dep, uint32(clock))}
 }
 
@@ -106,7 +107,7 @@ func (t *trackWriter) writeSample(data []byte, ts uint32, at time.Time) error {
 	t.last = ts
 	ms := t.base + t.ext*1000/t.clock
 	_, err := t.out.Write(key, ms, data)
-	t.f.wrote(len(data), ms)
+	t.f.wrote(t.index, len(data), ms)
 	return err
 }
 

@@ -80,6 +80,7 @@ type DownTrack struct {
 	resync     bool   // dropped for a pause: the next packet sent starts a new offset
 
 	sent, dropped, retransmits atomic.Uint64
+	bytesOut, plisIn           atomic.Uint64 // bytes sent; PLIs and FIRs from the subscriber
 	link                       linkState
 }
 
@@ -234,6 +235,7 @@ func (d *DownTrack) write(seq uint16) {
 	// anything and the track keeps waiting for one.
 	if n, err := b.writer.WriteRTP(&d.hdr, payload); err == nil && n > 0 {
 		d.sent.Add(1)
+		d.bytesOut.Add(uint64(n))
 		if starting {
 			d.waitingKey = false
 		}
@@ -273,6 +275,7 @@ func (d *DownTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.plisIn.Add(1)
 				// A paused subscriber's decoder starves and asks; the
 				// resume asks for its own keyframe.
 				if !d.paused.Load() {
@@ -285,6 +288,9 @@ func (d *DownTrack) readRTCP() {
 					for _, r := range p.Reports {
 						if r.SSRC == b.ssrc {
 							d.link.update(r, time.Now(), d.up.clockRate())
+							if d.up.onReport != nil {
+								d.up.onReport(d.up.info.Kind, d.link.get())
+							}
 						}
 					}
 				}

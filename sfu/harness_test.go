@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -73,7 +74,13 @@ func joinPeer(t *testing.T, s *SFU, room, id string) *testPeer {
 	}
 	tp.sub.OnTrack(func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { tp.tracks <- r })
 	done := make(chan struct{})
+	joined := make(chan struct{}) // tp.p is set: an offer can come during Join
 	go func() {
+		select {
+		case <-joined:
+		case <-done:
+			return
+		}
 		for {
 			select {
 			case f := <-tp.work:
@@ -92,7 +99,9 @@ func joinPeer(t *testing.T, s *SFU, room, id string) *testPeer {
 				}
 				ans, _ := tp.sub.CreateAnswer(nil)
 				_ = tp.sub.SetLocalDescription(ans)
-				if err := tp.p.Answer(ans.SDP); err != nil {
+				// An offer can still be on its way when the test closes
+				// the participant; the answer then finds it closed.
+				if err := tp.p.Answer(ans.SDP); err != nil && !errors.Is(err, ErrClosed) {
 					t.Errorf("server rejected answer: %v", err)
 				}
 			}
@@ -126,6 +135,7 @@ func joinPeer(t *testing.T, s *SFU, room, id string) *testPeer {
 	tp.pub.OnICECandidate(onCand(RolePublish))
 	tp.sub.OnICECandidate(onCand(RoleSubscribe))
 	tp.p, err = s.Join(room, ParticipantParams{ID: id, CanPublish: true, CanSubscribe: true, Events: ev})
+	close(joined)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,11 @@ type Config struct {
 	// paused for a weak downlink.
 	KeepVideo bool
 	ICE       ICEConfig
+	// OnLinkReport, when set, is called with each receiver report a
+	// subscriber sends about a track (the track's kind, and its link as
+	// updated by the report), on the goroutine reading that subscriber's
+	// RTCP: it must not block. For monitoring.
+	OnLinkReport func(kind string, l Link)
 }
 
 // ICEConfig chooses how the server's PeerConnections gather candidates.
@@ -74,6 +79,8 @@ type SFU struct {
 	nacks *nackgen.Factory
 	est   *estimators
 	alloc *allocator
+	// retired holds the counts of tracks that have ended (totals.go).
+	retired totals
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -221,9 +228,12 @@ func (s *SFU) dropRoomIfEmpty(r *Room) {
 type Stats struct {
 	Rooms, Participants, Tracks int
 	PacketsIn, PacketsOut       uint64
+	BytesIn, BytesOut           uint64
 	Dropped                     uint64
-	KeyframeRequests            uint64
-	Retransmits                 uint64
+	// KeyframeRequests are PLIs sent to publishers; PLIsIn, the PLIs and
+	// FIRs subscribers sent (several merge into one request).
+	KeyframeRequests, PLIsIn uint64
+	Retransmits              uint64
 	// Towards publishers: NACK packets sent, packets asked for in them
 	// (retries included), and lost packets given up on.
 	NACKsSent, NACKedPackets, LostUnrepaired uint64
@@ -245,6 +255,7 @@ func (s *SFU) Stats() Stats {
 	rooms := s.roomList()
 	n := s.nacks.Counters()
 	st := Stats{Rooms: len(rooms), NACKsSent: n.NACKs, NACKedPackets: n.Asked, LostUnrepaired: n.GaveUp}
+	s.retired.addTo(&st)
 	for _, r := range rooms {
 		r.addStats(&st)
 	}

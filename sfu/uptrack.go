@@ -44,9 +44,14 @@ type UpTrack struct {
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64 // for the allocator's rate
-	held    *atomic.Bool  // not forwarded while set (Participant.Hold); nil: never
-	closed  atomic.Bool
-	done    chan struct{}
+	// gone holds the counts of down-tracks removed; retired, where the
+	// whole track's counts go when it closes (the SFU's totals).
+	gone     totals
+	retired  *totals
+	onReport func(kind string, l Link) // Config.OnLinkReport
+	held     *atomic.Bool              // not forwarded while set (Participant.Hold); nil: never
+	closed   atomic.Bool
+	done     chan struct{}
 }
 
 func newUpTrack(info TrackInfo, remote *webrtc.TrackRemote, interval time.Duration, writeRTCP func([]rtcp.Packet) error, log *zap.Logger) *UpTrack {
@@ -162,6 +167,11 @@ func (t *UpTrack) removeDown(d *DownTrack) {
 		}
 	}
 	t.downs.Store(&next)
+	// After the store: a reader of Stats may miss d for a moment, but
+	// never counts it twice.
+	if len(next) < len(old) {
+		t.gone.add(d.stats())
+	}
 }
 
 // close ends the track and every down-track fed by it.
@@ -170,6 +180,14 @@ func (t *UpTrack) close() {
 	if t.closed.Swap(true) {
 		t.mu.Unlock()
 		return
+	}
+	// The room has stopped listing the track (for a moment the SFU's
+	// Stats missed it), and a packet in flight may still count after
+	// this: readers of Stats keep the highest value they have seen.
+	var st Stats
+	t.addStats(&st)
+	if t.retired != nil {
+		t.retired.add(st)
 	}
 	downs := *t.downs.Load()
 	empty := []*DownTrack{}
@@ -184,10 +202,10 @@ func (t *UpTrack) close() {
 
 func (t *UpTrack) addStats(st *Stats) {
 	st.PacketsIn += t.packets.Load()
+	st.BytesIn += t.bytes.Load()
 	st.KeyframeRequests += t.kf.count()
+	t.gone.addDownsTo(st)
 	for _, d := range *t.downs.Load() {
-		st.PacketsOut += d.sent.Load()
-		st.Dropped += d.dropped.Load()
-		st.Retransmits += d.retransmits.Load()
+		st.addDown(d.stats())
 	}
 }

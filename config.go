@@ -40,6 +40,8 @@ type config struct {
 	iceDisconnected  time.Duration
 	iceKeepalive     time.Duration
 	audioFirst       bool
+	metricsAddr      string
+	pprof            bool
 }
 
 func env(name, def string) string {
@@ -87,6 +89,8 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.audioFirst, "audio-first", true, "pause a member's incoming video when its downlink cannot carry it, so that its audio stays whole")
 	boolean(&c.p2pReturn, "p2p-return", true, "return a room to the direct path when it is back to two")
 	str(&p2pDeadline, "p2p-deadline", "5s", "how long a direct attempt may take before the SFU takes over")
+	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
+	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
 	str(&c.recordDir, "record-dir", "recordings", "directory for recordings and RTP tap SDP files")
 	str(&tapAllow, "tap-allow", "127.0.0.0/8,::1/128", "CIDRs RTP taps may send to")
 	if err := fs.Parse(args); err != nil {
@@ -147,6 +151,9 @@ func parseFlags(args []string) (config, error) {
 	c.tlsHosts = splitList(tlsHosts)
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, fmt.Errorf("-tls-cert and -tls-key go together")
+	}
+	if c.pprof && c.metricsAddr == "" {
+		return c, fmt.Errorf("-pprof serves on -metrics-addr; set that too")
 	}
 	c.publicIPs = splitList(publicIPs)
 	c.interfaces = splitList(interfaces)

@@ -55,24 +55,25 @@ func (t *turnFlags) register(fs *flag.FlagSet, boolean func(*bool, string, bool,
 type iceSource func(identity, host string) []protocol.ICEServer
 
 // startTURN starts the embedded server or configures the external one. It
-// returns the ICE servers function and a closer.
-func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, func(), error) {
+// returns the ICE servers function, the embedded server's counters (nil
+// without one) and a closer.
+func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, func() turn.Stats, func(), error) {
 	none := func(string, string) []protocol.ICEServer { return []protocol.ICEServer{} }
 	on := t.enabled
 	ttl, err := time.ParseDuration(t.ttl)
 	if err != nil {
-		return nil, nil, fmt.Errorf("-turn-ttl: %v", err)
+		return nil, nil, nil, fmt.Errorf("-turn-ttl: %v", err)
 	}
 	if ext := splitList(t.externalURLs); len(ext) > 0 {
 		cfg := turn.ICEConfig{URLs: ext, Secret: t.secret, TTL: ttl}
 		if err := cfg.Validate(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		log.Info("using an external TURN server", zap.Strings("urls", ext))
-		return convert(func(id, _ string) []turn.ICEServer { return cfg.ICEServers(id, time.Now()) }), func() {}, nil
+		return convert(func(id, _ string) []turn.ICEServer { return cfg.ICEServers(id, time.Now()) }), nil, func() {}, nil
 	}
 	if !on {
-		return none, func() {}, nil
+		return none, nil, func() {}, nil
 	}
 	cfg := turn.Config{Realm: t.realm, Secret: t.secret, ListenUDP: t.udp, ListenTCP: t.tcp, ListenTLS: t.tls,
 		TLSCertFile: t.tlsCert, TLSKeyFile: t.tlsKey, Logger: log}
@@ -83,13 +84,13 @@ func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, fun
 		log.Info("TURN secret generated for this run; set -turn-secret to share it with other servers")
 	}
 	if err := parseCount(t.userQuota, &cfg.PerUserQuota); err != nil {
-		return nil, nil, fmt.Errorf("-turn-user-quota: %v", err)
+		return nil, nil, nil, fmt.Errorf("-turn-user-quota: %v", err)
 	}
 	if err := parseCount(t.totalQuota, &cfg.TotalQuota); err != nil {
-		return nil, nil, fmt.Errorf("-turn-total-quota: %v", err)
+		return nil, nil, nil, fmt.Errorf("-turn-total-quota: %v", err)
 	}
 	if cfg.MaxLifetime, err = time.ParseDuration(t.maxLifetime); err != nil {
-		return nil, nil, fmt.Errorf("-turn-max-lifetime: %v", err)
+		return nil, nil, nil, fmt.Errorf("-turn-max-lifetime: %v", err)
 	}
 	pub := t.publicIP
 	if pub == "" {
@@ -102,7 +103,7 @@ func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, fun
 	}
 	if pub != "" {
 		if cfg.PublicIP, err = netip.ParseAddr(pub); err != nil {
-			return nil, nil, fmt.Errorf("-turn-public-ip: %v", err)
+			return nil, nil, nil, fmt.Errorf("-turn-public-ip: %v", err)
 		}
 	}
 	relay := t.relayIP
@@ -111,19 +112,19 @@ func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, fun
 	}
 	if relay != "" {
 		if cfg.RelayBindAddress, err = netip.ParseAddr(relay); err != nil {
-			return nil, nil, fmt.Errorf("-turn-relay-ip: %v", err)
+			return nil, nil, nil, fmt.Errorf("-turn-relay-ip: %v", err)
 		}
 	}
 	for _, c := range splitList(t.allowPeers) {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return nil, nil, fmt.Errorf("-turn-allow-peers: %v", err)
+			return nil, nil, nil, fmt.Errorf("-turn-allow-peers: %v", err)
 		}
 		cfg.AllowedPeers = append(cfg.AllowedPeers, p)
 	}
 	srv, err := turn.New(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("TURN server: %w", err)
+		return nil, nil, nil, fmt.Errorf("TURN server: %w", err)
 	}
 	log.Info("TURN/STUN server listening", zap.String("udp", t.udp), zap.String("tcp", t.tcp),
 		zap.String("tls", t.tls), zap.Stringer("relay", cfg.RelayBindAddress))
@@ -132,7 +133,7 @@ func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, fun
 			host = t.host
 		}
 		return srv.ICEConfig(host, ttl).ICEServers(id, time.Now())
-	}), func() { _ = srv.Close() }, nil
+	}), srv.Stats, func() { _ = srv.Close() }, nil
 }
 
 func convert(f func(id, host string) []turn.ICEServer) iceSource {

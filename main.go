@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"consult/metrics"
 	"consult/recording"
 	"consult/sfu"
 	"consult/signaling"
@@ -86,14 +87,15 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 		defer tcp.Close()
 		ice.TCPListener = tcp
 	}
+	mon := metrics.New()
 	media, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), KeyframeInterval: cfg.keyframeInterval,
-		KeepVideo: !cfg.audioFirst, ICE: ice})
+		KeepVideo: !cfg.audioFirst, ICE: ice, OnLinkReport: mon.ObserveLink})
 	if err != nil {
 		return err
 	}
 	defer media.Close()
 
-	iceServers, stopTURN, err := startTURN(cfg.turn, cfg.publicIPs, log.Named("turn"))
+	iceServers, turnStats, stopTURN, err := startTURN(cfg.turn, cfg.publicIPs, log.Named("turn"))
 	if err != nil {
 		return err
 	}
@@ -112,6 +114,16 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
 		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
 		ResumeGrace: resumeGrace(cfg.resumeGrace)})
+
+	mon.SetSources(metrics.Sources{SFU: media.Stats, Census: sig.Census, Signaling: sig.Counters,
+		TURN: turnStats, Recordings: rec.List})
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg, mon, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig.Handler())
@@ -161,6 +173,20 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 		return err
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics (and pprof, if asked for) on its own
+// listener, which should be reachable from the monitoring network only:
+// it needs no token.
+func serveMetrics(cfg config, mon *metrics.Metrics, log *zap.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", cfg.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("-metrics-addr: %w", err)
+	}
+	srv := &http.Server{Handler: mon.Handler(cfg.pprof), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics listening", zap.String("url", "http://"+ln.Addr().String()+"/metrics"), zap.Bool("pprof", cfg.pprof))
+	return func() { _ = srv.Close() }, nil
 }
 
 // tlsConfig loads the configured certificate or makes a self-signed one.

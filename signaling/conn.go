@@ -89,6 +89,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+		c.s.counts.messagesIn.Add(1)
 		data, err := io.ReadAll(io.LimitReader(r, protocol.MaxMessageSize+1))
 		if err != nil {
 			return
@@ -161,6 +162,7 @@ func (c *conn) sendMsg(typ string, body any) {
 }
 
 func (c *conn) sendError(ref, code, msg string) {
+	c.s.counts.countError(code)
 	c.sendMsg(protocol.TypeError, protocol.Error{Code: code, Message: msg, Ref: ref})
 }
 

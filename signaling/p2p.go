@@ -30,13 +30,18 @@ type P2PConfig struct {
 
 // P2PStats counts direct attempts and path switches (GET /api/stats).
 type P2PStats struct {
-	Attempts     int            `json:"p2pAttempts"`
-	Successes    map[string]int `json:"p2pSuccesses"` // by "local/remote" candidate types
-	Fallbacks    int            `json:"fallbacks"`
-	FallbackMS   int64          `json:"fallbackMsTotal"` // attempt start to fallback decision
-	Switches     int            `json:"switches"`
-	SwitchGapMax int            `json:"switchGapMsMax"`
-	SwitchGapSum int64          `json:"switchGapMsTotal"`
+	Attempts  int            `json:"p2pAttempts"`
+	Successes map[string]int `json:"p2pSuccesses"` // by "local/remote" candidate types
+	Fallbacks int            `json:"fallbacks"`
+	// FallbackReasons counts fallbacks by why: "deadline" (no direct
+	// connection in time), "failed" (a client's ICE failed), "relayed"
+	// (only a relay connected them: the SFU is as good), "lost" (a
+	// running direct path broke).
+	FallbackReasons map[string]int `json:"fallbackReasons"`
+	FallbackMS      int64          `json:"fallbackMsTotal"` // attempt start to fallback decision
+	Switches        int            `json:"switches"`
+	SwitchGapMax    int            `json:"switchGapMsMax"`
+	SwitchGapSum    int64          `json:"switchGapMsTotal"`
 	// HandoverTimeouts counts path changes whose old path was retired by
 	// the timeout rather than by both members receiving on the new one.
 	HandoverTimeouts int `json:"handoverTimeouts"`
@@ -122,7 +127,7 @@ func (s *Server) reconcileLocked(r *room) []func() {
 		s.mu.Lock()
 		var after []func()
 		if r.attempt == at {
-			after = s.fallbackLocked(r, "no direct connection within the deadline")
+			after = s.fallbackLocked(r, "deadline", "no direct connection within the deadline")
 		}
 		s.mu.Unlock()
 		run(after)
@@ -187,12 +192,13 @@ func (s *Server) abortLocked(r *room) {
 
 // fallbackLocked ends a failed attempt: the room goes (or stays) on the
 // SFU, and this pair does not try again until the live set changes.
-func (s *Server) fallbackLocked(r *room, reason string) []func() {
+func (s *Server) fallbackLocked(r *room, class, reason string) []func() {
 	at := r.attempt
 	live := r.live()
 	r.failedPair = liveKey(live)
 	if at != nil {
 		s.stats.Fallbacks++
+		s.stats.FallbackReasons[class]++
 		s.stats.FallbackMS += time.Since(at.started).Milliseconds()
 	}
 	r.mode = "" // make toSFU announce the mode even when returning failed
@@ -209,7 +215,11 @@ func (s *Server) p2pState(m *member, st *protocol.P2PState) {
 	switch {
 	case at != nil && (m == at.a || m == at.b):
 		if st.State != "connected" || st.Local == "relay" || st.Remote == "relay" {
-			after = s.fallbackLocked(r, "client reported "+st.State+" "+st.Local+"/"+st.Remote)
+			class := "relayed"
+			if st.State != "connected" {
+				class = "failed"
+			}
+			after = s.fallbackLocked(r, class, "client reported "+st.State+" "+st.Local+"/"+st.Remote)
 			break
 		}
 		at.connected[m] = true
@@ -220,7 +230,7 @@ func (s *Server) p2pState(m *member, st *protocol.P2PState) {
 		r.attempt = nil
 		r.pair = [2]*member{at.a, at.b}
 		r.mode = protocol.ModeP2P
-		s.stats.Successes[st.Local+"/"+st.Remote]++
+		s.stats.Successes[candidateType(st.Local)+"/"+candidateType(st.Remote)]++
 		r.log().Info("direct connection up", zap.String("local", st.Local), zap.String("remote", st.Remote),
 			zap.Duration("took", time.Since(at.started)), zap.Bool("fromSFU", at.returning))
 		if at.returning {
@@ -234,7 +244,7 @@ func (s *Server) p2pState(m *member, st *protocol.P2PState) {
 		}
 	case st.State == "failed" && (r.pair[0] == m || r.pair[1] == m):
 		// An established direct path broke mid-call.
-		after = s.fallbackLocked(r, "direct connection lost")
+		after = s.fallbackLocked(r, "lost", "direct connection lost")
 	}
 	s.mu.Unlock()
 	run(after)
@@ -282,6 +292,7 @@ func (s *Server) pathSwitch(m *member, ps *protocol.PathSwitch) {
 	s.stats.Switches++
 	s.stats.SwitchGapSum += int64(ps.GapMS)
 	s.stats.SwitchGapMax = max(s.stats.SwitchGapMax, ps.GapMS)
+	s.counts.observeGapLocked(ps.GapMS)
 	s.mu.Unlock()
 	m.log.Info("media path switched", zap.String("from", ps.From), zap.String("to", ps.To), zap.Int("gapMs", ps.GapMS))
 }
@@ -326,9 +337,12 @@ func (s *Server) Stats() P2PStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Successes = map[string]int{}
+	st.Successes, st.FallbackReasons = map[string]int{}, map[string]int{}
 	for k, v := range s.stats.Successes {
 		st.Successes[k] = v
+	}
+	for k, v := range s.stats.FallbackReasons {
+		st.FallbackReasons[k] = v
 	}
 	return st
 }

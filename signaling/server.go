@@ -72,6 +72,7 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup
 	stats     P2PStats
+	counts    counters              // monitor.go
 	policies  map[string]RoomPolicy // operators' settings by room name
 	resumable map[string]*member    // away-or-not members by resume token
 }
@@ -125,7 +126,7 @@ func New(cfg Config) *Server {
 		cfg.P2P.HandoverTimeout = 4 * time.Second
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{},
-		policies: map[string]RoomPolicy{}, resumable: map[string]*member{}, stats: P2PStats{Successes: map[string]int{}}}
+		policies: map[string]RoomPolicy{}, resumable: map[string]*member{}, stats: P2PStats{Successes: map[string]int{}, FallbackReasons: map[string]int{}}}
 }
 
 // Handler serves /ws, /api/rooms, /api/rooms/{room}, /api/invites,

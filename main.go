@@ -89,7 +89,7 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 	}
 	mon := metrics.New()
 	media, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), KeyframeInterval: cfg.keyframeInterval,
-		KeepVideo: !cfg.audioFirst, ICE: ice, OnLinkReport: mon.ObserveLink})
+		KeepVideo: !cfg.audioFirst, ICE: ice, OnLinkReport: mon.ObserveLink, OnFirstMedia: mon.ObserveFirstMedia})
 	if err != nil {
 		return err
 	}

@@ -155,6 +155,9 @@ func TestMetricsFollowARealCall(t *testing.T) {
 	first := poll("packets to be forwarded", func(f map[string]*dto.MetricFamily) bool {
 		return value(f, "consult_rtp_forwarded_packets_total") > 0
 	})
+	if n := value(first, "consult_first_media_seconds"); n < 1 {
+		t.Errorf("the receiver's wait for its first media was not observed: %v", n)
+	}
 	poll("the forwarded packets and bytes to grow", func(f map[string]*dto.MetricFamily) bool {
 		return value(f, "consult_rtp_forwarded_packets_total") > value(first, "consult_rtp_forwarded_packets_total")+30 &&
 			value(f, "consult_rtp_forwarded_bytes_total") > value(first, "consult_rtp_forwarded_bytes_total")+30*400 &&
@@ -191,7 +194,8 @@ func TestMetricsFollowARealCall(t *testing.T) {
 		return value(f, "consult_plis_received_total") > plis && value(f, "consult_keyframe_requests_sent_total") > kf
 	})
 	poll("the receiver's reports to reach the link histograms", func(f map[string]*dto.MetricFamily) bool {
-		return value(f, "consult_link_loss_ratio", "kind", "video") > 0 && value(f, "consult_link_jitter_seconds", "kind", "video") > 0
+		return value(f, "consult_link_loss_ratio", "kind", "video") > 0 && value(f, "consult_link_jitter_seconds", "kind", "video") > 0 &&
+			value(f, "consult_link_rtt_seconds", "kind", "video") > 0 // once a report answers the server's sender report
 	})
 
 	// A malformed message: an error for that client, counted by its code.

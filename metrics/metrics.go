@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,6 +39,7 @@ type Sources struct {
 type Metrics struct {
 	reg               *prometheus.Registry
 	loss, jitter, rtt *prometheus.HistogramVec
+	firstMedia        prometheus.Histogram
 	gapBounds         []float64 // signaling.SwitchGapBounds in seconds
 
 	srcMu sync.Mutex
@@ -64,7 +66,15 @@ func New() *Metrics {
 	m.rtt = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "consult_link_rtt_seconds",
 		Help:    "Round trip between the server and subscribers, from receiver reports, by track kind.",
 		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8}}, []string{"kind"})
-	m.reg.MustRegister(m.loss, m.jitter, m.rtt, (*collector)(m),
+	for _, kind := range []string{"audio", "video"} { // served from zero
+		m.loss.WithLabelValues(kind)
+		m.jitter.WithLabelValues(kind)
+		m.rtt.WithLabelValues(kind)
+	}
+	m.firstMedia = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "consult_first_media_seconds",
+		Help:    "From joining the SFU to the first packet forwarded to the participant.",
+		Buckets: []float64{0.25, 0.5, 1, 2, 4, 8, 16}})
+	m.reg.MustRegister(m.loss, m.jitter, m.rtt, m.firstMedia, (*collector)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -87,6 +97,10 @@ func (m *Metrics) ObserveLink(kind string, l sfu.Link) {
 		m.rtt.WithLabelValues(kind).Observe(l.RTTMS / 1000)
 	}
 }
+
+// ObserveFirstMedia takes a participant's wait for media
+// (sfu.Config.OnFirstMedia).
+func (m *Metrics) ObserveFirstMedia(wait time.Duration) { m.firstMedia.Observe(wait.Seconds()) }
 
 // Registry is for tests and for adding collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

@@ -53,6 +53,8 @@ type DownTrack struct {
 	// lost, and would hold the publisher's throttle window shut for the
 	// request that counts, made when the subscriber connects.
 	ready func() bool
+	// firstMedia, when set, runs once the first packet has gone out.
+	firstMedia func()
 
 	// paused stops the track for this subscriber (allocate.go: its
 	// downlink cannot carry it). The writer drops what arrives, and on
@@ -251,6 +253,9 @@ func (d *DownTrack) write(seq uint16) {
 		}
 		if !d.sentAny || int16(out-d.lastOut) > 0 {
 			d.lastOut = out
+		}
+		if !d.sentAny && d.firstMedia != nil {
+			d.firstMedia()
 		}
 		d.sentAny = true
 	}

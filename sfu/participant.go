@@ -76,7 +76,9 @@ type Participant struct {
 	held        [2]atomic.Bool           // audio, video: not forwarded (see Hold)
 	estimate    atomic.Pointer[twccOnly] // the subscribe connection's (estimate.go)
 	subUpAt     atomic.Int64             // when the subscribe transport last came up (unix ns; 0: down)
-	offering    bool                     // an offer on sub awaits its answer
+	joined      time.Time
+	gotMedia    atomic.Bool // a first packet was sent to it (Config.OnFirstMedia)
+	offering    bool        // an offer on sub awaits its answer
 	renegotiate bool
 	restartICE  bool          // the next offer on sub restarts ICE
 	restartOut  bool          // the offer out is a restart
@@ -87,7 +89,7 @@ type Participant struct {
 
 func newParticipant(r *Room, params ParticipantParams) (*Participant, error) {
 	p := &Participant{
-		id: params.ID, room: r, params: params,
+		id: params.ID, room: r, params: params, joined: time.Now(),
 		log:       r.log.With(zap.String("participant", params.ID)),
 		early:     map[Role][]webrtc.ICECandidateInit{},
 		local:     map[Role][]webrtc.ICECandidateInit{},
@@ -416,6 +418,14 @@ func drainRTCP(r *webrtc.RTPReceiver) {
 		if _, _, err := r.Read(buf); err != nil {
 			return
 		}
+	}
+}
+
+// firstMedia runs on each down-track's first packet sent; the first of
+// them reports how long the participant waited for media.
+func (p *Participant) firstMedia() {
+	if f := p.room.sfu.cfg.OnFirstMedia; f != nil && p.gotMedia.CompareAndSwap(false, true) {
+		f(time.Since(p.joined))
 	}
 }
 

@@ -39,6 +39,10 @@ type Config struct {
 	// updated by the report), on the goroutine reading that subscriber's
 	// RTCP: it must not block. For monitoring.
 	OnLinkReport func(kind string, l Link)
+	// OnFirstMedia, when set, is called once per participant with the
+	// time from its Join to the first packet sent to it, on a forwarding
+	// goroutine: it must not block.
+	OnFirstMedia func(wait time.Duration)
 }
 
 // ICEConfig chooses how the server's PeerConnections gather candidates.

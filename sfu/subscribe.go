@@ -14,6 +14,7 @@ func (p *Participant) subscribe(t *UpTrack) bool {
 		return false
 	}
 	d := newDownTrack(t, p.unsubscribe)
+	d.firstMedia = p.firstMedia
 	sub := p.sub
 	d.ready = func() bool { return sub.ConnectionState() == webrtc.PeerConnectionStateConnected }
 	sender, err := p.sub.AddTrack(d)

@@ -42,6 +42,10 @@ type config struct {
 	audioFirst       bool
 	metricsAddr      string
 	pprof            bool
+	maxLive          int
+	maxWaiting       int
+	joinRate         float64
+	maxLoad          float64
 }
 
 func env(name, def string) string {
@@ -91,6 +95,11 @@ func parseFlags(args []string) (config, error) {
 	str(&p2pDeadline, "p2p-deadline", "5s", "how long a direct attempt may take before the SFU takes over")
 	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
 	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
+	var maxLive, maxWaiting, joinRate, maxLoad string
+	str(&maxLive, "max-live", "200", "people in calls on the whole server; past it new joins get server-busy (0: no limit)")
+	str(&maxWaiting, "max-waiting", "50", "people waiting in one room (0: no limit)")
+	str(&joinRate, "join-rate", "2", "joins per second from one address, in bursts of 4 s' worth (0: no limit)")
+	str(&maxLoad, "max-load", "0", "refuse joins while the 1-minute load average per CPU is over this (0: off)")
 	str(&c.recordDir, "record-dir", "recordings", "directory for recordings and RTP tap SDP files")
 	str(&tapAllow, "tap-allow", "127.0.0.0/8,::1/128", "CIDRs RTP taps may send to")
 	if err := fs.Parse(args); err != nil {
@@ -151,6 +160,18 @@ func parseFlags(args []string) (config, error) {
 	c.tlsHosts = splitList(tlsHosts)
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, fmt.Errorf("-tls-cert and -tls-key go together")
+	}
+	if c.maxLive, err = strconv.Atoi(maxLive); err != nil || c.maxLive < 0 {
+		return c, bad("max-live", fmt.Errorf("want a count, got %q", maxLive))
+	}
+	if c.maxWaiting, err = strconv.Atoi(maxWaiting); err != nil || c.maxWaiting < 0 {
+		return c, bad("max-waiting", fmt.Errorf("want a count, got %q", maxWaiting))
+	}
+	if c.joinRate, err = strconv.ParseFloat(joinRate, 64); err != nil || c.joinRate < 0 {
+		return c, bad("join-rate", fmt.Errorf("want joins per second, got %q", joinRate))
+	}
+	if c.maxLoad, err = strconv.ParseFloat(maxLoad, 64); err != nil || c.maxLoad < 0 {
+		return c, bad("max-load", fmt.Errorf("want a load per CPU such as 0.9, got %q", maxLoad))
 	}
 	if c.pprof && c.metricsAddr == "" {
 		return c, fmt.Errorf("-pprof serves on -metrics-addr; set that too")

@@ -46,7 +46,7 @@ func (t *turnFlags) register(fs *flag.FlagSet, boolean func(*bool, string, bool,
 	str(&t.allowPeers, "turn-allow-peers", "", "CIDRs the relay may reach despite the private-address policy (LANs)")
 	str(&t.externalURLs, "turn-external-urls", "", "use an external coturn: its turn:/stun: URLs, comma-separated")
 	str(&t.userQuota, "turn-user-quota", "10", "simultaneous allocations per user (0: no limit)")
-	str(&t.totalQuota, "turn-total-quota", "0", "simultaneous allocations in all (0: no limit)")
+	str(&t.totalQuota, "turn-total-quota", "400", "simultaneous allocations in all (0: no limit); with -max-live 200, two each")
 	str(&t.maxLifetime, "turn-max-lifetime", "0", "cap on an allocation's age (0: none)")
 	str(&t.ttl, "turn-ttl", "12h", "TURN credential lifetime; must outlast the longest call")
 }

@@ -113,7 +113,9 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 	sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
 		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
 		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
-		ResumeGrace: resumeGrace(cfg.resumeGrace)})
+		ResumeGrace: resumeGrace(cfg.resumeGrace),
+		Admission: signaling.AdmissionConfig{MaxLive: cfg.maxLive, MaxWaiting: cfg.maxWaiting, JoinRate: cfg.joinRate,
+			Overloaded: loadGuard(cfg.maxLoad)}})
 
 	mon.SetSources(metrics.Sources{SFU: media.Stats, Census: sig.Census, Signaling: sig.Counters,
 		TURN: turnStats, Recordings: rec.List})

@@ -32,7 +32,8 @@ func TestTokenCommandMintsAVerifiableToken(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	c, err := parseFlags(nil)
-	if err != nil || c.addr != ":8080" || c.udpPort != 7882 || c.capacity != 8 || c.ringTimeout != 30*time.Second {
+	if err != nil || c.addr != ":8080" || c.udpPort != 7882 || c.capacity != 8 || c.ringTimeout != 30*time.Second ||
+		c.maxLive != 200 || c.maxWaiting != 50 || c.joinRate != 2 || c.maxLoad != 0 || c.metricsAddr != "" {
 		t.Fatalf("defaults %+v, %v", c, err)
 	}
 	t.Setenv("CONSULT_ROOM_CAPACITY", "4")
@@ -40,7 +41,8 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || c.capacity != 4 || c.portMin != 40000 || c.portMax != 40100 || len(c.publicIPs) != 2 {
 		t.Fatalf("parsed %+v, %v", c, err)
 	}
-	for _, bad := range [][]string{{"-ice-port-range", "9-1"}, {"-room-capacity", "0"}, {"-ring-timeout", "soon"}} {
+	for _, bad := range [][]string{{"-ice-port-range", "9-1"}, {"-room-capacity", "0"}, {"-ring-timeout", "soon"},
+		{"-join-rate", "-1"}, {"-max-live", "many"}, {"-max-load", "high"}, {"-pprof"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Fatalf("%v accepted", bad)
 		}

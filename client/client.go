@@ -69,7 +69,10 @@ type Event struct {
 func (e Event) Decode(v any) error { return json.Unmarshal(e.Raw, v) }
 
 // ServerError is returned for an error message from the server.
-type ServerError struct{ Code, Message, Ref string }
+type ServerError struct {
+	Code, Message, Ref string
+	RetryAfter         time.Duration // with server-busy: when to try again
+}
 
 func (e *ServerError) Error() string { return "server: " + e.Code + ": " + e.Message }
 
@@ -230,7 +233,8 @@ func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, e
 	if e.Type == protocol.TypeError {
 		var pe protocol.Error
 		_ = e.Decode(&pe)
-		return nil, &ServerError{Code: pe.Code, Message: pe.Message, Ref: pe.Ref}
+		return nil, &ServerError{Code: pe.Code, Message: pe.Message, Ref: pe.Ref,
+			RetryAfter: time.Duration(pe.RetryAfterMS) * time.Millisecond}
 	}
 	var joined protocol.Joined
 	if err := e.Decode(&joined); err != nil {

@@ -292,6 +292,7 @@ const (
 	ErrTransport     = "transport-failed" // the media connection died
 	ErrRecording     = "recording-failed" // to admins: a recording stopped on an error
 	ErrNotHost       = "not-host"         // only a host may do this
+	ErrServerBusy    = "server-busy"      // a server-wide limit: try again after Error.RetryAfterMS
 )
 
 // Error reports a problem with one client message. Ref is the message's
@@ -300,6 +301,8 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Ref     string `json:"ref,omitempty"`
+	// RetryAfterMS, with server-busy, is when trying again may work.
+	RetryAfterMS int `json:"retryAfterMs,omitempty"`
 }
 
 // Goodbye is the last message before the server closes the connection.

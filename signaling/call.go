@@ -123,6 +123,14 @@ func (s *Server) accept(m *member, ref string) {
 		m.replyError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", r.capacity))
 		return
 	}
+	if b := s.seatLocked(r, true); b != nil {
+		s.endLocked(c, protocol.CallFailed, protocol.ErrServerBusy)
+		s.mu.Unlock()
+		if sock := m.sock.Load(); sock != nil {
+			b.send(sock, ref)
+		}
+		return
+	}
 	delete(r.calls, m.id)
 	c.timer.Stop()
 	c.tell(protocol.CallAccepted, "")

@@ -17,6 +17,10 @@ import (
 // the first session, which is told so and closed; a guest a host had let
 // in stays in.
 func (s *Server) join(c *conn, ref string, j *protocol.Join) {
+	if b := s.admission.arrive(c.addr); b != nil {
+		b.send(c, ref)
+		return
+	}
 	m := &member{id: newID(), name: j.Name, host: c.host, addr: c.addr, grants: AllGrants, role: validRole(j.Role), p2p: j.P2P,
 		knows: map[*member]bool{}, held: map[string]bool{}, mediaDown: map[sfu.Role]bool{}}
 	m.sock.Store(c)
@@ -71,6 +75,15 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		}
 		s.mu.Unlock()
 		c.sendError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", r.capacity))
+		return
+	}
+	// A session that replaces a live one takes no new seat.
+	if b := s.seatLocked(r, m.live); b != nil && (!m.live || old == nil || !old.live) {
+		if len(r.members) == 0 {
+			delete(s.rooms, r.name)
+		}
+		s.mu.Unlock()
+		b.send(c, ref)
 		return
 	}
 	var after []func()

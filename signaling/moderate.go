@@ -48,6 +48,10 @@ func (s *Server) admit(m *member, ref, id string) {
 		m.replyError(ref, protocol.ErrInvalidState, "that participant is already in the call")
 	case t.room.liveCount() >= t.room.capacity:
 		m.replyError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", t.room.capacity))
+	case s.seatLocked(t.room, true) != nil:
+		if c := m.sock.Load(); c != nil {
+			s.seatLocked(t.room, true).send(c, ref)
+		}
 	default:
 		s.endCallsOf(t)
 		t.room.setLive(t, true)

@@ -46,6 +46,9 @@ type Config struct {
 	// ResumeGrace is how long a member whose socket or media is down keeps
 	// its place (resume.go): 20 s; negative turns resuming off.
 	ResumeGrace time.Duration
+	// Admission limits new joins server-wide (admission.go); its zero
+	// value limits nothing.
+	Admission AdmissionConfig
 }
 
 // Observer hears of tracks as they come and go, and of rooms that end
@@ -73,6 +76,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	stats     P2PStats
 	counts    counters              // monitor.go
+	admission *admission            // admission.go
 	policies  map[string]RoomPolicy // operators' settings by room name
 	resumable map[string]*member    // away-or-not members by resume token
 }
@@ -125,7 +129,7 @@ func New(cfg Config) *Server {
 	if cfg.P2P.HandoverTimeout <= 0 {
 		cfg.P2P.HandoverTimeout = 4 * time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{},
+	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{}, admission: newAdmission(cfg.Admission),
 		policies: map[string]RoomPolicy{}, resumable: map[string]*member{}, stats: P2PStats{Successes: map[string]int{}, FallbackReasons: map[string]int{}}}
 }
 

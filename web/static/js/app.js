@@ -22,6 +22,7 @@ const JOIN_ERRORS = {
   unauthorized: 'This link does not let you in (it may have expired, or it is for another room). Ask the clinic for a new invite link.',
   forbidden: 'This link does not let you into this room. Ask the clinic for a new invite link.',
   'bad-request': 'The server could not accept these details. Check your name and the room, then try again.',
+  'server-busy': 'The service is very busy right now. Please wait a minute, then press Join again.',
 };
 
 export class App {

@@ -46,6 +46,7 @@ type config struct {
 	maxWaiting       int
 	joinRate         float64
 	maxLoad          float64
+	drainTimeout     time.Duration
 }
 
 func env(name, def string) string {
@@ -95,7 +96,8 @@ func parseFlags(args []string) (config, error) {
 	str(&p2pDeadline, "p2p-deadline", "5s", "how long a direct attempt may take before the SFU takes over")
 	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
 	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
-	var maxLive, maxWaiting, joinRate, maxLoad string
+	var maxLive, maxWaiting, joinRate, maxLoad, drainTimeout string
+	str(&drainTimeout, "drain-timeout", "10m", "on SIGTERM, how long running consults may go on while no new ones start (0: stop at once; a second SIGTERM stops now)")
 	str(&maxLive, "max-live", "200", "people in calls on the whole server; past it new joins get server-busy (0: no limit)")
 	str(&maxWaiting, "max-waiting", "50", "people waiting in one room (0: no limit)")
 	str(&joinRate, "join-rate", "2", "joins per second from one address, in bursts of 4 s' worth (0: no limit)")
@@ -172,6 +174,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.maxLoad, err = strconv.ParseFloat(maxLoad, 64); err != nil || c.maxLoad < 0 {
 		return c, bad("max-load", fmt.Errorf("want a load per CPU such as 0.9, got %q", maxLoad))
+	}
+	if c.drainTimeout, err = dur("drain-timeout", drainTimeout, 0); err != nil {
+		return c, err
 	}
 	if c.pprof && c.metricsAddr == "" {
 		return c, fmt.Errorf("-pprof serves on -metrics-addr; set that too")

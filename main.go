@@ -38,9 +38,9 @@ func main() {
 	}
 	log := newLogger(cfg.logJSON, cfg.logLevel)
 	defer func() { _ = log.Sync() }()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	drain, now, stop := watchSignals()
 	defer stop()
-	if err := run(ctx, cfg, log, nil); err != nil {
+	if err := run(drain, now, cfg, log, nil); err != nil {
 		log.Error("server stopped", zap.Error(err))
 		os.Exit(1)
 	}
@@ -65,9 +65,43 @@ func newLogger(json bool, level string) *zap.Logger {
 	return log
 }
 
-// run serves until ctx ends, then tells clients, closes PeerConnections
-// and returns. ready, when set, gets the HTTP address once it listens.
-func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr string)) error {
+// watchSignals turns SIGTERM or SIGINT into drain (the first) and now
+// (the second): a deploy's stop drains, an impatient second one ends the
+// consults at once.
+func watchSignals() (drain, now context.Context, stop func()) {
+	drain, endDrain := context.WithCancel(context.Background())
+	now, endNow := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	go func() {
+		for n := 0; n < 2; n++ {
+			select {
+			case <-ch:
+			case <-quit:
+				return
+			}
+			if n == 0 {
+				endDrain()
+			} else {
+				endNow()
+			}
+		}
+	}()
+	return drain, now, func() {
+		signal.Stop(ch)
+		close(quit)
+		endDrain()
+		endNow()
+	}
+}
+
+// run serves until ctx ends (or an admin asks for a drain), then drains:
+// no new rooms, running consults go on until they end, -drain-timeout
+// passes or now ends. Then it tells clients, closes PeerConnections,
+// finishes recordings and returns. ready, when set, gets the HTTP address
+// once it listens.
+func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr string)) error {
 	ice := sfu.ICEConfig{PublicIPs: cfg.publicIPs, Interfaces: cfg.interfaces,
 		DisconnectedTimeout: cfg.iceDisconnected, Keepalive: cfg.iceKeepalive,
 		IncludeLoopback: cfg.iceLoopback, PortMin: cfg.portMin, PortMax: cfg.portMax}
@@ -164,7 +198,10 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	case <-sig.DrainStarted():
 	}
+	sig.Drain()
+	drainUntil(sig, now, cfg.drainTimeout, log)
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -175,6 +212,34 @@ func run(ctx context.Context, cfg config, log *zap.Logger, ready func(addr strin
 		return err
 	}
 	return nil
+}
+
+// drainUntil waits for the consults to end, at most timeout (0: not at
+// all), or until now ends.
+func drainUntil(sig *signaling.Server, now context.Context, timeout time.Duration, log *zap.Logger) {
+	if timeout <= 0 || sig.Idle() {
+		return
+	}
+	log.Info("draining", zap.Duration("timeout", timeout))
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	check := time.NewTicker(250 * time.Millisecond)
+	defer check.Stop()
+	for {
+		select {
+		case <-now.Done():
+			log.Info("drain cut short")
+			return
+		case <-deadline.C:
+			log.Info("drain timeout: ending the consults still running")
+			return
+		case <-check.C:
+			if sig.Idle() {
+				log.Info("drained: every consult has ended")
+				return
+			}
+		}
+	}
 }
 
 // serveMetrics serves /metrics (and pprof, if asked for) on its own

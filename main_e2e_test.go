@@ -24,36 +24,59 @@ import (
 // of test defaults, and returns its WebSocket URL.
 func startMain(t *testing.T, args ...string) string {
 	t.Helper()
-	base := []string{"-addr", "127.0.0.1:0", "-ice-udp-port", "0", "-ice-loopback",
+	return startMainCtl(t, args...).url
+}
+
+// mainServer is a server started by startMainCtl: drain is its first
+// SIGTERM; ended is closed when run has returned, with err; recDir is its
+// recording directory.
+type mainServer struct {
+	url, base, recDir string
+	drain             func()
+	ended             chan struct{}
+	err               error
+}
+
+func startMainCtl(t *testing.T, args ...string) *mainServer {
+	t.Helper()
+	// No drain at the end of a test: a client that has just gone keeps
+	// its room for the resume grace.
+	base := []string{"-addr", "127.0.0.1:0", "-ice-udp-port", "0", "-ice-loopback", "-drain-timeout", "0",
 		"-turn-udp", "127.0.0.1:0", "-turn-tcp", "127.0.0.1:0", "-turn-relay-ip", "127.0.0.1"}
-	base = append(base, "-record-dir", t.TempDir())
+	recDir := t.TempDir()
+	base = append(base, "-record-dir", recDir)
 	cfg, err := parseFlags(append(base, args...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, testlog.New(t), func(a string) { addr <- a }) }()
+	ms := &mainServer{recDir: recDir, drain: cancel, ended: make(chan struct{})}
+	go func() {
+		ms.err = run(ctx, context.Background(), cfg, testlog.New(t), func(a string) { addr <- a })
+		close(ms.ended)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
+		<-ms.ended
+		if ms.err != nil {
+			t.Errorf("server: %v", ms.err)
 		}
 	})
 	select {
 	case a := <-addr:
-		scheme := "ws://"
+		scheme, web := "ws://", "http://"
 		if cfg.tlsSelfSigned {
-			scheme = "wss://"
+			scheme, web = "wss://", "https://"
 		}
-		return scheme + a + "/ws"
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
+		ms.url, ms.base = scheme+a+"/ws", web+a
+		return ms
+	case <-ms.ended:
+		t.Fatalf("server did not start: %v", ms.err)
 	case <-testenv.After(10 * time.Second):
 		t.Fatal("server did not start")
 	}
-	return ""
+	return nil
 }
 
 func freePort(t *testing.T) string {

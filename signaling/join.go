@@ -52,6 +52,11 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		c.sendError(ref, protocol.ErrAlreadyJoined, "this connection is already in a room")
 		return
 	}
+	if s.refuseNewRoomLocked(j.Room) {
+		s.mu.Unlock()
+		c.sendError(ref, protocol.ErrServerDraining, drainingMessage)
+		return
+	}
 	r := s.rooms[j.Room]
 	if r == nil {
 		capacity := s.cfg.Capacity

@@ -69,16 +69,18 @@ type Server struct {
 	cfg Config
 	log *zap.Logger
 
-	mu        sync.Mutex
-	rooms     map[string]*room
-	conns     map[*conn]struct{}
-	closing   bool
-	wg        sync.WaitGroup
-	stats     P2PStats
-	counts    counters              // monitor.go
-	admission *admission            // admission.go
-	policies  map[string]RoomPolicy // operators' settings by room name
-	resumable map[string]*member    // away-or-not members by resume token
+	mu           sync.Mutex
+	rooms        map[string]*room
+	conns        map[*conn]struct{}
+	closing      bool
+	draining     bool // drain.go
+	drainStarted chan struct{}
+	wg           sync.WaitGroup
+	stats        P2PStats
+	counts       counters              // monitor.go
+	admission    *admission            // admission.go
+	policies     map[string]RoomPolicy // operators' settings by room name
+	resumable    map[string]*member    // away-or-not members by resume token
 }
 
 // RoomPolicy is an operator's setting for a room (POST
@@ -129,12 +131,12 @@ func New(cfg Config) *Server {
 	if cfg.P2P.HandoverTimeout <= 0 {
 		cfg.P2P.HandoverTimeout = 4 * time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{}, admission: newAdmission(cfg.Admission),
+	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{}, admission: newAdmission(cfg.Admission), drainStarted: make(chan struct{}),
 		policies: map[string]RoomPolicy{}, resumable: map[string]*member{}, stats: P2PStats{Successes: map[string]int{}, FallbackReasons: map[string]int{}}}
 }
 
 // Handler serves /ws, /api/rooms, /api/rooms/{room}, /api/invites,
-// /api/stats and /healthz.
+// /api/stats, /api/drain and /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
@@ -143,10 +145,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/rooms/{room}/policy", s.servePolicy)
 	mux.HandleFunc("GET /api/stats", s.serveStats)
 	mux.HandleFunc("POST /api/invites", s.serveInvite)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("POST /api/drain", s.serveDrain)
+	mux.HandleFunc("GET /healthz", s.serveHealth)
 	return mux
 }
 

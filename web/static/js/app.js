@@ -23,6 +23,7 @@ const JOIN_ERRORS = {
   forbidden: 'This link does not let you into this room. Ask the clinic for a new invite link.',
   'bad-request': 'The server could not accept these details. Check your name and the room, then try again.',
   'server-busy': 'The service is very busy right now. Please wait a minute, then press Join again.',
+  'server-draining': 'This server is about to restart. Please wait a moment, then press Join again.',
 };
 
 export class App {

@@ -47,6 +47,9 @@ type config struct {
 	joinRate         float64
 	maxLoad          float64
 	drainTimeout     time.Duration
+	webhookURLs      []string
+	webhookKey       string
+	webhookNames     bool
 }
 
 func env(name, def string) string {
@@ -96,7 +99,10 @@ func parseFlags(args []string) (config, error) {
 	str(&p2pDeadline, "p2p-deadline", "5s", "how long a direct attempt may take before the SFU takes over")
 	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
 	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
-	var maxLive, maxWaiting, joinRate, maxLoad, drainTimeout string
+	var maxLive, maxWaiting, joinRate, maxLoad, drainTimeout, webhookURLs string
+	str(&webhookURLs, "webhook-url", "", "send events (room, participant, call, path, recording) as signed JSON POSTs to these URLs, comma-separated")
+	str(&c.webhookKey, "webhook-key", "", "HMAC-SHA256 key that signs webhooks (required with -webhook-url)")
+	boolean(&c.webhookNames, "webhook-names", false, "put members' display names in webhooks (patient data: only to a backend that may hold it)")
 	str(&drainTimeout, "drain-timeout", "10m", "on SIGTERM, how long running consults may go on while no new ones start (0: stop at once; a second SIGTERM stops now)")
 	str(&maxLive, "max-live", "200", "people in calls on the whole server; past it new joins get server-busy (0: no limit)")
 	str(&maxWaiting, "max-waiting", "50", "people waiting in one room (0: no limit)")
@@ -177,6 +183,10 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.drainTimeout, err = dur("drain-timeout", drainTimeout, 0); err != nil {
 		return c, err
+	}
+	c.webhookURLs = splitList(webhookURLs)
+	if len(c.webhookURLs) > 0 && c.webhookKey == "" {
+		return c, fmt.Errorf("-webhook-url needs -webhook-key, which signs the events")
 	}
 	if c.pprof && c.metricsAddr == "" {
 		return c, fmt.Errorf("-pprof serves on -metrics-addr; set that too")

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"consult/sfu"
 	"consult/signaling"
 	"consult/web"
+	"consult/webhook"
 )
 
 func main() {
@@ -135,10 +137,23 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 	}
 	defer stopTURN()
 
+	var hooks *webhook.Sender // nil: no webhooks (its methods take that)
+	if len(cfg.webhookURLs) > 0 {
+		if hooks, err = webhook.New(webhook.Config{URLs: cfg.webhookURLs, Key: []byte(cfg.webhookKey),
+			Logger: log.Named("webhook")}); err != nil {
+			return err
+		}
+		defer func() { // what is queued, after the consults have ended
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			hooks.Close(ctx)
+		}()
+	}
 	var sig *signaling.Server
 	rec, err := recording.New(recording.Config{Dir: cfg.recordDir, Tapper: media, Logger: log.Named("recording"),
 		ForwardAllow: cfg.tapAllow,
-		Notify:       func(room string, active bool, err error) { sig.SetRecording(room, active, err) }})
+		Notify:       func(room string, active bool, err error) { sig.SetRecording(room, active, err) },
+		OnChange:     func(in recording.Info) { hooks.Send(recordingEvent(in)) }})
 	if err != nil {
 		return err
 	}
@@ -149,10 +164,14 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
 		ResumeGrace: resumeGrace(cfg.resumeGrace),
 		Admission: signaling.AdmissionConfig{MaxLive: cfg.maxLive, MaxWaiting: cfg.maxWaiting, JoinRate: cfg.joinRate,
-			Overloaded: loadGuard(cfg.maxLoad)}})
+			Overloaded: loadGuard(cfg.maxLoad)},
+		EventNames: cfg.webhookNames,
+		OnEvent: func(e signaling.Event) {
+			hooks.Send(webhook.Event{Type: e.Type, Room: e.Room, Participant: e.Participant, Data: e.Data})
+		}})
 
 	mon.SetSources(metrics.Sources{SFU: media.Stats, Census: sig.Census, Signaling: sig.Counters,
-		TURN: turnStats, Recordings: rec.List})
+		TURN: turnStats, Recordings: rec.List, Webhooks: hooks.Stats})
 	if cfg.metricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg, mon, log)
 		if err != nil {
@@ -212,6 +231,28 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 		return err
 	}
 	return nil
+}
+
+// recordingEvent is the webhook for a recording that started or ended;
+// an ended one lists its files, with sizes and durations.
+func recordingEvent(in recording.Info) webhook.Event {
+	data := map[string]any{"recording": in.ID}
+	if in.Participant != "" {
+		data["of"] = in.Participant
+	}
+	if in.State == recording.StateRecording {
+		return webhook.Event{Type: "recording-started", Room: in.Room, Data: data}
+	}
+	files := []map[string]any{}
+	for _, f := range in.Files {
+		files = append(files, map[string]any{"file": filepath.Base(f.Path), "participant": f.Participant,
+			"bytes": f.Bytes, "durationMs": f.Duration.Milliseconds()})
+	}
+	data["files"], data["state"] = files, in.State
+	if in.Error != "" {
+		data["error"] = in.Error
+	}
+	return webhook.Event{Type: "recording-finished", Room: in.Room, Data: data}
 }
 
 // drainUntil waits for the consults to end, at most timeout (0: not at

@@ -23,6 +23,7 @@ import (
 	"consult/sfu"
 	"consult/signaling"
 	"consult/turn"
+	"consult/webhook"
 )
 
 // Sources are where the figures come from; a nil one is left out (TURN
@@ -33,6 +34,7 @@ type Sources struct {
 	Signaling  func() signaling.Counters
 	TURN       func() turn.Stats
 	Recordings func() []recording.Info
+	Webhooks   func() webhook.Stats
 }
 
 // Metrics is the registry and what feeds it.
@@ -147,6 +149,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if src.Recordings != nil {
 		e.recordings(src.Recordings())
+	}
+	if src.Webhooks != nil {
+		st := src.Webhooks()
+		for result, n := range map[string]uint64{"delivered": st.Delivered, "retried": st.Retried, "failed": st.Failed, "dropped": st.Dropped} {
+			e.counter("consult_webhooks_total", "Webhook deliveries by result (retried: an attempt that failed and was tried again).", float64(n), "result", result)
+		}
 	}
 }
 

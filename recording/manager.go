@@ -32,6 +32,9 @@ type Config struct {
 	// whether any recording of the room runs), with the error that
 	// stopped it, if any.
 	Notify func(room string, active bool, err error)
+	// OnChange, when set, hears of each recording as it starts and once
+	// it has stopped (its files complete), for webhooks.
+	OnChange func(Info)
 	// Settle is how long a newly publishing participant's file waits for
 	// its other tracks (default 1 s): Chromium's first video packet
 	// follows its first audio packet by about 300 ms. Nothing is lost
@@ -214,7 +217,11 @@ func (m *Manager) Start(room, participant string) (Info, error) {
 	m.log.Info("recording started", zap.String("room", room), zap.String("recording", r.id),
 		zap.String("participant", participant))
 	m.notify(room, nil)
-	return r.info(), nil
+	info := r.info()
+	if m.cfg.OnChange != nil {
+		m.cfg.OnChange(info)
+	}
+	return info, nil
 }
 
 // Stop ends a recording; its files are complete when Stop returns.

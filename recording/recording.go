@@ -254,6 +254,9 @@ func (r *recording) stop(err error) {
 		r.m.log.Info("recording stopped", zap.String("room", r.room), zap.String("recording", r.id))
 	}
 	r.m.notify(r.room, err)
+	if r.m.cfg.OnChange != nil {
+		r.m.cfg.OnChange(r.info())
+	}
 }
 
 func (r *recording) info() Info {

@@ -58,13 +58,14 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		return
 	}
 	r := s.rooms[j.Room]
+	newRoom := r == nil
 	if r == nil {
 		capacity := s.cfg.Capacity
 		if j.Capacity > 0 && m.grants.Admin {
 			capacity = j.Capacity
 		}
 		p := s.policies[j.Room]
-		r = &room{name: j.Room, capacity: capacity, calls: map[string]*call{}, directEntry: p.DirectEntry,
+		r = &room{srv: s, name: j.Room, capacity: capacity, calls: map[string]*call{}, directEntry: p.DirectEntry,
 			recording: recording, forceSFU: p.SFUOnly || recording}
 		s.rooms[j.Room] = r
 	}
@@ -104,6 +105,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	others := r.visibleTo(m)
 	r.members = append(r.members, m)
 	c.member = m
+	s.joinedLocked(m, newRoom)
 	r.callMayStart()
 	r.announce(m, false)
 	if !expires.IsZero() {
@@ -192,6 +194,7 @@ func (s *Server) releaseLocked(m *member, why string) []func() {
 	s.endSessionLocked(m)
 	s.endCallsOf(m)
 	peer := s.stopMediaLocked(m)
+	s.memberEventLocked(EventParticipantLeft, m, map[string]any{"reason": why})
 	return []func(){closeLater(peer), func() { m.log.Info(why) }}
 }
 

@@ -156,6 +156,7 @@ func (s *Server) toSFULocked(r *room, live []*member, reason string) []func() {
 	announced := r.mode != protocol.ModeSFU
 	if announced {
 		r.mode = protocol.ModeSFU
+		s.pathChangedLocked(r, protocol.ModeSFU, reason)
 		for _, m := range live {
 			m.send(protocol.TypeMode, protocol.Mode{Mode: protocol.ModeSFU})
 		}
@@ -230,6 +231,7 @@ func (s *Server) p2pState(m *member, st *protocol.P2PState) {
 		r.attempt = nil
 		r.pair = [2]*member{at.a, at.b}
 		r.mode = protocol.ModeP2P
+		s.pathChangedLocked(r, protocol.ModeP2P, "direct connection up")
 		s.stats.Successes[candidateType(st.Local)+"/"+candidateType(st.Remote)]++
 		r.log().Info("direct connection up", zap.String("local", st.Local), zap.String("remote", st.Remote),
 			zap.Duration("took", time.Since(at.started)), zap.Bool("fromSFU", at.returning))
@@ -319,6 +321,7 @@ func (s *Server) stunServers(m *member) []protocol.ICEServer {
 // the work that tells the observer (its recordings stop with it).
 func (s *Server) endRoomLocked(r *room) []func() {
 	s.abortLocked(r)
+	s.roomFinishedLocked(r)
 	if o := s.cfg.Observer; o != nil {
 		return []func(){func() { o.RoomEnded(r.name) }}
 	}

@@ -14,6 +14,7 @@ import (
 
 // room is a room's presence and call state; guarded by Server.mu.
 type room struct {
+	srv      *Server // for its events (events.go)
 	name     string
 	capacity int
 	members  []*member        // in join order
@@ -186,7 +187,9 @@ func (r *room) setLive(m *member, live bool) {
 
 // callMayStart notes when the call began: two members live together.
 func (r *room) callMayStart() {
-	if r.callStarted.IsZero() && r.liveCount() >= 2 {
+	if r.srv != nil {
+		r.srv.callMayStartLocked(r)
+	} else if r.callStarted.IsZero() && r.liveCount() >= 2 {
 		r.callStarted = time.Now()
 	}
 }

@@ -49,6 +49,11 @@ type Config struct {
 	// Admission limits new joins server-wide (admission.go); its zero
 	// value limits nothing.
 	Admission AdmissionConfig
+	// OnEvent, when set, hears what happens in the rooms (events.go). It
+	// is called with the server's lock held: it must queue and return.
+	OnEvent func(Event)
+	// EventNames puts members' display names in their events.
+	EventNames bool
 }
 
 // Observer hears of tracks as they come and go, and of rooms that end

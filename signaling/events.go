@@ -1,0 +1,98 @@
+package signaling
+
+import (
+	"time"
+
+	"consult/protocol"
+)
+
+// Events tell a backend what happens in the rooms (main sends them as
+// webhooks): a room started or finished, a member joined, waits or left,
+// a call (two members live together) started or ended, the call's media
+// path changed. They carry ids and roles; display names only when the
+// operator asks for them (Config.EventNames), since a name is patient
+// data. The hook is called with the server's lock held, in the order
+// things happen, so it must only queue the event and return.
+
+// Event types.
+const (
+	EventRoomStarted       = "room-started"
+	EventRoomFinished      = "room-finished"
+	EventParticipantJoined = "participant-joined"
+	EventParticipantLeft   = "participant-left"
+	EventWaitingStarted    = "waiting-started"
+	EventCallStarted       = "call-started"
+	EventCallEnded         = "call-ended"
+	EventPathChanged       = "path-changed"
+)
+
+// Event is one thing that happened in a room.
+type Event struct {
+	Type        string
+	Room        string
+	Participant string // a member id, for member events
+	Data        map[string]any
+}
+
+// emitLocked hands e to Config.OnEvent. Called with s.mu held.
+func (s *Server) emitLocked(e Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// memberEventLocked is a member's event with its role (and name, if the
+// operator wants names).
+func (s *Server) memberEventLocked(typ string, m *member, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["role"] = m.role
+	if s.cfg.EventNames {
+		data["name"] = m.name
+	}
+	s.emitLocked(Event{Type: typ, Room: m.room.name, Participant: m.id, Data: data})
+}
+
+// joinedLocked reports a member's arrival (and its room's, when it opened
+// the room).
+func (s *Server) joinedLocked(m *member, newRoom bool) {
+	if newRoom {
+		s.emitLocked(Event{Type: EventRoomStarted, Room: m.room.name})
+	}
+	s.memberEventLocked(EventParticipantJoined, m, map[string]any{"live": m.live})
+	if !m.live {
+		s.memberEventLocked(EventWaitingStarted, m, nil)
+	}
+}
+
+// callMayStartLocked notes when a room's call began: two members live
+// together.
+func (s *Server) callMayStartLocked(r *room) {
+	if r.callStarted.IsZero() && r.liveCount() >= 2 {
+		r.callStarted = time.Now()
+		s.emitLocked(Event{Type: EventCallStarted, Room: r.name})
+	}
+}
+
+// roomFinishedLocked reports the end of a room (and of its call).
+func (s *Server) roomFinishedLocked(r *room) {
+	if !r.callStarted.IsZero() {
+		s.emitLocked(Event{Type: EventCallEnded, Room: r.name,
+			Data: map[string]any{"durationMs": time.Since(r.callStarted).Milliseconds()}})
+	}
+	s.emitLocked(Event{Type: EventRoomFinished, Room: r.name})
+}
+
+// pathChangedLocked reports that a call's media now takes path (p2p or
+// sfu), and why.
+func (s *Server) pathChangedLocked(r *room, path, reason string) {
+	if path != protocol.ModeP2P && path != protocol.ModeSFU {
+		return
+	}
+	data := map[string]any{"path": path}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	s.emitLocked(Event{Type: EventPathChanged, Room: r.name, Data: data})
+}

@@ -4,15 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// config is every setting of the server. Each flag has an environment
-// variable (CONSULT_ and the flag's name in capitals, '-' as '_') that sets
-// its default, for containers.
+// config is every setting of the server: flags, each with an environment
+// variable and a key in the -config file (flags.go).
 type config struct {
 	addr             string
 	udpPort          int
@@ -52,43 +50,36 @@ type config struct {
 	webhookNames     bool
 }
 
-func env(name, def string) string {
-	if v, ok := os.LookupEnv("CONSULT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
-		return v
-	}
-	return def
-}
-
 func parseFlags(args []string) (config, error) {
 	var c config
-	fs := flag.NewFlagSet("consult", flag.ContinueOnError)
-	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, env(name, def), usage) }
-	boolean := func(p *bool, name string, def bool, usage string) {
-		v, err := strconv.ParseBool(env(name, strconv.FormatBool(def)))
+	st := &settings{fs: flag.NewFlagSet("consult", flag.ContinueOnError)}
+	if path := configPath(args); path != "" {
+		file, err := readConfig(path)
 		if err != nil {
-			v = def
+			return c, err
 		}
-		fs.BoolVar(p, name, v, usage)
+		st.file = file
 	}
-	var portRange, publicIPs, interfaces, udpPort, tcpPort, capacity, ring, kf string
+	str, boolean, integer, number, duration := st.str, st.boolean, st.integer, st.number, st.duration
+	var configFile, portRange, publicIPs, interfaces, tapAllow, tlsHosts, webhookURLs string
+	str(&configFile, "config", "", "read settings from this YAML file (keys are these flags' names; flags and CONSULT_ variables win)")
 	str(&c.addr, "addr", ":8080", "HTTP listen address (web client, /ws, /api)")
-	str(&udpPort, "ice-udp-port", "7882", "one UDP port for all WebRTC media (ICE UDP mux); 0 for ephemeral ports")
-	str(&tcpPort, "ice-tcp-port", "0", "ICE over TCP on this port for UDP-blocked networks; 0 is off")
+	integer(&c.udpPort, "ice-udp-port", 7882, "one UDP port for all WebRTC media (ICE UDP mux); 0 for ephemeral ports")
+	integer(&c.tcpPort, "ice-tcp-port", 0, "ICE over TCP on this port for UDP-blocked networks; 0 is off")
 	str(&portRange, "ice-port-range", "", "ephemeral UDP port range min-max, used when -ice-udp-port is 0")
 	str(&publicIPs, "public-ip", "", "public IP(s) to advertise, comma-separated (1:1 NAT, cloud hosts)")
 	str(&interfaces, "ice-interfaces", "", "network interfaces to gather candidates on, comma-separated (default all)")
 	boolean(&c.iceLoopback, "ice-loopback", false, "also offer loopback candidates (single-machine testing)")
 	str(&c.secret, "auth-secret", "", "HMAC secret for join tokens; empty leaves rooms open")
-	str(&capacity, "room-capacity", "8", "default live members per room")
-	str(&ring, "ring-timeout", "30s", "how long an invite rings")
-	str(&kf, "keyframe-interval", "500ms", "least time between keyframe requests per track")
+	integer(&c.capacity, "room-capacity", 8, "default live members per room")
+	duration(&c.ringTimeout, "ring-timeout", 30*time.Second, "how long an invite rings")
+	duration(&c.keyframeInterval, "keyframe-interval", 500*time.Millisecond, "least time between keyframe requests per track")
 	boolean(&c.logJSON, "log-json", false, "log JSON instead of console lines")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	c.turn.register(fs, boolean)
-	var tapAllow, p2pDeadline, tlsHosts, resumeGrace, iceDisc, iceKeep string
-	str(&resumeGrace, "resume-grace", "20s", "how long a member whose connection dropped keeps its place and may resume (0: off)")
-	str(&iceDisc, "ice-disconnected-timeout", "2s", "silence after which a media path counts as down and ICE restarts")
-	str(&iceKeep, "ice-keepalive", "500ms", "how often the server checks an idle media path")
+	c.turn.register(st)
+	duration(&c.resumeGrace, "resume-grace", 20*time.Second, "how long a member whose connection dropped keeps its place and may resume (0: off)")
+	duration(&c.iceDisconnected, "ice-disconnected-timeout", 2*time.Second, "silence after which a media path counts as down and ICE restarts")
+	duration(&c.iceKeepalive, "ice-keepalive", 500*time.Millisecond, "how often the server checks an idle media path")
 	str(&c.tlsCert, "tls-cert", "", "PEM certificate: serve HTTPS (cameras need a secure context off localhost)")
 	str(&c.tlsKey, "tls-key", "", "PEM key for -tls-cert")
 	boolean(&c.tlsSelfSigned, "tls-self-signed", false, "serve HTTPS with a certificate made at start for this machine's names and LAN IPs")
@@ -96,39 +87,57 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.p2p, "p2p", true, "let 1:1 calls try a direct connection before the SFU")
 	boolean(&c.audioFirst, "audio-first", true, "pause a member's incoming video when its downlink cannot carry it, so that its audio stays whole")
 	boolean(&c.p2pReturn, "p2p-return", true, "return a room to the direct path when it is back to two")
-	str(&p2pDeadline, "p2p-deadline", "5s", "how long a direct attempt may take before the SFU takes over")
-	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
-	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
-	var maxLive, maxWaiting, joinRate, maxLoad, drainTimeout, webhookURLs string
+	duration(&c.p2pDeadline, "p2p-deadline", 5*time.Second, "how long a direct attempt may take before the SFU takes over")
+	duration(&c.drainTimeout, "drain-timeout", 10*time.Minute, "on SIGTERM, how long running consults may go on while no new ones start (0: stop at once; a second SIGTERM stops now)")
 	str(&webhookURLs, "webhook-url", "", "send events (room, participant, call, path, recording) as signed JSON POSTs to these URLs, comma-separated")
 	str(&c.webhookKey, "webhook-key", "", "HMAC-SHA256 key that signs webhooks (required with -webhook-url)")
 	boolean(&c.webhookNames, "webhook-names", false, "put members' display names in webhooks (patient data: only to a backend that may hold it)")
-	str(&drainTimeout, "drain-timeout", "10m", "on SIGTERM, how long running consults may go on while no new ones start (0: stop at once; a second SIGTERM stops now)")
-	str(&maxLive, "max-live", "200", "people in calls on the whole server; past it new joins get server-busy (0: no limit)")
-	str(&maxWaiting, "max-waiting", "50", "people waiting in one room (0: no limit)")
-	str(&joinRate, "join-rate", "2", "joins per second from one address, in bursts of 4 s' worth (0: no limit)")
-	str(&maxLoad, "max-load", "0", "refuse joins while the 1-minute load average per CPU is over this (0: off)")
+	integer(&c.maxLive, "max-live", 200, "people in calls on the whole server; past it new joins get server-busy (0: no limit)")
+	integer(&c.maxWaiting, "max-waiting", 50, "people waiting in one room (0: no limit)")
+	number(&c.joinRate, "join-rate", 2, "joins per second from one address, in bursts of 4 s' worth (0: no limit)")
+	number(&c.maxLoad, "max-load", 0, "refuse joins while the 1-minute load average per CPU is over this (0: off)")
+	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
+	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
 	str(&c.recordDir, "record-dir", "recordings", "directory for recordings and RTP tap SDP files")
 	str(&tapAllow, "tap-allow", "127.0.0.0/8,::1/128", "CIDRs RTP taps may send to")
-	if err := fs.Parse(args); err != nil {
+	if err := st.checkFileKeys(); err != nil {
 		return c, err
 	}
-	var err error
+	if len(st.errs) > 0 {
+		return c, st.errs[0]
+	}
+	if err := st.fs.Parse(args); err != nil {
+		return c, err
+	}
 	bad := func(name string, e error) error { return fmt.Errorf("-%s: %v", name, e) }
-	if c.udpPort, err = strconv.Atoi(udpPort); err != nil {
-		return c, bad("ice-udp-port", err)
+	positive := []struct {
+		name string
+		v    time.Duration
+		min  time.Duration
+	}{
+		{"ring-timeout", c.ringTimeout, time.Millisecond}, {"keyframe-interval", c.keyframeInterval, 0},
+		{"p2p-deadline", c.p2pDeadline, time.Millisecond}, {"resume-grace", c.resumeGrace, 0},
+		{"ice-disconnected-timeout", c.iceDisconnected, 100 * time.Millisecond},
+		{"ice-keepalive", c.iceKeepalive, 50 * time.Millisecond}, {"drain-timeout", c.drainTimeout, 0},
 	}
-	if c.tcpPort, err = strconv.Atoi(tcpPort); err != nil {
-		return c, bad("ice-tcp-port", err)
+	for _, d := range positive {
+		if d.v < d.min {
+			return c, bad(d.name, fmt.Errorf("want a duration of at least %v, got %v", d.min, d.v))
+		}
 	}
-	if c.capacity, err = strconv.Atoi(capacity); err != nil || c.capacity < 1 {
-		return c, bad("room-capacity", fmt.Errorf("need a positive number, got %q", capacity))
+	counts := []struct {
+		name string
+		v    int
+		min  int
+	}{{"room-capacity", c.capacity, 1}, {"ice-udp-port", c.udpPort, 0}, {"ice-tcp-port", c.tcpPort, 0},
+		{"max-live", c.maxLive, 0}, {"max-waiting", c.maxWaiting, 0}}
+	for _, n := range counts {
+		if n.v < n.min {
+			return c, bad(n.name, fmt.Errorf("want at least %d, got %d", n.min, n.v))
+		}
 	}
-	if c.ringTimeout, err = time.ParseDuration(ring); err != nil {
-		return c, bad("ring-timeout", err)
-	}
-	if c.keyframeInterval, err = time.ParseDuration(kf); err != nil {
-		return c, bad("keyframe-interval", err)
+	if c.joinRate < 0 || c.maxLoad < 0 {
+		return c, fmt.Errorf("-join-rate and -max-load cannot be negative")
 	}
 	if portRange != "" {
 		lo, hi, ok := strings.Cut(portRange, "-")
@@ -138,25 +147,6 @@ func parseFlags(args []string) (config, error) {
 			return c, bad("ice-port-range", fmt.Errorf("want min-max, got %q", portRange))
 		}
 		c.portMin, c.portMax = uint16(a), uint16(b)
-	}
-	if c.p2pDeadline, err = time.ParseDuration(p2pDeadline); err != nil || c.p2pDeadline <= 0 {
-		return c, bad("p2p-deadline", fmt.Errorf("want a positive duration, got %q", p2pDeadline))
-	}
-	dur := func(name, v string, min time.Duration) (time.Duration, error) {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < min {
-			return 0, bad(name, fmt.Errorf("want a duration of at least %v, got %q", min, v))
-		}
-		return d, nil
-	}
-	if c.resumeGrace, err = dur("resume-grace", resumeGrace, 0); err != nil {
-		return c, err
-	}
-	if c.iceDisconnected, err = dur("ice-disconnected-timeout", iceDisc, 100*time.Millisecond); err != nil {
-		return c, err
-	}
-	if c.iceKeepalive, err = dur("ice-keepalive", iceKeep, 50*time.Millisecond); err != nil {
-		return c, err
 	}
 	for _, p := range splitList(tapAllow) {
 		pfx, err := netip.ParsePrefix(p)
@@ -168,21 +158,6 @@ func parseFlags(args []string) (config, error) {
 	c.tlsHosts = splitList(tlsHosts)
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, fmt.Errorf("-tls-cert and -tls-key go together")
-	}
-	if c.maxLive, err = strconv.Atoi(maxLive); err != nil || c.maxLive < 0 {
-		return c, bad("max-live", fmt.Errorf("want a count, got %q", maxLive))
-	}
-	if c.maxWaiting, err = strconv.Atoi(maxWaiting); err != nil || c.maxWaiting < 0 {
-		return c, bad("max-waiting", fmt.Errorf("want a count, got %q", maxWaiting))
-	}
-	if c.joinRate, err = strconv.ParseFloat(joinRate, 64); err != nil || c.joinRate < 0 {
-		return c, bad("join-rate", fmt.Errorf("want joins per second, got %q", joinRate))
-	}
-	if c.maxLoad, err = strconv.ParseFloat(maxLoad, 64); err != nil || c.maxLoad < 0 {
-		return c, bad("max-load", fmt.Errorf("want a load per CPU such as 0.9, got %q", maxLoad))
-	}
-	if c.drainTimeout, err = dur("drain-timeout", drainTimeout, 0); err != nil {
-		return c, err
 	}
 	c.webhookURLs = splitList(webhookURLs)
 	if len(c.webhookURLs) > 0 && c.webhookKey == "" {

@@ -3,12 +3,9 @@ package main
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"flag"
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,12 +23,12 @@ type turnFlags struct {
 	tlsCert, tlsKey          string
 	publicIP, relayIP, host  string
 	allowPeers, externalURLs string
-	userQuota, totalQuota    string
-	maxLifetime, ttl         string
+	userQuota, totalQuota    int
+	maxLifetime, ttl         time.Duration
 }
 
-func (t *turnFlags) register(fs *flag.FlagSet, boolean func(*bool, string, bool, string)) {
-	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, env(name, def), usage) }
+func (t *turnFlags) register(st *settings) {
+	str, boolean := st.str, st.boolean
 	boolean(&t.enabled, "turn", true, "run the embedded TURN/STUN server")
 	str(&t.secret, "turn-secret", "", "TURN REST shared secret (coturn static-auth-secret); random when empty")
 	str(&t.realm, "turn-realm", turn.DefaultRealm, "TURN realm")
@@ -45,10 +42,10 @@ func (t *turnFlags) register(fs *flag.FlagSet, boolean func(*bool, string, bool,
 	str(&t.host, "turn-host", "", "host name in TURN URLs (default: the host the client used)")
 	str(&t.allowPeers, "turn-allow-peers", "", "CIDRs the relay may reach despite the private-address policy (LANs)")
 	str(&t.externalURLs, "turn-external-urls", "", "use an external coturn: its turn:/stun: URLs, comma-separated")
-	str(&t.userQuota, "turn-user-quota", "10", "simultaneous allocations per user (0: no limit)")
-	str(&t.totalQuota, "turn-total-quota", "400", "simultaneous allocations in all (0: no limit); with -max-live 200, two each")
-	str(&t.maxLifetime, "turn-max-lifetime", "0", "cap on an allocation's age (0: none)")
-	str(&t.ttl, "turn-ttl", "12h", "TURN credential lifetime; must outlast the longest call")
+	st.integer(&t.userQuota, "turn-user-quota", 10, "simultaneous allocations per user (0: no limit)")
+	st.integer(&t.totalQuota, "turn-total-quota", 400, "simultaneous allocations in all (0: no limit); with -max-live 200, two each")
+	st.duration(&t.maxLifetime, "turn-max-lifetime", 0, "cap on an allocation's age (0: none)")
+	st.duration(&t.ttl, "turn-ttl", 12*time.Hour, "TURN credential lifetime; must outlast the longest call")
 }
 
 // iceSource hands out ICE servers for a join.
@@ -59,10 +56,9 @@ type iceSource func(identity, host string) []protocol.ICEServer
 // without one) and a closer.
 func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, func() turn.Stats, func(), error) {
 	none := func(string, string) []protocol.ICEServer { return []protocol.ICEServer{} }
-	on := t.enabled
-	ttl, err := time.ParseDuration(t.ttl)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("-turn-ttl: %v", err)
+	on, ttl := t.enabled, t.ttl
+	if ttl <= 0 || t.userQuota < 0 || t.totalQuota < 0 || t.maxLifetime < 0 {
+		return nil, nil, nil, fmt.Errorf("-turn-ttl must be positive, and the TURN quotas and -turn-max-lifetime not negative")
 	}
 	if ext := splitList(t.externalURLs); len(ext) > 0 {
 		cfg := turn.ICEConfig{URLs: ext, Secret: t.secret, TTL: ttl}
@@ -83,15 +79,8 @@ func startTURN(t turnFlags, publicIPs []string, log *zap.Logger) (iceSource, fun
 		cfg.Secret = base64.RawURLEncoding.EncodeToString(b[:])
 		log.Info("TURN secret generated for this run; set -turn-secret to share it with other servers")
 	}
-	if err := parseCount(t.userQuota, &cfg.PerUserQuota); err != nil {
-		return nil, nil, nil, fmt.Errorf("-turn-user-quota: %v", err)
-	}
-	if err := parseCount(t.totalQuota, &cfg.TotalQuota); err != nil {
-		return nil, nil, nil, fmt.Errorf("-turn-total-quota: %v", err)
-	}
-	if cfg.MaxLifetime, err = time.ParseDuration(t.maxLifetime); err != nil {
-		return nil, nil, nil, fmt.Errorf("-turn-max-lifetime: %v", err)
-	}
+	cfg.PerUserQuota, cfg.TotalQuota, cfg.MaxLifetime = t.userQuota, t.totalQuota, t.maxLifetime
+	var err error
 	pub := t.publicIP
 	if pub == "" {
 		for _, ip := range publicIPs {
@@ -158,13 +147,4 @@ func firstIPv4() string {
 		}
 	}
 	return "127.0.0.1"
-}
-
-func parseCount(s string, dst *int) error {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || n < 0 {
-		return fmt.Errorf("want a whole number, got %q", s)
-	}
-	*dst = n
-	return nil
 }

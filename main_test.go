@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +49,59 @@ func TestParseFlags(t *testing.T) {
 		if _, err := parseFlags(bad); err == nil {
 			t.Fatalf("%v accepted", bad)
 		}
+	}
+}
+
+// Settings come from the command line, else the environment, else the
+// -config file, else the defaults; the file's names are the flags', and a
+// name that is no flag, or a value of the wrong type, is an error.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	path := write("consult.yaml", "room-capacity: 4\nring-timeout: 10s\npublic-ip: [203.0.113.7, 203.0.113.8]\np2p: false\njoin-rate: 0.5\nmax-live: 30\n")
+	t.Setenv("CONSULT_MAX_LIVE", "40")
+	c, err := parseFlags([]string{"-config", path, "-ring-timeout", "20s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.capacity != 4 || c.ringTimeout != 20*time.Second || len(c.publicIPs) != 2 || c.p2p || c.joinRate != 0.5 || c.maxLive != 40 {
+		t.Fatalf("parsed %+v", c)
+	}
+	for text, want := range map[string]string{
+		"room-capacty: 4\n":      "no such setting: room-capacty",
+		"ring-timeout: soon\n":   "want a duration",
+		"room-capacity: four\n":  "want a whole number",
+		"p2p: perhaps\n":         "want true or false",
+		"turn: {udp: ':3478'}\n": "not a map",
+		"room-capacity: [1, 2\n": "yaml",
+	} {
+		_, err := parseFlags([]string{"--config=" + write("bad.yaml", text)})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error about %q", text, err, want)
+		}
+	}
+	if _, err := parseFlags([]string{"-config", filepath.Join(dir, "missing.yaml")}); err == nil {
+		t.Error("a missing config file accepted")
+	}
+}
+
+// -h shows each flag's type.
+func TestHelpShowsTypes(t *testing.T) {
+	var out bytes.Buffer
+	st := &settings{fs: flag.NewFlagSet("consult", flag.ContinueOnError)}
+	var d time.Duration
+	var n int
+	st.duration(&d, "ring-timeout", time.Second, "x")
+	st.integer(&n, "room-capacity", 8, "y")
+	st.fs.SetOutput(&out)
+	st.fs.PrintDefaults()
+	if !strings.Contains(out.String(), "-ring-timeout duration") || !strings.Contains(out.String(), "-room-capacity int") {
+		t.Fatalf("help:\n%s", out.String())
 	}
 }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// settings registers the server's flags with their types, so -h shows
+// "duration" or "int" rather than "string". A setting's value comes from,
+// in order of precedence: the command line, its environment variable
+// (CONSULT_ and the flag's name in capitals, '-' as '_', for containers),
+// the -config file (YAML, keyed by the flags' names), the built-in
+// default.
+type settings struct {
+	fs   *flag.FlagSet
+	file map[string]string // from -config
+	errs []error           // bad defaults from the environment or the file
+}
+
+// envName is a flag's environment variable.
+func envName(name string) string {
+	return "CONSULT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// source returns the environment's or the file's value for a flag.
+func (s *settings) source(name string) (string, string, bool) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		return v, envName(name), true
+	}
+	if v, ok := s.file[name]; ok {
+		return v, "the config file's " + name, true
+	}
+	return "", "", false
+}
+
+func (s *settings) str(p *string, name, def, usage string) {
+	if v, _, ok := s.source(name); ok {
+		def = v
+	}
+	s.fs.StringVar(p, name, def, usage)
+}
+
+func (s *settings) boolean(p *bool, name string, def bool, usage string) {
+	if v, from, ok := s.source(name); ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s: want true or false, got %q", from, v))
+		} else {
+			def = b
+		}
+	}
+	s.fs.BoolVar(p, name, def, usage)
+}
+
+func (s *settings) integer(p *int, name string, def int, usage string) {
+	if v, from, ok := s.source(name); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s: want a whole number, got %q", from, v))
+		} else {
+			def = n
+		}
+	}
+	s.fs.IntVar(p, name, def, usage)
+}
+
+func (s *settings) number(p *float64, name string, def float64, usage string) {
+	if v, from, ok := s.source(name); ok {
+		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s: want a number, got %q", from, v))
+		} else {
+			def = n
+		}
+	}
+	s.fs.Float64Var(p, name, def, usage)
+}
+
+func (s *settings) duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, from, ok := s.source(name); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s: want a duration such as 30s or 10m, got %q", from, v))
+		} else {
+			def = d
+		}
+	}
+	s.fs.DurationVar(p, name, def, usage)
+}
+
+// configPath finds -config in args (before the flags are parsed, since
+// the file sets their defaults).
+func configPath(args []string) string {
+	for i, a := range args {
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if v, ok := strings.CutPrefix(a, "config="); ok {
+			return v
+		}
+		if a == "config" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if a == "" { // "--": the end of the flags
+			break
+		}
+	}
+	return os.Getenv(envName("config"))
+}
+
+// readConfig reads a YAML file of flag names and values. A list becomes
+// the comma-separated value the flag takes.
+func readConfig(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-config: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("-config %s: %w", path, err)
+	}
+	out := map[string]string{}
+	for k, v := range raw {
+		switch v := v.(type) {
+		case []any:
+			parts := make([]string, len(v))
+			for i, x := range v {
+				parts[i] = fmt.Sprint(x)
+			}
+			out[k] = strings.Join(parts, ",")
+		case map[string]any:
+			return nil, fmt.Errorf("-config %s: %s: want a value or a list, not a map", path, k)
+		case nil:
+			out[k] = ""
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out, nil
+}
+
+// checkFileKeys refuses names in the file that are no flag (a typo would
+// otherwise be a setting silently left at its default).
+func (s *settings) checkFileKeys() error {
+	var unknown []string
+	for k := range s.file {
+		if s.fs.Lookup(k) == nil || k == "config" {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("-config: no such setting: %s (the names are the flags', see -h)", strings.Join(unknown, ", "))
+	}
+	return nil
+}

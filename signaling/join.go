@@ -61,10 +61,13 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	newRoom := r == nil
 	if r == nil {
 		capacity := s.cfg.Capacity
+		p := s.policies[j.Room]
+		if p.Capacity > 0 {
+			capacity = p.Capacity
+		}
 		if j.Capacity > 0 && m.grants.Admin {
 			capacity = j.Capacity
 		}
-		p := s.policies[j.Room]
 		r = &room{srv: s, name: j.Room, capacity: capacity, calls: map[string]*call{}, directEntry: p.DirectEntry,
 			recording: recording, forceSFU: p.SFUOnly || recording}
 		s.rooms[j.Room] = r

@@ -36,30 +36,56 @@ func (s *Server) targetLocked(m *member, ref, id string, a action) *member {
 	return t
 }
 
+// refusal is why a moderation act did not happen: a protocol error code
+// and words for the actor, or the admission limit that stood in its way.
+type refusal struct {
+	code, msg string
+	busy      *busy
+}
+
+// replyTo tells a member who asked.
+func (e *refusal) replyTo(m *member, ref string) {
+	if e.busy != nil {
+		if c := m.sock.Load(); c != nil {
+			e.busy.send(c, ref)
+		}
+		return
+	}
+	m.replyError(ref, e.code, e.msg)
+}
+
 // admit puts a waiting member in the call at once (no ringing): a guest
 // asked to wait, a host lets it in.
 func (s *Server) admit(m *member, ref, id string) {
 	s.mu.Lock()
 	t := s.targetLocked(m, ref, id, actAdmit)
 	var after []func()
-	switch {
-	case t == nil:
-	case t.live:
-		m.replyError(ref, protocol.ErrInvalidState, "that participant is already in the call")
-	case t.room.liveCount() >= t.room.capacity:
-		m.replyError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", t.room.capacity))
-	case s.seatLocked(t.room, true) != nil:
-		if c := m.sock.Load(); c != nil {
-			s.seatLocked(t.room, true).send(c, ref)
+	if t != nil {
+		var e *refusal
+		if after, e = s.admitLocked(t); e != nil {
+			e.replyTo(m, ref)
+		} else {
+			m.log.Info("admitted", zap.String("target", t.id))
 		}
-	default:
-		s.endCallsOf(t)
-		t.room.setLive(t, true)
-		after = s.reconcileLocked(t.room)
-		m.log.Info("admitted", zap.String("target", t.id))
 	}
 	s.mu.Unlock()
 	run(after)
+}
+
+// admitLocked is the act of admitting t, for a host or the server API.
+func (s *Server) admitLocked(t *member) ([]func(), *refusal) {
+	switch {
+	case t.live:
+		return nil, &refusal{code: protocol.ErrInvalidState, msg: "that participant is already in the call"}
+	case t.room.liveCount() >= t.room.capacity:
+		return nil, &refusal{code: protocol.ErrRoomFull, msg: fmt.Sprintf("room is full (%d live)", t.room.capacity)}
+	}
+	if b := s.seatLocked(t.room, true); b != nil {
+		return nil, &refusal{code: protocol.ErrServerBusy, msg: b.reason, busy: b}
+	}
+	s.endCallsOf(t)
+	t.room.setLive(t, true)
+	return s.reconcileLocked(t.room), nil
 }
 
 // toWaiting takes a live member out of the call, back to the waiting room.
@@ -67,19 +93,26 @@ func (s *Server) toWaiting(m *member, ref, id string) {
 	s.mu.Lock()
 	t := s.targetLocked(m, ref, id, actToWait)
 	var after []func()
-	switch {
-	case t == nil:
-	case !t.live:
-		m.replyError(ref, protocol.ErrInvalidState, "that participant is not in the call")
-	default:
-		s.endCallsOf(t)
-		peer := s.stopMediaLocked(t)
-		t.room.setLive(t, false)
-		after = append([]func(){closeLater(peer)}, s.reconcileLocked(t.room)...)
-		m.log.Info("returned to the waiting room", zap.String("target", t.id))
+	if t != nil {
+		var e *refusal
+		if after, e = s.toWaitingLocked(t); e != nil {
+			e.replyTo(m, ref)
+		} else {
+			m.log.Info("returned to the waiting room", zap.String("target", t.id))
+		}
 	}
 	s.mu.Unlock()
 	run(after)
+}
+
+func (s *Server) toWaitingLocked(t *member) ([]func(), *refusal) {
+	if !t.live {
+		return nil, &refusal{code: protocol.ErrInvalidState, msg: "that participant is not in the call"}
+	}
+	s.endCallsOf(t)
+	peer := s.stopMediaLocked(t)
+	t.room.setLive(t, false)
+	return append([]func(){closeLater(peer)}, s.reconcileLocked(t.room)...), nil
 }
 
 // remove takes a member out of the room; it is told why and closed.
@@ -88,12 +121,16 @@ func (s *Server) remove(m *member, ref, id string) {
 	t := s.targetLocked(m, ref, id, actRemove)
 	var after []func()
 	if t != nil {
-		t.bye(protocol.GoodbyeRemoved, "you were removed from the consultation")
-		after = s.removeLocked(t, "removed by a host")
+		after = s.removeMemberLocked(t)
 		m.log.Info("removed", zap.String("target", t.id))
 	}
 	s.mu.Unlock()
 	run(after)
+}
+
+func (s *Server) removeMemberLocked(t *member) []func() {
+	t.bye(protocol.GoodbyeRemoved, "you were removed from the consultation")
+	return s.removeLocked(t, "removed by a host")
 }
 
 // muteOther turns off another member's microphone or camera: the member's
@@ -102,12 +139,23 @@ func (s *Server) remove(m *member, ref, id string) {
 func (s *Server) muteOther(m *member, ref, id, kind string) {
 	s.mu.Lock()
 	t := s.targetLocked(m, ref, id, actMute)
-	if t == nil || !t.live {
-		if t != nil {
-			m.replyError(ref, protocol.ErrInvalidState, "that participant is not in the call")
+	var after []func()
+	if t != nil {
+		var e *refusal
+		if after, e = s.muteLocked(t, kind, m.id); e != nil {
+			e.replyTo(m, ref)
+		} else {
+			m.log.Info("muted", zap.String("target", t.id), zap.String("kind", kind))
 		}
-		s.mu.Unlock()
-		return
+	}
+	s.mu.Unlock()
+	run(after)
+}
+
+// muteLocked mutes t's kind; by is the host's id, empty for the server API.
+func (s *Server) muteLocked(t *member, kind, by string) ([]func(), *refusal) {
+	if !t.live {
+		return nil, &refusal{code: protocol.ErrInvalidState, msg: "that participant is not in the call"}
 	}
 	if kind == "audio" {
 		t.audioMuted = true
@@ -118,12 +166,9 @@ func (s *Server) muteOther(m *member, ref, id, kind string) {
 	if t.peer != nil {
 		t.peer.Hold(kind, true)
 	}
-	t.send(protocol.TypeMuted, protocol.Muted{Kind: kind, By: m.id})
+	t.send(protocol.TypeMuted, protocol.Muted{Kind: kind, By: by})
 	t.room.announce(t, true)
-	after := s.reconcileLocked(t.room) // a held member leaves the direct path
-	s.mu.Unlock()
-	run(after)
-	m.log.Info("muted", zap.String("target", t.id), zap.String("kind", kind))
+	return s.reconcileLocked(t.room), nil // a held member leaves the direct path
 }
 
 // end closes the consultation for everyone: each member is told who ended
@@ -140,8 +185,19 @@ func (s *Server) end(m *member, ref string) {
 		m.replyError(ref, protocol.ErrNotHost, "only a host can end the consultation")
 		return
 	}
-	r := m.room
-	msg := protocol.Ended{By: m.id, ByName: m.name}
+	took, after := s.endRoomAllLocked(m.room, m)
+	s.mu.Unlock()
+	m.log.Info("consultation ended", zap.Duration("call", took))
+	run(after)
+}
+
+// endRoomAllLocked ends room r for everyone; by is the host who ended it,
+// nil for the server API. It returns how long the call ran.
+func (s *Server) endRoomAllLocked(r *room, by *member) (time.Duration, []func()) {
+	var msg protocol.Ended
+	if by != nil {
+		msg.By, msg.ByName = by.id, by.name
+	}
 	if !r.callStarted.IsZero() {
 		msg.DurationMS = time.Since(r.callStarted).Milliseconds()
 	}
@@ -149,7 +205,7 @@ func (s *Server) end(m *member, ref string) {
 	// (no path changes, no attempts for a room that is going).
 	for _, x := range r.members {
 		told := msg
-		if !canSee(x, m) {
+		if by == nil || !canSee(x, by) {
 			told.By, told.ByName = "", ""
 		}
 		x.send(protocol.TypeEnded, told)
@@ -164,7 +220,5 @@ func (s *Server) end(m *member, ref string) {
 	if s.rooms[r.name] == r {
 		delete(s.rooms, r.name)
 	}
-	s.mu.Unlock()
-	m.log.Info("consultation ended", zap.Duration("call", time.Duration(msg.DurationMS)*time.Millisecond))
-	run(after)
+	return time.Duration(msg.DurationMS) * time.Millisecond, after
 }

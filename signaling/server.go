@@ -91,8 +91,9 @@ type Server struct {
 // RoomPolicy is an operator's setting for a room (POST
 // /api/rooms/{room}/policy), kept while the room comes and goes.
 type RoomPolicy struct {
-	SFUOnly     bool `json:"sfuOnly"`     // never the direct path
-	DirectEntry bool `json:"directEntry"` // guests skip the waiting room
+	SFUOnly     bool `json:"sfuOnly"`            // never the direct path
+	DirectEntry bool `json:"directEntry"`        // guests skip the waiting room
+	Capacity    int  `json:"capacity,omitempty"` // live members (0: the server's default)
 }
 
 // New returns a server; mount Handler on an http.Server.
@@ -151,6 +152,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/stats", s.serveStats)
 	mux.HandleFunc("POST /api/invites", s.serveInvite)
 	mux.HandleFunc("POST /api/drain", s.serveDrain)
+	s.registerAdminAPI(mux)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	return mux
 }

@@ -1,0 +1,187 @@
+package signaling
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"consult/protocol"
+)
+
+// The server API lets a clinic's scheduling system or an operator act on
+// rooms without being in them: set a room up ahead (capacity, direct path
+// on or off, guests' direct entry), and act on members as a host would
+// (admit, back to waiting, mute, remove) or end the consult. Each call
+// needs an admin (or host) token for the room, or a server-wide admin
+// token; a token for another room gets 401, like a missing one. Invite
+// links and their tokens come from POST /api/invites (invites.go).
+
+// RoomSettings are what PUT /api/rooms/{room} sets; fields left out keep
+// their value.
+type RoomSettings struct {
+	Capacity    *int  `json:"capacity,omitempty"`    // live members
+	SFUOnly     *bool `json:"sfuOnly,omitempty"`     // no direct path
+	DirectEntry *bool `json:"directEntry,omitempty"` // guests skip the waiting room
+}
+
+// maxCapacity bounds a room's live capacity set through the API.
+const maxCapacity = 100
+
+func (s *Server) registerAdminAPI(mux *http.ServeMux) {
+	mux.HandleFunc("PUT /api/rooms/{room}", s.serveRoomSettings)
+	mux.HandleFunc("DELETE /api/rooms/{room}", s.serveEndRoom)
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/admit", s.serveMemberAct)
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/wait", s.serveMemberAct)
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/mute", s.serveMemberAct)
+	mux.HandleFunc("DELETE /api/rooms/{room}/participants/{id}", s.serveMemberAct)
+}
+
+// roomFor checks the room name and the token; it answers the request
+// itself when either fails.
+func (s *Server) roomFor(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("room")
+	if err := protocol.ValidRoom(name); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "", false
+	}
+	if !s.AdminAuthorized(r, name) {
+		http.Error(w, "an admin or host token for this room is required", http.StatusUnauthorized)
+		return "", false
+	}
+	return name, true
+}
+
+// serveRoomSettings sets a room up, ahead of its consult or during it (a
+// new capacity applies to joins from then on).
+func (s *Server) serveRoomSettings(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.roomFor(w, r)
+	if !ok {
+		return
+	}
+	var req RoomSettings
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&req); err != nil {
+		http.Error(w, "bad JSON", http.StatusBadRequest)
+		return
+	}
+	if req.Capacity != nil && (*req.Capacity < 1 || *req.Capacity > maxCapacity) {
+		http.Error(w, "capacity must be from 1 to 100", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	p := s.policies[name]
+	if req.Capacity != nil {
+		p.Capacity = *req.Capacity
+	}
+	if req.SFUOnly != nil {
+		p.SFUOnly = *req.SFUOnly
+	}
+	if req.DirectEntry != nil {
+		p.DirectEntry = *req.DirectEntry
+	}
+	s.policies[name] = p
+	var after []func()
+	if rm := s.rooms[name]; rm != nil {
+		if p.Capacity > 0 {
+			rm.capacity = p.Capacity
+		}
+		rm.forceSFU = p.SFUOnly || rm.recording
+		rm.directEntry = p.DirectEntry
+		after = s.reconcileLocked(rm)
+	}
+	s.mu.Unlock()
+	run(after)
+	writeJSON(w, p)
+}
+
+func (s *Server) serveEndRoom(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.roomFor(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	rm := s.rooms[name]
+	if rm == nil {
+		s.mu.Unlock()
+		http.Error(w, "no such room", http.StatusNotFound)
+		return
+	}
+	took, after := s.endRoomAllLocked(rm, nil)
+	s.mu.Unlock()
+	s.log.Info("consultation ended by the server API", zap.String("room", name), zap.Duration("call", took))
+	run(after)
+	writeJSON(w, map[string]int64{"durationMs": took.Milliseconds()})
+}
+
+// serveMemberAct admits, sends back to waiting, mutes or removes a member.
+func (s *Server) serveMemberAct(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.roomFor(w, r)
+	if !ok {
+		return
+	}
+	var kind string
+	act := r.Method
+	if act == http.MethodPost {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/admit"):
+			act = "admit"
+		case strings.HasSuffix(r.URL.Path, "/wait"):
+			act = "wait"
+		default:
+			act = "mute"
+			var req struct {
+				Kind string `json:"kind"`
+			}
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256)).Decode(&req); err != nil ||
+				req.Kind != "audio" && req.Kind != "video" {
+				http.Error(w, `want {"kind":"audio"} or {"kind":"video"}`, http.StatusBadRequest)
+				return
+			}
+			kind = req.Kind
+		}
+	}
+	s.mu.Lock()
+	rm := s.rooms[name]
+	var t *member
+	if rm != nil {
+		t = rm.find(r.PathValue("id"))
+	}
+	if t == nil {
+		s.mu.Unlock()
+		http.Error(w, "no such participant in this room", http.StatusNotFound)
+		return
+	}
+	var after []func()
+	var e *refusal
+	switch act {
+	case "admit":
+		after, e = s.admitLocked(t)
+	case "wait":
+		after, e = s.toWaitingLocked(t)
+	case "mute":
+		after, e = s.muteLocked(t, kind, "")
+	default: // DELETE
+		after = s.removeMemberLocked(t)
+	}
+	view := t.view()
+	s.mu.Unlock()
+	run(after)
+	if e != nil {
+		status := http.StatusConflict
+		if e.busy != nil {
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", retryAfterSeconds(e.busy))
+		}
+		http.Error(w, e.code+": "+e.msg, status)
+		return
+	}
+	s.log.Info("server API act", zap.String("room", name), zap.String("participant", t.id), zap.String("act", act))
+	writeJSON(w, view)
+}
+
+func retryAfterSeconds(b *busy) string {
+	return strconv.Itoa(max(1, int(b.retryAfter.Round(time.Second)/time.Second)))
+}

@@ -153,7 +153,8 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 	rec, err := recording.New(recording.Config{Dir: cfg.recordDir, Tapper: media, Logger: log.Named("recording"),
 		ForwardAllow: cfg.tapAllow,
 		Notify:       func(room string, active bool, err error) { sig.SetRecording(room, active, err) },
-		OnChange:     func(in recording.Info) { hooks.Send(recordingEvent(in)) }})
+		OnChange:     func(in recording.Info) { hooks.Send(recordingEvent(in)) },
+		MayRecord:    func(room string) bool { return sig.MayRecord(room) }})
 	if err != nil {
 		return err
 	}

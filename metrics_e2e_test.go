@@ -172,6 +172,7 @@ func TestMetricsFollowARealCall(t *testing.T) {
 		{"consult_members", []string{"state", "waiting"}, 0},
 		{"consult_rooms", []string{"mode", "sfu"}, 1},
 		{"consult_sfu_tracks", nil, 1},
+		{"consult_sfu_forwarded_tracks", nil, 1},
 		{"consult_websockets", nil, 2},
 	} {
 		if got := value(first, want.name, want.labels...); got != want.v {

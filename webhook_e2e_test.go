@@ -104,7 +104,7 @@ func TestWebhooksFollowAConsult(t *testing.T) {
 	// The room is on the SFU from its first member (no direct path here).
 	want := []string{"room-started", "participant-joined", "path-changed", "participant-joined", "waiting-started",
 		"call-started", "recording-started", "recording-finished", "participant-left", "participant-left",
-		"call-ended", "room-finished"}
+		"call-ended", "room-finished", "quality-summary", "quality-summary"}
 	testenv.Eventually(t, 20*time.Second, "the consult's webhooks", func() bool { return len(hr.types()) >= len(want) })
 	if got := hr.types(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("webhooks\n got %v\nwant %v", got, want)
@@ -142,6 +142,17 @@ func TestWebhooksFollowAConsult(t *testing.T) {
 	}
 	if d := hr.events[10].Data["durationMs"]; d == nil || d.(float64) <= 0 {
 		t.Errorf("call-ended without its duration: %+v", hr.events[10])
+	}
+	// How each one's consult went, once it has left.
+	summaries := map[string]map[string]any{}
+	for _, e := range hr.events[12:] {
+		summaries[e.Participant] = e.Data
+	}
+	for id, role := range map[string]string{doc.ID(): "host", pat.ID(): "guest"} {
+		q := summaries[id]
+		if q["role"] != role || q["path"] != "sfu" || q["reconnects"] != float64(0) || q["keyframeRequests"] == nil || q["worstLoss"] == nil {
+			t.Errorf("quality summary of the %s: %+v", role, q)
+		}
 	}
 }
 
@@ -209,5 +220,47 @@ func postJSON(t *testing.T, url, body string, v any) {
 		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// An operator can forbid recording a room: a host's request to record it
+// is refused (403) until the policy allows it again.
+func TestARoomThatMayNotBeRecorded(t *testing.T) {
+	srv := startMainCtl(t, "-p2p=false")
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(30*time.Second))
+	defer cancel()
+	adm := &client.Admin{Base: srv.base}
+	no, yes := false, true
+	if err := adm.SetRoom(ctx, "private", client.RoomSettings{Recording: &no}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, client.Config{URL: srv.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := c.Join(ctx, protocol.Join{Room: "private", Name: "Dr", Live: true}); err != nil {
+		t.Fatal(err)
+	}
+	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "cam", "s")
+	if _, err := c.Publish(ctx, video); err != nil {
+		t.Fatal(err)
+	}
+	record := func() int {
+		resp, err := http.Post(srv.base+"/api/recordings", "application/json", strings.NewReader(`{"room":"private"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := record(); code != http.StatusForbidden {
+		t.Fatalf("recording a room that may not be recorded: %d, want 403", code)
+	}
+	if err := adm.SetRoom(ctx, "private", client.RoomSettings{Recording: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if code := record(); code != http.StatusOK {
+		t.Fatalf("recording once allowed: %d", code)
 	}
 }

@@ -35,6 +35,7 @@ type RoomSettings struct {
 	Capacity    *int  `json:"capacity,omitempty"`
 	SFUOnly     *bool `json:"sfuOnly,omitempty"`
 	DirectEntry *bool `json:"directEntry,omitempty"`
+	Recording   *bool `json:"recording,omitempty"` // false: the room may not be recorded
 }
 
 // AdminRoom is a room as the API lists it.

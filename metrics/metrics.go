@@ -217,6 +217,7 @@ func (e emitter) sfu(st sfu.Stats) {
 	e.gauge("consult_sfu_rooms", "Rooms with members on the SFU.", float64(st.Rooms))
 	e.gauge("consult_sfu_participants", "Participants connected to the SFU.", float64(st.Participants))
 	e.gauge("consult_sfu_tracks", "Tracks published to the SFU.", float64(st.Tracks))
+	e.gauge("consult_sfu_forwarded_tracks", "Tracks forwarded: one per subscriber (or recording tap) of each published track.", float64(st.DownTracks))
 	e.counter("consult_rtp_received_packets_total", "RTP packets received from publishers.", float64(st.PacketsIn))
 	e.counter("consult_rtp_received_bytes_total", "RTP bytes received from publishers.", float64(st.BytesIn))
 	e.counter("consult_rtp_forwarded_packets_total", "RTP packets sent to subscribers (retransmissions included).", float64(st.PacketsOut))

@@ -114,7 +114,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoRoom), errors.Is(err, sfu.ErrNoTrack):
 		w.WriteHeader(http.StatusNotFound)
 		v = map[string]string{"error": err.Error()}
-	case errors.Is(err, ErrDestination):
+	case errors.Is(err, ErrDestination), errors.Is(err, ErrNotAllowed):
 		w.WriteHeader(http.StatusForbidden)
 		v = map[string]string{"error": err.Error()}
 	case err != nil:

@@ -35,6 +35,10 @@ type Config struct {
 	// OnChange, when set, hears of each recording as it starts and once
 	// it has stopped (its files complete), for webhooks.
 	OnChange func(Info)
+	// MayRecord, when set, is asked before a recording of a room starts:
+	// false refuses it (ErrNotAllowed), an operator's policy for rooms
+	// that must never be recorded.
+	MayRecord func(room string) bool
 	// Settle is how long a newly publishing participant's file waits for
 	// its other tracks (default 1 s): Chromium's first video packet
 	// follows its first audio packet by about 300 ms. Nothing is lost
@@ -89,6 +93,8 @@ type TrackFileInfo struct {
 var (
 	ErrNotFound = errors.New("recording: no such recording")
 	ErrNoRoom   = errors.New("recording: no such room")
+	// ErrNotAllowed: the room's policy forbids recording it.
+	ErrNotAllowed = errors.New("recording: not allowed in this room")
 )
 
 // member is what the manager knows of a publishing participant.
@@ -194,6 +200,9 @@ func (m *Manager) snapshot(room, participant string) (string, []sfu.TrackInfo) {
 
 // Start records a room (participant empty) or one participant of it.
 func (m *Manager) Start(room, participant string) (Info, error) {
+	if m.cfg.MayRecord != nil && !m.cfg.MayRecord(room) {
+		return Info{}, fmt.Errorf("%w: %q", ErrNotAllowed, room)
+	}
 	m.mu.Lock()
 	ms := m.members[room]
 	if participant != "" && ms[participant] == nil {

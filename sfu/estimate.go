@@ -171,11 +171,17 @@ type Downlink struct {
 	// feedback).
 	EstimateKbps int    `json:"estimateKbps"`
 	Tracks       []Link `json:"tracks"`
+	// KeyframeRequests counts the PLIs and FIRs the subscriber sent: each
+	// a decoder whose picture broke up.
+	KeyframeRequests uint64 `json:"keyframeRequests"`
 }
 
 // Downlink reports p's downlink: the estimate and each track's Link.
 func (p *Participant) Downlink() Downlink {
 	d := Downlink{Tracks: p.Links()}
+	for _, down := range p.downTracks() {
+		d.KeyframeRequests += down.plisIn.Load()
+	}
 	if est := p.estimate.Load(); est != nil && est.fed.Load() {
 		d.EstimateKbps = est.GetTargetBitrate() / 1000
 	}

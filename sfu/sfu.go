@@ -231,6 +231,7 @@ func (s *SFU) dropRoomIfEmpty(r *Room) {
 // Stats counts forwarding work, for metrics and tests.
 type Stats struct {
 	Rooms, Participants, Tracks int
+	DownTracks                  int // tracks forwarded to subscribers and taps
 	PacketsIn, PacketsOut       uint64
 	BytesIn, BytesOut           uint64
 	Dropped                     uint64

@@ -205,7 +205,9 @@ func (t *UpTrack) addStats(st *Stats) {
 	st.BytesIn += t.bytes.Load()
 	st.KeyframeRequests += t.kf.count()
 	t.gone.addDownsTo(st)
-	for _, d := range *t.downs.Load() {
+	downs := *t.downs.Load()
+	st.DownTracks += len(downs)
+	for _, d := range downs {
 		st.addDown(d.stats())
 	}
 }

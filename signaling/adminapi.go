@@ -26,6 +26,9 @@ type RoomSettings struct {
 	Capacity    *int  `json:"capacity,omitempty"`    // live members
 	SFUOnly     *bool `json:"sfuOnly,omitempty"`     // no direct path
 	DirectEntry *bool `json:"directEntry,omitempty"` // guests skip the waiting room
+	// Recording false refuses every recording of the room (default true:
+	// a host may record, with the indicator on every page).
+	Recording *bool `json:"recording,omitempty"`
 }
 
 // maxCapacity bounds a room's live capacity set through the API.
@@ -81,6 +84,9 @@ func (s *Server) serveRoomSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.DirectEntry != nil {
 		p.DirectEntry = *req.DirectEntry
+	}
+	if req.Recording != nil {
+		p.NoRecording = !*req.Recording
 	}
 	s.policies[name] = p
 	var after []func()

@@ -24,6 +24,7 @@ const (
 	EventCallStarted       = "call-started"
 	EventCallEnded         = "call-ended"
 	EventPathChanged       = "path-changed"
+	EventQualitySummary    = "quality-summary"
 )
 
 // Event is one thing that happened in a room.
@@ -95,4 +96,37 @@ func (s *Server) pathChangedLocked(r *room, path, reason string) {
 		data["reason"] = reason
 	}
 	s.emitLocked(Event{Type: EventPathChanged, Room: r.name, Data: data})
+}
+
+// qualitySummary returns what reports, once m has left, how its consult
+// went: its path at the end ("p2p", "sfu", or "waiting"), its time in the
+// room, how often it resumed after a drop and how often its incoming
+// video was paused for a weak link; and, from the SFU, its downlink:
+// the estimate, the worst loss and the packets lost its receiver reports
+// gave, and the keyframe requests its decoders sent (each one a picture
+// that broke up: the server's view of freezes). It runs after the lock
+// is released (the SFU's locks are taken), before the media closes.
+func (s *Server) qualitySummary(m *member, path string, peer Peer) func() {
+	if s.cfg.OnEvent == nil {
+		return func() {}
+	}
+	data := map[string]any{"role": m.role, "path": path, "reconnects": m.resumes,
+		"videoPauses": int(m.videoPauses.Load()), "seconds": int(time.Since(m.joinedAt).Seconds())}
+	room, id := m.room.name, m.id
+	return func() {
+		if peer != nil {
+			dl := peer.Downlink()
+			var worst float64
+			var lost int64
+			for _, l := range dl.Tracks {
+				worst = max(worst, l.Loss)
+				lost += int64(max(l.Lost, 0))
+			}
+			data["estimateKbps"], data["worstLoss"], data["lost"], data["keyframeRequests"] =
+				dl.EstimateKbps, worst, lost, dl.KeyframeRequests
+		}
+		// Not under the lock: OnEvent only queues, and the order among
+		// one member's events holds (this comes after its leaving).
+		s.cfg.OnEvent(Event{Type: EventQualitySummary, Room: room, Participant: id, Data: data})
+	}
 }

@@ -101,6 +101,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		after = s.detachLocked(old, "replaced", true)
 	}
 	m.room = r
+	m.joinedAt = time.Now()
 	m.log = s.log.With(zap.String("room", r.name), zap.String("participant", m.id))
 	if !m.live {
 		m.waitingSince = time.Now()
@@ -196,9 +197,13 @@ func (s *Server) releaseLocked(m *member, why string) []func() {
 	}
 	s.endSessionLocked(m)
 	s.endCallsOf(m)
+	path := m.room.mode
+	if !m.live {
+		path = "waiting"
+	}
 	peer := s.stopMediaLocked(m)
 	s.memberEventLocked(EventParticipantLeft, m, map[string]any{"reason": why})
-	return []func(){closeLater(peer), func() { m.log.Info(why) }}
+	return []func(){s.qualitySummary(m, path, peer), closeLater(peer), func() { m.log.Info(why) }}
 }
 
 // present reports whether m is still a member of its room: a handler

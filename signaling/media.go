@@ -137,6 +137,9 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 			s.dropTrack(m, t.ID)
 		},
 		TrackPaused: func(t sfu.TrackInfo, paused bool) {
+			if paused {
+				m.videoPauses.Add(1)
+			}
 			send(protocol.TypeTrackPaused, protocol.TrackPaused{Participant: t.Participant, Track: t.ID,
 				Kind: t.Kind, Paused: paused, Reason: protocol.PauseBandwidth})
 		},

@@ -142,6 +142,7 @@ func (s *Server) resume(c *conn, ref, token string) {
 	}
 	m.sock.Store(c)
 	c.member = m
+	m.resumes++
 	m.host = c.host
 	moved := m.addr != c.addr
 	m.addr = c.addr

@@ -51,7 +51,12 @@ type member struct {
 	waitingSince time.Time        // when it last started waiting (zero while live)
 	knows        map[*member]bool // whom it has been told about (presence.go)
 	held         map[string]bool  // kinds a host muted, not forwarded until it unmutes
-	session      *session         // its token's expiry (session.go); nil without auth
+	// For its quality summary (events.go): when it joined, how often it
+	// resumed, how often its incoming video was paused for a weak link.
+	joinedAt    time.Time
+	resumes     int
+	videoPauses atomic.Int32
+	session     *session // its token's expiry (session.go); nil without auth
 	// Away (resume.go): the token that takes the session back, what was
 	// kept for it meanwhile, which transports are down, and the grace timer.
 	resumeToken string

@@ -91,9 +91,18 @@ type Server struct {
 // RoomPolicy is an operator's setting for a room (POST
 // /api/rooms/{room}/policy), kept while the room comes and goes.
 type RoomPolicy struct {
-	SFUOnly     bool `json:"sfuOnly"`            // never the direct path
-	DirectEntry bool `json:"directEntry"`        // guests skip the waiting room
-	Capacity    int  `json:"capacity,omitempty"` // live members (0: the server's default)
+	SFUOnly     bool `json:"sfuOnly"`               // never the direct path
+	DirectEntry bool `json:"directEntry"`           // guests skip the waiting room
+	Capacity    int  `json:"capacity,omitempty"`    // live members (0: the server's default)
+	NoRecording bool `json:"noRecording,omitempty"` // recordings of the room are refused
+}
+
+// MayRecord reports whether the room's policy lets it be recorded (the
+// recorder asks before each recording).
+func (s *Server) MayRecord(room string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.policies[room].NoRecording
 }
 
 // New returns a server; mount Handler on an http.Server.

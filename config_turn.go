@@ -30,7 +30,7 @@ type turnFlags struct {
 func (t *turnFlags) register(st *settings) {
 	str, boolean := st.str, st.boolean
 	boolean(&t.enabled, "turn", true, "run the embedded TURN/STUN server")
-	str(&t.secret, "turn-secret", "", "TURN REST shared secret (coturn static-auth-secret); random when empty")
+	st.secret(&t.secret, "turn-secret", "TURN REST shared secret (coturn static-auth-secret); random when empty")
 	str(&t.realm, "turn-realm", turn.DefaultRealm, "TURN realm")
 	str(&t.udp, "turn-udp", ":3478", "TURN/STUN over UDP; empty is off")
 	str(&t.tcp, "turn-tcp", ":3478", "TURN over TCP; empty is off")

@@ -40,6 +40,15 @@ func (s *settings) source(name string) (string, string, bool) {
 	return "", "", false
 }
 
+// secret is a string flag whose value from the environment or the file
+// is not shown as its default by -h or a usage error.
+func (s *settings) secret(p *string, name, usage string) {
+	s.fs.StringVar(p, name, "", usage)
+	if v, _, ok := s.source(name); ok {
+		*p = v
+	}
+}
+
 func (s *settings) str(p *string, name, def, usage string) {
 	if v, _, ok := s.source(name); ok {
 		def = v
@@ -120,25 +129,39 @@ func readConfig(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-config: %w", err)
 	}
-	var raw map[string]any
-	if err := yaml.Unmarshal(b, &raw); err != nil {
+	// A node, not values: a scalar keeps its text as written (a secret
+	// such as 0123 or 1e5 is no number).
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("-config %s: %w", path, err)
 	}
 	out := map[string]string{}
-	for k, v := range raw {
-		switch v := v.(type) {
-		case []any:
-			parts := make([]string, len(v))
-			for i, x := range v {
-				parts[i] = fmt.Sprint(x)
+	if len(doc.Content) == 0 {
+		return out, nil // an empty file
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("-config %s: want settings (name: value), one per line", path)
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i].Value, top.Content[i+1]
+		switch v.Kind {
+		case yaml.ScalarNode:
+			out[k] = v.Value
+			if v.Tag == "!!null" {
+				out[k] = ""
+			}
+		case yaml.SequenceNode:
+			parts := make([]string, 0, len(v.Content))
+			for _, x := range v.Content {
+				if x.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("-config %s: %s: want a list of values", path, k)
+				}
+				parts = append(parts, x.Value)
 			}
 			out[k] = strings.Join(parts, ",")
-		case map[string]any:
-			return nil, fmt.Errorf("-config %s: %s: want a value or a list, not a map", path, k)
-		case nil:
-			out[k] = ""
 		default:
-			out[k] = fmt.Sprint(v)
+			return nil, fmt.Errorf("-config %s: %s: want a value or a list, not a map", path, k)
 		}
 	}
 	return out, nil

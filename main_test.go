@@ -64,13 +64,14 @@ func TestConfigFile(t *testing.T) {
 		}
 		return p
 	}
-	path := write("consult.yaml", "room-capacity: 4\nring-timeout: 10s\npublic-ip: [203.0.113.7, 203.0.113.8]\np2p: false\njoin-rate: 0.5\nmax-live: 30\n")
+	path := write("consult.yaml", "room-capacity: 4\nring-timeout: 10s\npublic-ip: [203.0.113.7, 203.0.113.8]\np2p: false\njoin-rate: 0.5\nmax-live: 30\nauth-secret: 0123\n")
 	t.Setenv("CONSULT_MAX_LIVE", "40")
 	c, err := parseFlags([]string{"-config", path, "-ring-timeout", "20s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.capacity != 4 || c.ringTimeout != 20*time.Second || len(c.publicIPs) != 2 || c.p2p || c.joinRate != 0.5 || c.maxLive != 40 {
+	if c.capacity != 4 || c.ringTimeout != 20*time.Second || len(c.publicIPs) != 2 || c.p2p || c.joinRate != 0.5 || c.maxLive != 40 ||
+		c.secret != "0123" {
 		t.Fatalf("parsed %+v", c)
 	}
 	for text, want := range map[string]string{

@@ -101,9 +101,8 @@ func TestWebhooksFollowAConsult(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The room is on the SFU from its first member (no direct path here).
-	want := []string{"room-started", "participant-joined", "path-changed", "participant-joined", "waiting-started",
-		"call-started", "recording-started", "recording-finished", "participant-left", "participant-left",
+	want := []string{"room-started", "participant-joined", "participant-joined", "waiting-started", "call-started",
+		"path-changed", "recording-started", "recording-finished", "participant-left", "participant-left",
 		"call-ended", "room-finished", "quality-summary", "quality-summary"}
 	testenv.Eventually(t, 20*time.Second, "the consult's webhooks", func() bool { return len(hr.types()) >= len(want) })
 	if got := hr.types(); strings.Join(got, " ") != strings.Join(want, " ") {
@@ -127,10 +126,10 @@ func TestWebhooksFollowAConsult(t *testing.T) {
 	if j := hr.events[1]; j.Participant != doc.ID() || j.Data["role"] != "host" {
 		t.Errorf("the clinician's join: %+v", j)
 	}
-	if w := hr.events[4]; w.Participant != pat.ID() || w.Data["role"] != "guest" {
+	if w := hr.events[3]; w.Participant != pat.ID() || w.Data["role"] != "guest" {
 		t.Errorf("the patient's wait: %+v", w)
 	}
-	if p := hr.events[2]; p.Data["path"] != "sfu" {
+	if p := hr.events[5]; p.Data["path"] != "sfu" {
 		t.Errorf("path change: %+v", p)
 	}
 	files, _ := hr.events[7].Data["files"].([]any)

@@ -244,7 +244,7 @@ func (e emitter) census(c signaling.Census) {
 		modes[mode] += n
 	}
 	for mode, n := range modes {
-		e.gauge("consult_rooms", "Rooms by media path: p2p (direct), sfu, none (nobody in a call yet).", float64(n), "mode", mode)
+		e.gauge("consult_rooms", "Rooms by their call's media path: p2p (direct), sfu, none (no call: fewer than two live).", float64(n), "mode", mode)
 	}
 	for k, n := range c.Members {
 		role := k.Role

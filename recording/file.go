@@ -38,9 +38,9 @@ type file struct {
 	bytes   int64
 	firstMS int64 // of the first block written; -1 before it
 	lastMS  int64
-	// per track, by index in tracks: the last block's time
-	trackMS   []int64
-	closeOnce sync.Once
+	// per track, by index in tracks: its first and last blocks' times
+	trackFirst, trackMS []int64
+	closeOnce           sync.Once
 }
 
 func trackEntry(n int, info sfu.TrackInfo) (webm.TrackEntry, error) {
@@ -88,9 +88,10 @@ func openFile(path string, infos []sfu.TrackInfo, start time.Time, fail func(err
 	if err != nil {
 		return nil, skipped, err
 	}
-	f := &file{path: path, start: start, fail: fail, firstMS: -1, trackMS: make([]int64, len(kept))}
+	f := &file{path: path, start: start, fail: fail, firstMS: -1,
+		trackFirst: make([]int64, len(kept)), trackMS: make([]int64, len(kept))}
 	for i := range f.trackMS {
-		f.trackMS[i] = -1
+		f.trackFirst[i], f.trackMS[i] = -1, -1
 	}
 	info := &webm.Info{TimecodeScale: 1000000, MuxingApp: "consult", WritingApp: "consult", DateUTC: f.start}
 	sorter, err := mkvcore.NewMultiTrackBlockSorter(mkvcore.WithMaxDelayedPackets(64),
@@ -124,16 +125,20 @@ func (f *file) wrote(track, n int, ms int64) {
 		f.firstMS = ms
 	}
 	f.lastMS = max(f.lastMS, ms)
+	if f.trackFirst[track] < 0 || ms < f.trackFirst[track] {
+		f.trackFirst[track] = ms
+	}
 	f.trackMS[track] = max(f.trackMS[track], ms)
 	f.mu.Unlock()
 }
 
 // stats returns the bytes written and the media duration so far, of the
-// file and of each track, as a player will see them: the muxer counts
-// time from the file's first block (ebml-go writes block times relative
-// to it, and the duration as the last less the first), not from the
-// file's clock start, which early taps may put well before the first
-// keyframe. A track with no block yet has a zero duration.
+// file and of each track (where it starts in the file, and how long it
+// runs), as a player will see them: the muxer counts time from the
+// file's first block (ebml-go writes block times relative to it, and the
+// duration as the last less the first), not from the file's clock start,
+// which early taps may put well before the first keyframe. A track with
+// no block yet has zero for both.
 func (f *file) stats() (int64, time.Duration, []TrackFileInfo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -145,8 +150,9 @@ func (f *file) stats() (int64, time.Duration, []TrackFileInfo) {
 	tracks := make([]TrackFileInfo, len(f.tracks))
 	for i, t := range f.tracks {
 		tracks[i] = TrackFileInfo{Kind: t.info.Kind, Codec: t.info.Codec}
-		if ms := f.trackMS[i]; ms >= 0 {
-			tracks[i].Duration = time.Duration(ms-first) * time.Millisecond
+		if t0 := f.trackFirst[i]; t0 >= 0 {
+			tracks[i].Start = time.Duration(t0-first) * time.Millisecond
+			tracks[i].Duration = time.Duration(f.trackMS[i]-t0) * time.Millisecond
 		}
 	}
 	return f.bytes, d, tracks

@@ -80,12 +80,13 @@ type FileInfo struct {
 	Tracks      []TrackFileInfo `json:"tracks"`
 }
 
-// TrackFileInfo is one track of a file: how far into the file its last
-// block is, so an operator sees whether sound and picture are both being
-// written.
+// TrackFileInfo is one track of a file: where in the file it starts and
+// how long it runs, so an operator sees whether sound and picture are
+// both being written.
 type TrackFileInfo struct {
 	Kind     string        `json:"kind"`
 	Codec    string        `json:"codec"`
+	Start    time.Duration `json:"startNs"`
 	Duration time.Duration `json:"durationNs"`
 }
 
@@ -212,6 +213,11 @@ func (m *Manager) Start(room, participant string) (Info, error) {
 	m.seq++
 	r := newRecording(m, fmt.Sprintf("rec-%d-%d", time.Now().Unix(), m.seq), room, participant)
 	m.recs[r.id] = r
+	if m.cfg.OnChange != nil {
+		// Now, before any file opens: a file that fails stops the
+		// recording, and its end must come after its start.
+		m.cfg.OnChange(r.info())
+	}
 	var who []string
 	for id := range ms {
 		if participant == "" || id == participant {
@@ -226,11 +232,7 @@ func (m *Manager) Start(room, participant string) (Info, error) {
 	m.log.Info("recording started", zap.String("room", room), zap.String("recording", r.id),
 		zap.String("participant", participant))
 	m.notify(room, nil)
-	info := r.info()
-	if m.cfg.OnChange != nil {
-		m.cfg.OnChange(info)
-	}
-	return info, nil
+	return r.info(), nil
 }
 
 // Stop ends a recording; its files are complete when Stop returns.

@@ -59,10 +59,16 @@ func (s *Server) roomFor(w http.ResponseWriter, r *http.Request) (string, bool) 
 }
 
 // serveRoomSettings sets a room up, ahead of its consult or during it (a
-// new capacity applies to joins from then on).
+// new capacity applies to joins from then on). It is an operator's act:
+// an admin token, not a host's (a clinician must not lift a room's
+// no-recording policy).
 func (s *Server) serveRoomSettings(w http.ResponseWriter, r *http.Request) {
 	name, ok := s.roomFor(w, r)
 	if !ok {
+		return
+	}
+	if sc, _ := s.AdminScope(r); sc.claim != nil && !sc.claim.Grants.Admin {
+		http.Error(w, "an admin token is required to change a room's settings", http.StatusForbidden)
 		return
 	}
 	var req RoomSettings

@@ -68,11 +68,15 @@ func (s *Server) joinedLocked(m *member, newRoom bool) {
 }
 
 // callMayStartLocked notes when a room's call began: two members live
-// together.
+// together. A room already on the SFU (no direct path for it) has its
+// call's path now.
 func (s *Server) callMayStartLocked(r *room) {
 	if r.callStarted.IsZero() && r.liveCount() >= 2 {
 		r.callStarted = time.Now()
 		s.emitLocked(Event{Type: EventCallStarted, Room: r.name})
+		if r.mode == protocol.ModeSFU {
+			s.pathChangedLocked(r, protocol.ModeSFU, "the call started on the SFU")
+		}
 	}
 }
 
@@ -86,11 +90,12 @@ func (s *Server) roomFinishedLocked(r *room) {
 }
 
 // pathChangedLocked reports that a call's media now takes path (p2p or
-// sfu), and why.
+// sfu), and why: only for a call (two live), and only a change.
 func (s *Server) pathChangedLocked(r *room, path, reason string) {
-	if path != protocol.ModeP2P && path != protocol.ModeSFU {
+	if path != protocol.ModeP2P && path != protocol.ModeSFU || r.liveCount() < 2 || r.callPath == path {
 		return
 	}
+	r.callPath = path
 	data := map[string]any{"path": path}
 	if reason != "" {
 		data["reason"] = reason

@@ -86,8 +86,10 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		c.sendError(ref, protocol.ErrRoomFull, fmt.Sprintf("room is full (%d live)", r.capacity))
 		return
 	}
-	// A session that replaces a live one takes no new seat.
-	if b := s.seatLocked(r, m.live); b != nil && (!m.live || old == nil || !old.live) {
+	// A session that replaces the same identity's takes its place (a
+	// reload, another device): no new seat, unless it goes from waiting
+	// to live.
+	if b := s.seatLocked(r, m.live); b != nil && (old == nil || m.live && !old.live) {
 		if len(r.members) == 0 {
 			delete(s.rooms, r.name)
 		}
@@ -197,9 +199,12 @@ func (s *Server) releaseLocked(m *member, why string) []func() {
 	}
 	s.endSessionLocked(m)
 	s.endCallsOf(m)
-	path := m.room.mode
-	if !m.live {
+	path := m.room.callPath
+	switch {
+	case !m.live:
 		path = "waiting"
+	case path == "":
+		path = "none" // never in a call
 	}
 	peer := s.stopMediaLocked(m)
 	s.memberEventLocked(EventParticipantLeft, m, map[string]any{"reason": why})

@@ -15,8 +15,8 @@ import (
 // Census is the signaling state at one moment.
 type Census struct {
 	Sockets int
-	// Rooms counts rooms by media mode ("p2p", "sfu"; "" for a room
-	// with nobody in a call yet).
+	// Rooms counts rooms by the media path of their call ("p2p", "sfu";
+	// "" for a room without a call: fewer than two members live).
 	Rooms map[string]int
 	// Members counts members by role and state ("live", "waiting",
 	// "reconnecting").
@@ -32,7 +32,11 @@ func (s *Server) Census() Census {
 	defer s.mu.Unlock()
 	c := Census{Sockets: len(s.conns), Rooms: map[string]int{}, Members: map[MemberClass]int{}}
 	for _, r := range s.rooms {
-		c.Rooms[r.mode]++
+		mode := r.mode
+		if r.liveCount() < 2 {
+			mode = "" // no call: a room's mode is only where a call would go
+		}
+		c.Rooms[mode]++
 		for _, m := range r.members {
 			state := "waiting"
 			switch {

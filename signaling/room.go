@@ -32,6 +32,7 @@ type room struct {
 	forceSFU    bool      // recording, or an operator's policy
 	directEntry bool      // guests skip the waiting room (an operator's policy)
 	callStarted time.Time // when two members were first live together
+	callPath    string    // the call's path as last reported (events.go)
 }
 
 // member is one present participant.

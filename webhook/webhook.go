@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -245,6 +246,10 @@ func (s *Sender) post(to string, body []byte) error {
 	req.Header.Set(SignatureHeader, Sign(s.cfg.Key, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
+		var ue *url.Error // it names the URL, whose path or query may hold a secret
+		if errors.As(err, &ue) {
+			return ue.Err
+		}
 		return err
 	}
 	resp.Body.Close()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -11,45 +10,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"consult/client"
 	"consult/internal/testenv"
 	"consult/protocol"
 	"consult/recording"
 )
-
-// sendFrames publishes VP8 frames (a keyframe each second) until the
-// test ends.
-func sendFrames(t *testing.T, video *webrtc.TrackLocalStaticSample) {
-	stop, sent := make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() { close(stop); <-sent })
-	go func() {
-		defer close(sent)
-		key := append([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}, make([]byte, 1200)...)
-		delta := append([]byte{0x11, 0x02, 0x00}, make([]byte, 400)...)
-		tick := time.NewTicker(33 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			frame := delta
-			if i%30 == 0 {
-				frame = key
-			}
-			_ = video.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
-		}
-	}()
-}
 
 // A SIGTERM during a recorded call: /healthz says draining, a consult in
 // a new room is refused with server-draining, the running one can still
@@ -62,35 +31,8 @@ func TestDrainLetsRunningConsultsFinish(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(60*time.Second))
 	defer cancel()
 
-	var packets atomic.Int64
-	recv, err := client.Dial(ctx, client.Config{URL: srv.url, OnTrack: func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := r.ReadRTP(); err != nil {
-				return
-			}
-			packets.Add(1)
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = recv.Close() })
-	if _, err := recv.Join(ctx, protocol.Join{Room: "visit", Name: "Pat", Live: true}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := client.Dial(ctx, client.Config{URL: srv.url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	if _, err := pub.Join(ctx, protocol.Join{Room: "visit", Name: "Dr", Live: true}); err != nil {
-		t.Fatal(err)
-	}
-	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "cam", "s")
-	if _, err := pub.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	sendFrames(t, video)
+	tc := startCall(t, ctx, srv.url, "visit")
+	recv, pub, packets := tc.recv, tc.pub, &tc.packets
 	testenv.Eventually(t, 20*time.Second, "media to flow", func() bool { return packets.Load() > 20 })
 
 	resp, err := http.Post(srv.base+"/api/recordings", "application/json", strings.NewReader(`{"room":"visit"}`))
@@ -173,38 +115,13 @@ func TestSignalsDrainThenStop(t *testing.T) {
 	}
 }
 
-func needFFprobe(t *testing.T) {
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skipf("no ffprobe (Debian package ffmpeg; CI installs it): %v", err)
-	}
-}
-
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-}
-
 // A drain an admin asks for (POST /api/drain) ends as soon as the last
 // consult does, well before its timeout.
 func TestDrainEndsWithTheLastConsult(t *testing.T) {
 	srv := startMainCtl(t, "-p2p=false", "-drain-timeout", "10m")
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(30*time.Second))
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{URL: srv.url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if _, err := c.Join(ctx, protocol.Join{Room: "visit", Name: "Dr", Live: true}); err != nil {
-		t.Fatal(err)
-	}
+	c := dialJoin(t, ctx, client.Config{URL: srv.url}, protocol.Join{Room: "visit", Name: "Dr", Live: true})
 	resp, err := http.Post(srv.base+"/api/drain", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)

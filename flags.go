@@ -56,52 +56,37 @@ func (s *settings) str(p *string, name, def, usage string) {
 	s.fs.StringVar(p, name, def, usage)
 }
 
-func (s *settings) boolean(p *bool, name string, def bool, usage string) {
-	if v, from, ok := s.source(name); ok {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			s.errs = append(s.errs, fmt.Errorf("%s: want true or false, got %q", from, v))
-		} else {
-			def = b
-		}
+// sourced is def, or the environment's or the file's value for name
+// parsed by parse; a value that does not parse is an error (want says
+// what it should be) and leaves def.
+func sourced[T any](s *settings, name string, def T, parse func(string) (T, error), want string) T {
+	v, from, ok := s.source(name)
+	if !ok {
+		return def
 	}
-	s.fs.BoolVar(p, name, def, usage)
+	x, err := parse(strings.TrimSpace(v))
+	if err != nil {
+		s.errs = append(s.errs, fmt.Errorf("%s: want %s, got %q", from, want, v))
+		return def
+	}
+	return x
+}
+
+func (s *settings) boolean(p *bool, name string, def bool, usage string) {
+	s.fs.BoolVar(p, name, sourced(s, name, def, strconv.ParseBool, "true or false"), usage)
 }
 
 func (s *settings) integer(p *int, name string, def int, usage string) {
-	if v, from, ok := s.source(name); ok {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			s.errs = append(s.errs, fmt.Errorf("%s: want a whole number, got %q", from, v))
-		} else {
-			def = n
-		}
-	}
-	s.fs.IntVar(p, name, def, usage)
+	s.fs.IntVar(p, name, sourced(s, name, def, strconv.Atoi, "a whole number"), usage)
 }
 
 func (s *settings) number(p *float64, name string, def float64, usage string) {
-	if v, from, ok := s.source(name); ok {
-		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			s.errs = append(s.errs, fmt.Errorf("%s: want a number, got %q", from, v))
-		} else {
-			def = n
-		}
-	}
-	s.fs.Float64Var(p, name, def, usage)
+	parse := func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
+	s.fs.Float64Var(p, name, sourced(s, name, def, parse, "a number"), usage)
 }
 
 func (s *settings) duration(p *time.Duration, name string, def time.Duration, usage string) {
-	if v, from, ok := s.source(name); ok {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil {
-			s.errs = append(s.errs, fmt.Errorf("%s: want a duration such as 30s or 10m, got %q", from, v))
-		} else {
-			def = d
-		}
-	}
-	s.fs.DurationVar(p, name, def, usage)
+	s.fs.DurationVar(p, name, sourced(s, name, def, time.ParseDuration, "a duration such as 30s or 10m"), usage)
 }
 
 // configPath finds -config in args (before the flags are parsed, since

@@ -10,13 +10,10 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"consult/client"
 	"consult/internal/testenv"
 	"consult/protocol"
 )
@@ -86,62 +83,8 @@ func TestMetricsFollowARealCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(30*time.Second))
 	defer cancel()
 
-	tracks := make(chan *webrtc.TrackRemote, 1)
-	recv, err := client.Dial(ctx, client.Config{URL: url, OnTrack: func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		tracks <- r
-		for {
-			if _, _, err := r.ReadRTP(); err != nil {
-				return
-			}
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = recv.Close() })
-	if _, err := recv.Join(ctx, protocol.Join{Room: "m", Name: "recv", Live: true}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := client.Dial(ctx, client.Config{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	if _, err := pub.Join(ctx, protocol.Join{Room: "m", Name: "pub", Live: true}); err != nil {
-		t.Fatal(err)
-	}
-	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "cam", "s")
-	if _, err := pub.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	sent := make(chan struct{})
-	t.Cleanup(func() { close(stop); <-sent })
-	go func() {
-		defer close(sent)
-		key := append([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}, make([]byte, 1200)...)
-		delta := append([]byte{0x11, 0x02, 0x00}, make([]byte, 400)...)
-		tick := time.NewTicker(33 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			frame := delta
-			if i%30 == 0 {
-				frame = key
-			}
-			_ = video.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
-		}
-	}()
-	var remote *webrtc.TrackRemote
-	select {
-	case remote = <-tracks:
-	case <-ctx.Done():
-		t.Fatal("the receiver got no track")
-	}
+	tc := startCall(t, ctx, url, "m")
+	recv, remote := tc.recv, tc.remote
 
 	poll := func(what string, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 		t.Helper()

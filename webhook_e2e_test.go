@@ -172,54 +172,10 @@ func TestAHangingWebhookReceiverDelaysNothing(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // before the server stops
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(30*time.Second))
 	defer cancel()
-	var packets atomic.Int64
-	recv, err := client.Dial(ctx, client.Config{URL: srv.url, OnTrack: func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := r.ReadRTP(); err != nil {
-				return
-			}
-			packets.Add(1)
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = recv.Close() })
-	pub, err := client.Dial(ctx, client.Config{URL: srv.url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	for _, c := range []*client.Client{recv, pub} {
-		if _, err := c.Join(ctx, protocol.Join{Room: "r", Name: "X", Live: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "cam", "s")
-	if _, err := pub.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	sendFrames(t, video)
+	tc := startCall(t, ctx, srv.url, "r")
 	testenv.Eventually(t, 20*time.Second, "media to flow with the receiver hanging", func() bool {
-		return packets.Load() > 50 && calls.Load() >= 1
+		return tc.packets.Load() > 50 && calls.Load() >= 1
 	})
-}
-
-func postJSON(t *testing.T, url, body string, v any) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %s", url, resp.Status)
-	}
-	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // An operator can forbid recording a room: a host's request to record it
@@ -233,14 +189,7 @@ func TestARoomThatMayNotBeRecorded(t *testing.T) {
 	if err := adm.SetRoom(ctx, "private", client.RoomSettings{Recording: &no}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(ctx, client.Config{URL: srv.url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if _, err := c.Join(ctx, protocol.Join{Room: "private", Name: "Dr", Live: true}); err != nil {
-		t.Fatal(err)
-	}
+	c := dialJoin(t, ctx, client.Config{URL: srv.url}, protocol.Join{Room: "private", Name: "Dr", Live: true})
 	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "cam", "s")
 	if _, err := c.Publish(ctx, video); err != nil {
 		t.Fatal(err)

@@ -292,9 +292,9 @@ func (d *DownTrack) readRTCP() {
 				if b := d.binding.Load(); b != nil {
 					for _, r := range p.Reports {
 						if r.SSRC == b.ssrc {
-							d.link.update(r, time.Now(), d.up.clockRate())
+							l := d.link.update(r, time.Now(), d.up.clockRate())
 							if d.up.onReport != nil {
-								d.up.onReport(d.up.info.Kind, d.link.get())
+								d.up.onReport(d.up.info.Kind, l)
 							}
 						}
 					}

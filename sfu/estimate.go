@@ -178,8 +178,9 @@ type Downlink struct {
 
 // Downlink reports p's downlink: the estimate and each track's Link.
 func (p *Participant) Downlink() Downlink {
-	d := Downlink{Tracks: p.Links()}
-	for _, down := range p.downTracks() {
+	downs := p.downTracks()
+	d := Downlink{Tracks: linksOf(downs)}
+	for _, down := range downs {
 		d.KeyframeRequests += down.plisIn.Load()
 	}
 	if est := p.estimate.Load(); est != nil && est.fed.Load() {

@@ -41,8 +41,9 @@ type linkState struct {
 const maxRTT = 10 * time.Second
 
 // update takes in a reception report block about this down-track,
-// received at now; clock is the track's RTP clock rate.
-func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) {
+// received at now; clock is the track's RTP clock rate. It returns the
+// Link as updated.
+func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) Link {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prevAt, l.at = l.at, now
@@ -62,6 +63,7 @@ func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) 
 			l.link.RTTMS = float64(d) / float64(time.Millisecond)
 		}
 	}
+	return l.link
 }
 
 // congested reports whether the last report, received since after and
@@ -112,8 +114,9 @@ func (p *Participant) downTracks() []*DownTrack {
 }
 
 // Links reports the link as each of p's down-tracks sees it.
-func (p *Participant) Links() []Link {
-	downs := p.downTracks()
+func (p *Participant) Links() []Link { return linksOf(p.downTracks()) }
+
+func linksOf(downs []*DownTrack) []Link {
 	out := make([]Link, 0, len(downs))
 	for _, d := range downs {
 		l := d.link.get()

@@ -260,7 +260,7 @@ func (s *SFU) Stats() Stats {
 	rooms := s.roomList()
 	n := s.nacks.Counters()
 	st := Stats{Rooms: len(rooms), NACKsSent: n.NACKs, NACKedPackets: n.Asked, LostUnrepaired: n.GaveUp}
-	s.retired.addTo(&st)
+	st.addCounts(s.retired.load())
 	for _, r := range rooms {
 		r.addStats(&st)
 	}

@@ -12,21 +12,6 @@ type totals struct {
 	dropped, retransmits, plisIn         atomic.Uint64
 }
 
-func (c *totals) addTo(st *Stats) {
-	st.PacketsIn += c.packetsIn.Load()
-	st.BytesIn += c.bytesIn.Load()
-	st.KeyframeRequests += c.keyframeRequests.Load()
-	c.addDownsTo(st)
-}
-
-func (c *totals) addDownsTo(st *Stats) {
-	st.PacketsOut += c.packetsOut.Load()
-	st.BytesOut += c.bytesOut.Load()
-	st.Dropped += c.dropped.Load()
-	st.Retransmits += c.retransmits.Load()
-	st.PLIsIn += c.plisIn.Load()
-}
-
 // add moves a finished track's (or down-track's) counts in.
 func (c *totals) add(st Stats) {
 	c.packetsIn.Add(st.PacketsIn)
@@ -39,12 +24,24 @@ func (c *totals) add(st Stats) {
 	c.plisIn.Add(st.PLIsIn)
 }
 
-func (st *Stats) addDown(d Stats) {
-	st.PacketsOut += d.PacketsOut
-	st.BytesOut += d.BytesOut
-	st.Dropped += d.Dropped
-	st.Retransmits += d.Retransmits
-	st.PLIsIn += d.PLIsIn
+// load returns the counts held.
+func (c *totals) load() Stats {
+	return Stats{PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(), KeyframeRequests: c.keyframeRequests.Load(),
+		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(), Dropped: c.dropped.Load(),
+		Retransmits: c.retransmits.Load(), PLIsIn: c.plisIn.Load()}
+}
+
+// addCounts adds o's counters (not its room, participant and track
+// gauges) to st.
+func (st *Stats) addCounts(o Stats) {
+	st.PacketsIn += o.PacketsIn
+	st.BytesIn += o.BytesIn
+	st.KeyframeRequests += o.KeyframeRequests
+	st.PacketsOut += o.PacketsOut
+	st.BytesOut += o.BytesOut
+	st.Dropped += o.Dropped
+	st.Retransmits += o.Retransmits
+	st.PLIsIn += o.PLIsIn
 }
 
 // stats is a down-track's own counts.

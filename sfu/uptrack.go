@@ -204,10 +204,10 @@ func (t *UpTrack) addStats(st *Stats) {
 	st.PacketsIn += t.packets.Load()
 	st.BytesIn += t.bytes.Load()
 	st.KeyframeRequests += t.kf.count()
-	t.gone.addDownsTo(st)
+	st.addCounts(t.gone.load())
 	downs := *t.downs.Load()
 	st.DownTracks += len(downs)
 	for _, d := range downs {
-		st.addDown(d.stats())
+		st.addCounts(d.stats())
 	}
 }

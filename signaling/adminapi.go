@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,10 +36,10 @@ const maxCapacity = 100
 func (s *Server) registerAdminAPI(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/rooms/{room}", s.serveRoomSettings)
 	mux.HandleFunc("DELETE /api/rooms/{room}", s.serveEndRoom)
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/admit", s.serveMemberAct)
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/wait", s.serveMemberAct)
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/mute", s.serveMemberAct)
-	mux.HandleFunc("DELETE /api/rooms/{room}/participants/{id}", s.serveMemberAct)
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/admit", s.serveMemberAct("admit"))
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/wait", s.serveMemberAct("wait"))
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/mute", s.serveMemberAct("mute"))
+	mux.HandleFunc("DELETE /api/rooms/{room}/participants/{id}", s.serveMemberAct("remove"))
 }
 
 // roomFor checks the room name and the token; it answers the request
@@ -80,6 +79,12 @@ func (s *Server) serveRoomSettings(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "capacity must be from 1 to 100", http.StatusBadRequest)
 		return
 	}
+	writeJSON(w, s.applySettings(name, req))
+}
+
+// applySettings changes a room's policy, and the room's state if it is
+// running; it returns the policy.
+func (s *Server) applySettings(name string, req RoomSettings) RoomPolicy {
 	s.mu.Lock()
 	p := s.policies[name]
 	if req.Capacity != nil {
@@ -106,7 +111,7 @@ func (s *Server) serveRoomSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	run(after)
-	writeJSON(w, p)
+	return p
 }
 
 func (s *Server) serveEndRoom(w http.ResponseWriter, r *http.Request) {
@@ -128,22 +133,16 @@ func (s *Server) serveEndRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]int64{"durationMs": took.Milliseconds()})
 }
 
-// serveMemberAct admits, sends back to waiting, mutes or removes a member.
-func (s *Server) serveMemberAct(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.roomFor(w, r)
-	if !ok {
-		return
-	}
-	var kind string
-	act := r.Method
-	if act == http.MethodPost {
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/admit"):
-			act = "admit"
-		case strings.HasSuffix(r.URL.Path, "/wait"):
-			act = "wait"
-		default:
-			act = "mute"
+// serveMemberAct admits, sends back to waiting, mutes or removes a member
+// (what: "admit", "wait", "mute", "remove").
+func (s *Server) serveMemberAct(what string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, ok := s.roomFor(w, r)
+		if !ok {
+			return
+		}
+		var kind string
+		if what == "mute" {
 			var req struct {
 				Kind string `json:"kind"`
 			}
@@ -154,44 +153,34 @@ func (s *Server) serveMemberAct(w http.ResponseWriter, r *http.Request) {
 			}
 			kind = req.Kind
 		}
-	}
-	s.mu.Lock()
-	rm := s.rooms[name]
-	var t *member
-	if rm != nil {
-		t = rm.find(r.PathValue("id"))
-	}
-	if t == nil {
-		s.mu.Unlock()
-		http.Error(w, "no such participant in this room", http.StatusNotFound)
-		return
-	}
-	var after []func()
-	var e *refusal
-	switch act {
-	case "admit":
-		after, e = s.admitLocked(t)
-	case "wait":
-		after, e = s.toWaitingLocked(t)
-	case "mute":
-		after, e = s.muteLocked(t, kind, "")
-	default: // DELETE
-		after = s.removeMemberLocked(t)
-	}
-	view := t.view()
-	s.mu.Unlock()
-	run(after)
-	if e != nil {
-		status := http.StatusConflict
-		if e.busy != nil {
-			status = http.StatusServiceUnavailable
-			w.Header().Set("Retry-After", retryAfterSeconds(e.busy))
+		do := map[string]act{"admit": s.admitLocked, "wait": s.toWaitingLocked, "mute": s.muteLocked(kind, ""),
+			"remove": s.removeMemberLocked}[what]
+		s.mu.Lock()
+		var t *member
+		if rm := s.rooms[name]; rm != nil {
+			t = rm.find(r.PathValue("id"))
 		}
-		http.Error(w, e.code+": "+e.msg, status)
-		return
+		if t == nil {
+			s.mu.Unlock()
+			http.Error(w, "no such participant in this room", http.StatusNotFound)
+			return
+		}
+		after, e := do(t)
+		view := t.view()
+		s.mu.Unlock()
+		run(after)
+		if e != nil {
+			status := http.StatusConflict
+			if e.busy != nil {
+				status = http.StatusServiceUnavailable
+				w.Header().Set("Retry-After", retryAfterSeconds(e.busy))
+			}
+			http.Error(w, e.code+": "+e.msg, status)
+			return
+		}
+		s.log.Info("server API act", zap.String("room", name), zap.String("participant", t.id), zap.String("act", what))
+		writeJSON(w, view)
 	}
-	s.log.Info("server API act", zap.String("room", name), zap.String("participant", t.id), zap.String("act", act))
-	writeJSON(w, view)
 }
 
 func retryAfterSeconds(b *busy) string {

@@ -60,6 +60,13 @@ func (a *admission) refuse(reason string) *busy {
 	return &busy{reason: reason, retryAfter: a.cfg.RetryAfter}
 }
 
+// tell sends the refusal to a member, on its socket if it has one now.
+func (b *busy) tell(m *member, ref string) {
+	if c := m.sock.Load(); c != nil {
+		b.send(c, ref)
+	}
+}
+
 func (b *busy) send(c *conn, ref string) {
 	c.s.counts.countError(protocol.ErrServerBusy)
 	c.sendMsg(protocol.TypeError, protocol.Error{Code: protocol.ErrServerBusy, Ref: ref,

@@ -115,15 +115,11 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // servePolicy sets a room's policy: {"sfuOnly": true} keeps it on the SFU
 // (no direct path), {"directEntry": true} lets guests skip the waiting
-// room. Fields left out keep their value. Admin (or host) of the room.
+// room. Fields left out keep their value. Admin (or host) of the room;
+// the other settings are an admin's (PUT /api/rooms/{room}, adminapi.go).
 func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("room")
-	if err := protocol.ValidRoom(name); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if !s.AdminAuthorized(r, name) {
-		http.Error(w, "admin or host token for this room required", http.StatusUnauthorized)
+	name, ok := s.roomFor(w, r)
+	if !ok {
 		return
 	}
 	var req struct {
@@ -134,24 +130,7 @@ func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad JSON", http.StatusBadRequest)
 		return
 	}
-	s.mu.Lock()
-	p := s.policies[name]
-	if req.SFUOnly != nil {
-		p.SFUOnly = *req.SFUOnly
-	}
-	if req.DirectEntry != nil {
-		p.DirectEntry = *req.DirectEntry
-	}
-	s.policies[name] = p
-	var after []func()
-	if rm := s.rooms[name]; rm != nil {
-		rm.forceSFU = p.SFUOnly || rm.recording
-		rm.directEntry = p.DirectEntry
-		after = s.reconcileLocked(rm)
-	}
-	s.mu.Unlock()
-	run(after)
-	writeJSON(w, p)
+	writeJSON(w, s.applySettings(name, RoomSettings{SFUOnly: req.SFUOnly, DirectEntry: req.DirectEntry}))
 }
 
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {

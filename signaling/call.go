@@ -126,9 +126,7 @@ func (s *Server) accept(m *member, ref string) {
 	if b := s.seatLocked(r, true); b != nil {
 		s.endLocked(c, protocol.CallFailed, protocol.ErrServerBusy)
 		s.mu.Unlock()
-		if sock := m.sock.Load(); sock != nil {
-			b.send(sock, ref)
-		}
+		b.tell(m, ref)
 		return
 	}
 	delete(r.calls, m.id)

@@ -67,16 +67,13 @@ func (s *Server) joinedLocked(m *member, newRoom bool) {
 	}
 }
 
-// callMayStartLocked notes when a room's call began: two members live
-// together. A room already on the SFU (no direct path for it) has its
+// callStartedLocked reports a room's call (two members live together)
+// starting. A room already on the SFU (no direct path for it) has its
 // call's path now.
-func (s *Server) callMayStartLocked(r *room) {
-	if r.callStarted.IsZero() && r.liveCount() >= 2 {
-		r.callStarted = time.Now()
-		s.emitLocked(Event{Type: EventCallStarted, Room: r.name})
-		if r.mode == protocol.ModeSFU {
-			s.pathChangedLocked(r, protocol.ModeSFU, "the call started on the SFU")
-		}
+func (s *Server) callStartedLocked(r *room) {
+	s.emitLocked(Event{Type: EventCallStarted, Room: r.name})
+	if r.mode == protocol.ModeSFU {
+		s.pathChangedLocked(r, protocol.ModeSFU, "the call started on the SFU")
 	}
 }
 
@@ -103,17 +100,26 @@ func (s *Server) pathChangedLocked(r *room, path, reason string) {
 	s.emitLocked(Event{Type: EventPathChanged, Room: r.name, Data: data})
 }
 
-// qualitySummary returns what reports, once m has left, how its consult
-// went: its path at the end ("p2p", "sfu", or "waiting"), its time in the
-// room, how often it resumed after a drop and how often its incoming
+// qualitySummaryLocked returns what reports, once m has left, how its
+// consult went: the path of its last call ("p2p", "sfu"; "none" if it was
+// never in one; "waiting" if it left from the waiting room), its time in
+// the room, how often it resumed after a drop and how often its incoming
 // video was paused for a weak link; and, from the SFU, its downlink:
 // the estimate, the worst loss and the packets lost its receiver reports
 // gave, and the keyframe requests its decoders sent (each one a picture
-// that broke up: the server's view of freezes). It runs after the lock
-// is released (the SFU's locks are taken), before the media closes.
-func (s *Server) qualitySummary(m *member, path string, peer Peer) func() {
+// that broke up: the server's view of freezes), read from peer, m's
+// media session, after the lock is released (the SFU's locks are taken)
+// and before the media closes. wasLive is m's state before it left.
+func (s *Server) qualitySummaryLocked(m *member, wasLive bool, peer Peer) func() {
 	if s.cfg.OnEvent == nil {
 		return func() {}
+	}
+	path := m.room.callPath
+	switch {
+	case !wasLive:
+		path = "waiting"
+	case path == "":
+		path = "none"
 	}
 	data := map[string]any{"role": m.role, "path": path, "reconnects": m.resumes,
 		"videoPauses": int(m.videoPauses.Load()), "seconds": int(time.Since(m.joinedAt).Seconds())}

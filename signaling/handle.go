@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
 
 	"consult/protocol"
 	"consult/sfu"
@@ -68,11 +69,11 @@ func (s *Server) handle(c *conn, data []byte) {
 	case protocol.TypePathReady:
 		s.pathReady(m, in.Body.(*protocol.PathReady).Path)
 	case protocol.TypeAdmit:
-		s.admit(m, ref, in.Body.(*protocol.Moderate).Participant)
+		s.moderate(m, ref, in.Body.(*protocol.Moderate).Participant, actAdmit, s.admitLocked, "admitted")
 	case protocol.TypeReturnToWaiting:
-		s.toWaiting(m, ref, in.Body.(*protocol.Moderate).Participant)
+		s.moderate(m, ref, in.Body.(*protocol.Moderate).Participant, actToWait, s.toWaitingLocked, "returned to the waiting room")
 	case protocol.TypeRemove:
-		s.remove(m, ref, in.Body.(*protocol.Moderate).Participant)
+		s.moderate(m, ref, in.Body.(*protocol.Moderate).Participant, actRemove, s.removeMemberLocked, "removed")
 	case protocol.TypeEnd:
 		s.end(m, ref)
 	case protocol.TypeRefresh:
@@ -178,7 +179,7 @@ func (s *Server) mediaError(m *member, ref string, err error) {
 // host's muting of another member.
 func (s *Server) mute(m *member, ref string, mu *protocol.Mute) {
 	if mu.Participant != "" && mu.Participant != m.id {
-		s.muteOther(m, ref, mu.Participant, mu.Kind)
+		s.moderate(m, ref, mu.Participant, actMute, s.muteLocked(mu.Kind, m.id), "muted", zap.String("kind", mu.Kind))
 		return
 	}
 	s.mu.Lock()

@@ -199,16 +199,10 @@ func (s *Server) releaseLocked(m *member, why string) []func() {
 	}
 	s.endSessionLocked(m)
 	s.endCallsOf(m)
-	path := m.room.callPath
-	switch {
-	case !m.live:
-		path = "waiting"
-	case path == "":
-		path = "none" // never in a call
-	}
+	wasLive := m.live
 	peer := s.stopMediaLocked(m)
 	s.memberEventLocked(EventParticipantLeft, m, map[string]any{"reason": why})
-	return []func(){s.qualitySummary(m, path, peer), closeLater(peer), func() { m.log.Info(why) }}
+	return []func(){s.qualitySummaryLocked(m, wasLive, peer), closeLater(peer), func() { m.log.Info(why) }}
 }
 
 // present reports whether m is still a member of its room: a handler

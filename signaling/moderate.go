@@ -46,33 +46,36 @@ type refusal struct {
 // replyTo tells a member who asked.
 func (e *refusal) replyTo(m *member, ref string) {
 	if e.busy != nil {
-		if c := m.sock.Load(); c != nil {
-			e.busy.send(c, ref)
-		}
+		e.busy.tell(m, ref)
 		return
 	}
 	m.replyError(ref, e.code, e.msg)
 }
 
-// admit puts a waiting member in the call at once (no ringing): a guest
-// asked to wait, a host lets it in.
-func (s *Server) admit(m *member, ref, id string) {
+// An act on a member, shared by hosts (moderate) and the server API
+// (adminapi.go). Called with s.mu held.
+type act func(t *member) ([]func(), *refusal)
+
+// moderate is a host's act a on member id: it finds the member, checks
+// the host may, and logs what was done (done, with the target's id).
+func (s *Server) moderate(m *member, ref, id string, a action, do act, done string, fields ...zap.Field) {
 	s.mu.Lock()
-	t := s.targetLocked(m, ref, id, actAdmit)
+	t := s.targetLocked(m, ref, id, a)
 	var after []func()
 	if t != nil {
 		var e *refusal
-		if after, e = s.admitLocked(t); e != nil {
+		if after, e = do(t); e != nil {
 			e.replyTo(m, ref)
 		} else {
-			m.log.Info("admitted", zap.String("target", t.id))
+			m.log.Info(done, append(fields, zap.String("target", t.id))...)
 		}
 	}
 	s.mu.Unlock()
 	run(after)
 }
 
-// admitLocked is the act of admitting t, for a host or the server API.
+// admitLocked puts a waiting member in the call at once (no ringing): a
+// guest asked to wait, a host lets it in.
 func (s *Server) admitLocked(t *member) ([]func(), *refusal) {
 	switch {
 	case t.live:
@@ -88,23 +91,8 @@ func (s *Server) admitLocked(t *member) ([]func(), *refusal) {
 	return s.reconcileLocked(t.room), nil
 }
 
-// toWaiting takes a live member out of the call, back to the waiting room.
-func (s *Server) toWaiting(m *member, ref, id string) {
-	s.mu.Lock()
-	t := s.targetLocked(m, ref, id, actToWait)
-	var after []func()
-	if t != nil {
-		var e *refusal
-		if after, e = s.toWaitingLocked(t); e != nil {
-			e.replyTo(m, ref)
-		} else {
-			m.log.Info("returned to the waiting room", zap.String("target", t.id))
-		}
-	}
-	s.mu.Unlock()
-	run(after)
-}
-
+// toWaitingLocked takes a live member out of the call, back to the
+// waiting room.
 func (s *Server) toWaitingLocked(t *member) ([]func(), *refusal) {
 	if !t.live {
 		return nil, &refusal{code: protocol.ErrInvalidState, msg: "that participant is not in the call"}
@@ -115,60 +103,35 @@ func (s *Server) toWaitingLocked(t *member) ([]func(), *refusal) {
 	return append([]func(){closeLater(peer)}, s.reconcileLocked(t.room)...), nil
 }
 
-// remove takes a member out of the room; it is told why and closed.
-func (s *Server) remove(m *member, ref, id string) {
-	s.mu.Lock()
-	t := s.targetLocked(m, ref, id, actRemove)
-	var after []func()
-	if t != nil {
-		after = s.removeMemberLocked(t)
-		m.log.Info("removed", zap.String("target", t.id))
-	}
-	s.mu.Unlock()
-	run(after)
-}
-
-func (s *Server) removeMemberLocked(t *member) []func() {
+// removeMemberLocked takes a member out of the room; it is told why and
+// closed.
+func (s *Server) removeMemberLocked(t *member) ([]func(), *refusal) {
 	t.bye(protocol.GoodbyeRemoved, "you were removed from the consultation")
-	return s.removeLocked(t, "removed by a host")
+	return s.removeLocked(t, "removed by a host"), nil
 }
 
-// muteOther turns off another member's microphone or camera: the member's
+// muteLocked turns off a member's microphone or camera: the member's
 // client is asked to mute, and the SFU stops forwarding that kind until
 // the member unmutes itself. (On the direct path only the client can.)
-func (s *Server) muteOther(m *member, ref, id, kind string) {
-	s.mu.Lock()
-	t := s.targetLocked(m, ref, id, actMute)
-	var after []func()
-	if t != nil {
-		var e *refusal
-		if after, e = s.muteLocked(t, kind, m.id); e != nil {
-			e.replyTo(m, ref)
-		} else {
-			m.log.Info("muted", zap.String("target", t.id), zap.String("kind", kind))
+// by is the host's id, empty for the server API.
+func (s *Server) muteLocked(kind, by string) act {
+	return func(t *member) ([]func(), *refusal) {
+		if !t.live {
+			return nil, &refusal{code: protocol.ErrInvalidState, msg: "that participant is not in the call"}
 		}
+		if kind == "audio" {
+			t.audioMuted = true
+		} else {
+			t.videoMuted = true
+		}
+		t.held[kind] = true
+		if t.peer != nil {
+			t.peer.Hold(kind, true)
+		}
+		t.send(protocol.TypeMuted, protocol.Muted{Kind: kind, By: by})
+		t.room.announce(t, true)
+		return s.reconcileLocked(t.room), nil // a held member leaves the direct path
 	}
-	s.mu.Unlock()
-	run(after)
-}
-
-// muteLocked mutes t's kind; by is the host's id, empty for the server API.
-func (s *Server) muteLocked(t *member, kind, by string) ([]func(), *refusal) {
-	if !t.live {
-		return nil, &refusal{code: protocol.ErrInvalidState, msg: "that participant is not in the call"}
-	}
-	if kind == "audio" {
-		t.audioMuted = true
-	} else {
-		t.videoMuted = true
-	}
-	t.held[kind] = true
-	if t.peer != nil {
-		t.peer.Hold(kind, true)
-	}
-	t.send(protocol.TypeMuted, protocol.Muted{Kind: kind, By: by})
-	t.room.announce(t, true)
-	return s.reconcileLocked(t.room), nil // a held member leaves the direct path
 }
 
 // end closes the consultation for everyone: each member is told who ended

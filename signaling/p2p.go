@@ -32,7 +32,7 @@ type P2PConfig struct {
 type P2PStats struct {
 	Attempts  int            `json:"p2pAttempts"`
 	Successes map[string]int `json:"p2pSuccesses"` // by "local/remote" candidate types
-	Fallbacks int            `json:"fallbacks"`
+	Fallbacks int            `json:"fallbacks"`    // the sum of FallbackReasons
 	// FallbackReasons counts fallbacks by why: "deadline" (no direct
 	// connection in time), "failed" (a client's ICE failed), "relayed"
 	// (only a relay connected them: the SFU is as good), "lost" (a
@@ -198,7 +198,6 @@ func (s *Server) fallbackLocked(r *room, class, reason string) []func() {
 	live := r.live()
 	r.failedPair = liveKey(live)
 	if at != nil {
-		s.stats.Fallbacks++
 		s.stats.FallbackReasons[class]++
 		s.stats.FallbackMS += time.Since(at.started).Milliseconds()
 	}
@@ -346,6 +345,7 @@ func (s *Server) Stats() P2PStats {
 	}
 	for k, v := range s.stats.FallbackReasons {
 		st.FallbackReasons[k] = v
+		st.Fallbacks += v
 	}
 	return st
 }

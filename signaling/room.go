@@ -193,10 +193,11 @@ func (r *room) setLive(m *member, live bool) {
 
 // callMayStart notes when the call began: two members live together.
 func (r *room) callMayStart() {
-	if r.srv != nil {
-		r.srv.callMayStartLocked(r)
-	} else if r.callStarted.IsZero() && r.liveCount() >= 2 {
+	if r.callStarted.IsZero() && r.liveCount() >= 2 {
 		r.callStarted = time.Now()
+		if r.srv != nil {
+			r.srv.callStartedLocked(r)
+		}
 	}
 }
 

@@ -72,7 +72,8 @@ type Sender struct {
 	targets []*target
 	stats   struct{ delivered, retried, failed, dropped atomic.Uint64 }
 	wg      sync.WaitGroup
-	stop    chan struct{}
+	ctx     context.Context // ended by Close when its time is up: deliveries stop
+	stop    context.CancelFunc
 	once    sync.Once
 	// mu orders Send against Close: an event sent after Close (a timer
 	// of a consult ending as the server stops) is dropped.
@@ -106,7 +107,8 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	s := &Sender{cfg: cfg, log: cfg.Logger, client: &http.Client{Timeout: cfg.Timeout}, stop: make(chan struct{})}
+	s := &Sender{cfg: cfg, log: cfg.Logger, client: &http.Client{Timeout: cfg.Timeout}}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	for _, u := range cfg.URLs {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
@@ -182,9 +184,10 @@ func (s *Sender) Close(ctx context.Context) {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			close(s.stop)
+			s.stop()
 			<-done
 		}
+		s.stop()
 	})
 }
 
@@ -220,7 +223,7 @@ func (s *Sender) deliver(t *target) {
 			s.log.Debug("webhook delivery failed; retrying", zap.String("receiver", t.name), zap.Duration("in", wait), zap.Error(err))
 			select {
 			case <-time.After(wait):
-			case <-s.stop:
+			case <-s.ctx.Done():
 				return
 			}
 			wait = min(2*wait, 30*time.Second)
@@ -229,16 +232,7 @@ func (s *Sender) deliver(t *target) {
 }
 
 func (s *Sender) post(to string, body []byte) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ type config struct {
 	webhookURLs      []string
 	webhookKey       string
 	webhookNames     bool
+	cluster          clusterFlags
 }
 
 func parseFlags(args []string) (config, error) {
@@ -77,6 +78,7 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.logJSON, "log-json", false, "log JSON instead of console lines")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.turn.register(st)
+	c.cluster.register(st)
 	duration(&c.resumeGrace, "resume-grace", 20*time.Second, "how long a member whose connection dropped keeps its place and may resume (0: off)")
 	duration(&c.iceDisconnected, "ice-disconnected-timeout", 2*time.Second, "silence after which a media path counts as down and ICE restarts")
 	duration(&c.iceKeepalive, "ice-keepalive", 500*time.Millisecond, "how often the server checks an idle media path")
@@ -162,6 +164,9 @@ func parseFlags(args []string) (config, error) {
 	c.webhookURLs = splitList(webhookURLs)
 	if len(c.webhookURLs) > 0 && c.webhookKey == "" {
 		return c, fmt.Errorf("-webhook-url needs -webhook-key, which signs the events")
+	}
+	if err := c.cluster.check(); err != nil {
+		return c, err
 	}
 	if c.pprof && c.metricsAddr == "" {
 		return c, fmt.Errorf("-pprof serves on -metrics-addr; set that too")

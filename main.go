@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"consult/cluster"
 	"consult/metrics"
 	"consult/recording"
 	"consult/sfu"
@@ -160,7 +161,33 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 	}
 	defer rec.Close()
 
+	// The listener comes first: a cluster node advertises its address.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	scheme := "http"
+	if cfg.tlsCert != "" || cfg.tlsSelfSigned {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
+		scheme = "https"
+	}
+	var node *cluster.Cluster // nil: a single node
+	var clusterCfg signaling.Cluster
+	webOpt := web.Options{}
+	if cfg.cluster.redis != "" {
+		if node, err = newNode(cfg, ln.Addr(), scheme, media, func() *signaling.Server { return sig }, log); err != nil {
+			return err
+		}
+		clusterCfg, webOpt.ConnectSources = node, nodeOrigins(node)
+	}
+
 	sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
+		Cluster: clusterCfg, LocalWhenDown: cfg.cluster.fallback == "local", Origins: cfg.cluster.allowOrigins,
 		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
 		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
 		ResumeGrace: resumeGrace(cfg.resumeGrace),
@@ -190,24 +217,13 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 	mux.Handle("/api/taps", recAPI)
 	mux.Handle("/api/taps/", recAPI)
 	mux.Handle("/healthz", sig.Handler())
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", web.HandlerWith(webOpt))
 	srv := &http.Server{Addr: cfg.addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	scheme := "http"
-	if cfg.tlsCert != "" || cfg.tlsSelfSigned {
-		tc, err := tlsConfig(cfg)
-		if err != nil {
-			_ = ln.Close()
-			return err
-		}
-		ln = tls.NewListener(ln, tc)
-		scheme = "https"
+	if node != nil {
+		defer registerNode(node)() // after the shutdown: its rooms' placements go with it
 	}
 	log.Info("listening", zap.String("url", scheme+"://"+ln.Addr().String()), zap.Int("iceUDPPort", cfg.udpPort),
-		zap.Bool("auth", cfg.secret != ""))
+		zap.Bool("auth", cfg.secret != ""), zap.Bool("cluster", node != nil))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if ready != nil {

@@ -44,8 +44,15 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || c.capacity != 4 || c.portMin != 40000 || c.portMax != 40100 || len(c.publicIPs) != 2 {
 		t.Fatalf("parsed %+v, %v", c, err)
 	}
+	c, err = parseFlags([]string{"-redis", "redis://127.0.0.1:6379/0", "-public-url", "https://node1.example.org/", "-redis-down", "local",
+		"-allow-origin", "https://consult.example.org"})
+	if err != nil || c.cluster.redis == "" || c.cluster.publicURL != "https://node1.example.org" || c.cluster.fallback != "local" ||
+		len(c.cluster.allowOrigins) != 1 {
+		t.Fatalf("cluster flags %+v, %v", c.cluster, err)
+	}
 	for _, bad := range [][]string{{"-ice-port-range", "9-1"}, {"-room-capacity", "0"}, {"-ring-timeout", "soon"},
-		{"-join-rate", "-1"}, {"-max-live", "many"}, {"-max-load", "high"}, {"-pprof"}} {
+		{"-join-rate", "-1"}, {"-max-live", "many"}, {"-max-load", "high"}, {"-pprof"},
+		{"-redis-down", "maybe"}, {"-public-url", "node1:8080"}, {"-allow-origin", "consult.example.org"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Fatalf("%v accepted", bad)
 		}

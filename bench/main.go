@@ -45,7 +45,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	c := &o.base
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "the server's signaling WebSocket")
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "the server's signaling WebSocket; a cluster's nodes, comma-separated, which clients dial in turn")
 	fs.BoolVar(&o.spawn, "spawn", false, "build the server (go build in -server-src) and run it on loopback for each run; -url and -pid are then ignored")
 	fs.StringVar(&o.serverSrc, "server-src", ".", "directory of the server's main package, for -spawn")
 	fs.StringVar(&o.serverArg, "server-flags", "", "extra flags for the -spawn server, space-separated (e.g. \"-keyframe-interval 250ms\")")

@@ -118,11 +118,17 @@ func (s *sampler) probeLag(ctx context.Context, r *run, stop <-chan struct{}) {
 // packets in flight drain, and every client leaves.
 func runOnce(ctx context.Context, cfg RunConfig, prog *progress) (*Result, error) {
 	if !cfg.AllowRemote {
-		if err := checkLoopbackURL(cfg.URL); err != nil {
-			return nil, err
+		for _, u := range entryURLs(cfg.URL) {
+			if err := checkLoopbackURL(u); err != nil {
+				return nil, err
+			}
 		}
 	}
 	r := newRun(cfg)
+	if len(r.entries) == 0 {
+		return nil, fmt.Errorf("-url: no URL")
+	}
+	first := r.entries[0] // the process -pid names, for its allocation counts
 	smp := &sampler{}
 	stopSampler := make(chan struct{})
 	var samplerDone sync.WaitGroup
@@ -158,7 +164,7 @@ func runOnce(ctx context.Context, cfg RunConfig, prog *progress) (*Result, error
 
 	st.set("measure")
 	begin := r.snapshot()
-	begin.mallocs, begin.mallocsOK = serverMallocs(cfg.URL)
+	begin.mallocs, begin.mallocsOK = serverMallocs(first)
 	r.measuring.Store(true)
 	stopChurn := make(chan struct{})
 	churnDone := make(chan struct{})
@@ -175,8 +181,9 @@ func runOnce(ctx context.Context, cfg RunConfig, prog *progress) (*Result, error
 	<-churnDone
 	<-resumesDone
 	end := r.snapshot()
-	end.mallocs, end.mallocsOK = serverMallocs(cfg.URL)
-	end.goroutines, _ = serverGoroutines(cfg.URL)
+	end.mallocs, end.mallocsOK = serverMallocs(first)
+	end.goroutines, _ = serverGoroutines(first)
+	nodes := r.nodeResults(ctx)
 
 	st.set("drain")
 	stopAt := time.Now()
@@ -197,6 +204,7 @@ func runOnce(ctx context.Context, cfg RunConfig, prog *progress) (*Result, error
 		return nil, err
 	}
 	res := r.result(begin, end, stopAt, last, smp)
+	res.Nodes = nodes
 	if closeErr != nil {
 		res.Warnings = append(res.Warnings, closeErr.Error())
 	}

@@ -115,7 +115,7 @@ func newPublisher(ctx context.Context, r *run, room string, n int) (*publisher, 
 	p := &publisher{media: r.cfg.Media, keyReq: make(chan struct{}, 1), stop: make(chan struct{}),
 		measuring: &r.measuring}
 	p.rcv = newReceiver(r, room, roleInterPublisher)
-	cl, err := client.Dial(ctx, client.Config{URL: r.cfg.URL, API: api, OnTrack: p.rcv.onTrack,
+	cl, err := client.Dial(ctx, client.Config{URL: r.entry(), API: api, OnTrack: p.rcv.onTrack,
 		OnKeyframeRequest: p.onKeyframeRequest})
 	if err != nil {
 		return nil, err

@@ -117,6 +117,14 @@ func printResult(w io.Writer, res *Result) {
 		h.CPUPct, h.Cores, h.SchedLag.P99ms, h.PublisherLag.P99ms)
 	line("kernel UDP drops", "%d (receive buffers full), %d (send buffers full)", res.UDPRcvbufDrops, res.UDPSndbufDrops)
 	line("machine", "%.0f %% busy over all cores; other processes used %.0f %% of a core", res.MachineBusyPct, res.OthersCPUPct)
+	for _, n := range res.Nodes {
+		load := "load unknown (GET /api/nodes refused)"
+		if n.Load != nil {
+			load = fmt.Sprintf("reports %d rooms, %d participants, %.2f load per CPU, %.1f Mbit/s forwarded",
+				n.Load.Rooms, n.Load.Participants, n.Load.CPU, float64(n.Load.ForwardedBitrate)/1e6)
+		}
+		line("node "+n.ID, "%s: %d rooms, %d clients; %s", n.URL, n.Rooms, n.Clients, load)
+	}
 	_ = kv.Flush()
 	if h.Saturated {
 		fmt.Fprintf(w, "\nHARNESS SATURATED: %s.\nThe figures above may describe the harness or the machine, not the server.\n",

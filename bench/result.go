@@ -37,6 +37,10 @@ type Result struct {
 	ConnectedKeyframe     Summary `json:"connected_to_first_keyframe"`
 	FirstVideoNotKeyframe int     `json:"first_video_not_keyframe"`
 
+	// Nodes is, for a cluster (nodes.go), each node's rooms and clients
+	// and its load.
+	Nodes []NodeResult `json:"nodes,omitempty"`
+
 	Latency     Summary    `json:"latency"` // publisher's send → subscriber's read, every packet
 	LatencyMean float64    `json:"latency_mean_ms"`
 	Loss        LossResult `json:"loss"`

@@ -55,6 +55,8 @@ type run struct {
 	rxBytes   atomic.Uint64
 	subsUp    atomic.Int64 // subscribers receiving media now
 	nextName  atomic.Int64
+	entries   []string // -url: the nodes clients dial in turn (nodes.go)
+	nextEntry atomic.Int64
 
 	mu          sync.Mutex
 	closing     bool
@@ -76,6 +78,7 @@ type run struct {
 	resumeTime   Histogram // socket dropped → resumed
 	resumeMedia  Histogram // resumed → next media packet
 	resumeFailed int
+	where        map[string]map[string]int // node URL → room → clients (nodes.go)
 }
 
 type subscriber struct {
@@ -85,7 +88,7 @@ type subscriber struct {
 
 func newRun(cfg RunConfig) *run {
 	r := &run{cfg: cfg, apis: &apis{allowRemote: cfg.AllowRemote, nack: cfg.NACK, twcc: cfg.TWCC},
-		pubByID: map[string]*publisher{}}
+		pubByID: map[string]*publisher{}, entries: entryURLs(cfg.URL)}
 	tag := rand.Uint32()
 	for i := range cfg.Rooms {
 		r.rooms = append(r.rooms, fmt.Sprintf("bench-%08x-%d", tag, i))
@@ -106,6 +109,7 @@ func (r *run) join(ctx context.Context, cl *client.Client, room, name string) er
 	if err != nil {
 		return fmt.Errorf("join %s: %w", room, err)
 	}
+	r.placed(room, cl)
 	if j.Capacity < need {
 		return fmt.Errorf("room %s holds %d live members but the run needs %d: start the server with -room-capacity %d (or use -spawn)",
 			room, j.Capacity, need, need)
@@ -178,7 +182,7 @@ func (r *run) addSubscriber(ctx context.Context, room string, ro role) {
 		r.joinFailure(err)
 		return
 	}
-	cl, err := client.Dial(ctx, client.Config{URL: r.cfg.URL, API: api, OnTrack: rcv.onTrack,
+	cl, err := client.Dial(ctx, client.Config{URL: r.entry(), API: api, OnTrack: rcv.onTrack,
 		OnConnectionState: rcv.onConnectionState, Resume: r.cfg.ResumeEvery > 0})
 	if err != nil {
 		r.joinFailure(fmt.Errorf("dial: %w", err))

@@ -81,6 +81,7 @@ type Client struct {
 	cfg     Config
 	api     *webrtc.API
 	ws      *websocket.Conn // guarded by wmu; replaced on resume
+	at      string          // ws's URL; guarded by wmu
 	wmu     sync.Mutex
 	inbox   *inbox
 	done    chan struct{}
@@ -91,6 +92,9 @@ type Client struct {
 	work  chan func() // mode changes and direct negotiation, in order
 
 	mu       sync.Mutex
+	joinMsg  []byte // the last join, sent again after a redirect
+	redirect string // where the server sent the client, not yet followed
+	hops     int    // redirects followed since the last joined
 	you      string
 	resume   resumeState
 	ice      []webrtc.ICEServer
@@ -110,7 +114,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, api: cfg.API, ws: ws, inbox: newInbox(), done: make(chan struct{}), stop: make(chan struct{}),
+	c := &Client{cfg: cfg, api: cfg.API, ws: ws, at: cfg.URL, inbox: newInbox(), done: make(chan struct{}), stop: make(chan struct{}),
 		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true,
 		serverVideo: map[string]bool{}}
 	if c.api == nil {
@@ -223,7 +227,14 @@ func (c *Client) AwaitMatch(ctx context.Context, match func(Event) bool) (Event,
 // Join enters a room and returns the server's reply.
 func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, error) {
 	j.P2P = j.P2P || c.cfg.P2P
-	if err := c.Send(protocol.TypeJoin, j); err != nil {
+	b, err := protocol.Encode(protocol.TypeJoin, j)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.joinMsg, c.hops = b, 0
+	c.mu.Unlock()
+	if err := c.SendRaw(b); err != nil {
 		return nil, err
 	}
 	e, err := c.Await(ctx, protocol.TypeJoined, protocol.TypeError)
@@ -313,6 +324,11 @@ func (c *Client) readLoop(ws *websocket.Conn) {
 		_ = json.Unmarshal(b, &peer)
 		direct := peer.From != "" && peer.From != protocol.TargetServer
 		switch {
+		case h.Type == protocol.TypeRedirect:
+			c.mu.Lock()
+			c.redirect = redirectTarget(b)
+			c.mu.Unlock()
+			return
 		case h.Type == protocol.TypeICERestart:
 			var r protocol.ICERestart
 			if json.Unmarshal(b, &r) == nil && r.PC == protocol.PCPublish {

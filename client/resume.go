@@ -40,10 +40,20 @@ func (c *Client) run(ws *websocket.Conn) {
 	defer close(c.done)
 	for ws != nil {
 		c.readLoop(ws)
-		if c.closing.Load() || !c.cfg.Resume {
+		c.mu.Lock()
+		to := c.redirect
+		c.redirect = ""
+		c.mu.Unlock()
+		switch {
+		case c.closing.Load():
 			return
+		case to != "":
+			ws = c.follow(to)
+		case !c.cfg.Resume:
+			return
+		default:
+			ws = c.reconnect()
 		}
-		ws = c.reconnect()
 	}
 }
 
@@ -87,26 +97,11 @@ func (c *Client) reconnect() *websocket.Conn {
 func (c *Client) resumeOn(ctx context.Context, bound time.Duration) (*websocket.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, min(bound, 5*time.Second))
 	defer cancel()
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, c.cfg.URL, c.cfg.Header)
-	if err != nil {
-		return nil, err
-	}
 	c.mu.Lock()
 	token := c.resume.token
 	c.mu.Unlock()
-	b, _ := protocol.Encode(protocol.TypeResume, protocol.Resume{Token: token})
-	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		_ = ws.Close()
-		return nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = ws.SetReadDeadline(dl)
-	}
-	_, reply, err := ws.ReadMessage()
-	_ = ws.SetReadDeadline(time.Time{})
+	ws, reply, err := c.dialResume(ctx, c.cfg.URL, token)
 	if err != nil {
-		_ = ws.Close()
 		return nil, err
 	}
 	var head struct {

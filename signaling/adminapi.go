@@ -34,12 +34,14 @@ type RoomSettings struct {
 const maxCapacity = 100
 
 func (s *Server) registerAdminAPI(mux *http.ServeMux) {
-	mux.HandleFunc("PUT /api/rooms/{room}", s.serveRoomSettings)
-	mux.HandleFunc("DELETE /api/rooms/{room}", s.serveEndRoom)
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/admit", s.serveMemberAct("admit"))
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/wait", s.serveMemberAct("wait"))
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/mute", s.serveMemberAct("mute"))
-	mux.HandleFunc("DELETE /api/rooms/{room}/participants/{id}", s.serveMemberAct("remove"))
+	// In a cluster, each goes to the room's node; setting a room up
+	// places it (cluster.go).
+	mux.HandleFunc("PUT /api/rooms/{room}", s.byOwner(true, s.serveRoomSettings))
+	mux.HandleFunc("DELETE /api/rooms/{room}", s.byOwner(false, s.serveEndRoom))
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/admit", s.byOwner(false, s.serveMemberAct("admit")))
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/wait", s.byOwner(false, s.serveMemberAct("wait")))
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{id}/mute", s.byOwner(false, s.serveMemberAct("mute")))
+	mux.HandleFunc("DELETE /api/rooms/{room}/participants/{id}", s.byOwner(false, s.serveMemberAct("remove")))
 }
 
 // roomFor checks the room name and the token; it answers the request
@@ -100,14 +102,14 @@ func (s *Server) applySettings(name string, req RoomSettings) RoomPolicy {
 		p.NoRecording = !*req.Recording
 	}
 	s.policies[name] = p
-	var after []func()
+	after := []func(){func() { s.clusterSavePolicy(name, p) }}
 	if rm := s.rooms[name]; rm != nil {
 		if p.Capacity > 0 {
 			rm.capacity = p.Capacity
 		}
 		rm.forceSFU = p.SFUOnly || rm.recording
 		rm.directEntry = p.DirectEntry
-		after = s.reconcileLocked(rm)
+		after = append(after, s.reconcileLocked(rm)...)
 	}
 	s.mu.Unlock()
 	run(after)

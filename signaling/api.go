@@ -11,7 +11,9 @@ import (
 
 // RoomStatus is one entry of GET /api/rooms.
 type RoomStatus struct {
-	Room        string                 `json:"room"`
+	Room string `json:"room"`
+	// Node is the cluster node that holds the room (none outside a cluster).
+	Node        string                 `json:"node,omitempty"`
 	Mode        string                 `json:"mode"`
 	Capacity    int                    `json:"capacity"`
 	DirectEntry bool                   `json:"directEntry"`
@@ -84,7 +86,20 @@ func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "admin or host token required", http.StatusUnauthorized)
 		return
 	}
-	writeJSON(w, s.Rooms(scope))
+	rooms := s.Rooms(scope)
+	if s.cfg.Cluster != nil && r.Header.Get(localHeader) == "" {
+		all, err := s.clusterRooms(r, rooms)
+		if err != nil {
+			http.Error(w, protocol.ErrClusterUnavailable+": "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		rooms = all
+	} else if s.cfg.Cluster != nil {
+		for i := range rooms {
+			rooms[i].Node = s.cfg.Cluster.ID()
+		}
+	}
+	writeJSON(w, rooms)
 }
 
 func (s *Server) serveRoomCheck(w http.ResponseWriter, r *http.Request) {

@@ -23,6 +23,9 @@ func (s *Server) Drain() {
 	}
 	s.draining = true
 	close(s.drainStarted)
+	if s.cfg.Cluster != nil {
+		s.cfg.Cluster.SetDraining(true) // new rooms go to other nodes
+	}
 	s.log.Info("draining: no new rooms; running consults go on", zap.Int("rooms", len(s.rooms)))
 }
 

@@ -42,6 +42,13 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	if m.identity == "" {
 		m.identity = m.id
 	}
+	var readmit bool // let in before this room moved to this node
+	if s.cfg.Cluster != nil {
+		if !s.routeJoin(c, ref, j.Room) {
+			return
+		}
+		readmit = j.Live && !may(m, actGoLive) && s.wasAdmitted(j.Room, m.identity)
+	}
 	// A recording may wait for a room that starts now (asked before the
 	// lock: the recorder calls back into this server).
 	recording := s.cfg.Observer != nil && s.cfg.Observer.Recording(j.Room)
@@ -73,7 +80,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		s.rooms[j.Room] = r
 	}
 	old := r.byIdentity(m.identity)
-	m.live = entersLive(m, j.Live, r) || old != nil && old.live && j.Live
+	m.live = entersLive(m, j.Live, r) || old != nil && old.live && j.Live || readmit
 	seats := r.capacity - r.liveCount()
 	if old != nil && old.live {
 		seats++ // the seat the replaced session frees

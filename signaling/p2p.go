@@ -321,10 +321,11 @@ func (s *Server) stunServers(m *member) []protocol.ICEServer {
 func (s *Server) endRoomLocked(r *room) []func() {
 	s.abortLocked(r)
 	s.roomFinishedLocked(r)
+	after := s.clusterRoomEndedLocked(r.name)
 	if o := s.cfg.Observer; o != nil {
-		return []func(){func() { o.RoomEnded(r.name) }}
+		after = append(after, func() { o.RoomEnded(r.name) })
 	}
-	return nil
+	return after
 }
 
 func (r *room) log() *zap.Logger {

@@ -38,7 +38,7 @@ func (s *Server) resumeTokenLocked(m *member) string {
 	s.forgetResumeLocked(m)
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	m.resumeToken = hex.EncodeToString(b[:])
+	m.resumeToken = s.resumePrefix() + hex.EncodeToString(b[:])
 	s.resumable[m.resumeToken] = m
 	return m.resumeToken
 }
@@ -122,6 +122,9 @@ func (s *Server) graceOver(m *member, gen int) {
 
 // resume hands an away member's session to c.
 func (s *Server) resume(c *conn, ref, token string) {
+	if !s.routeResume(c, ref, token) {
+		return
+	}
 	s.mu.Lock()
 	if c.member != nil {
 		s.mu.Unlock()

@@ -54,6 +54,15 @@ type Config struct {
 	OnEvent func(Event)
 	// EventNames puts members' display names in their events.
 	EventNames bool
+	// Cluster, when set, makes this server a node of a cluster
+	// (cluster.go); LocalWhenDown opens new rooms here while the cluster
+	// cannot be reached, instead of refusing them.
+	Cluster       Cluster
+	LocalWhenDown bool
+	// Origins are page origins (scheme://host[:port]) besides this host
+	// and the cluster's nodes whose pages may open a socket here: a load
+	// balancer's, in a cluster.
+	Origins []string
 }
 
 // Observer hears of tracks as they come and go, and of rooms that end
@@ -146,18 +155,23 @@ func New(cfg Config) *Server {
 	if cfg.P2P.HandoverTimeout <= 0 {
 		cfg.P2P.HandoverTimeout = 4 * time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{}, admission: newAdmission(cfg.Admission), drainStarted: make(chan struct{}),
+	s := &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*room{}, conns: map[*conn]struct{}{}, admission: newAdmission(cfg.Admission), drainStarted: make(chan struct{}),
 		policies: map[string]RoomPolicy{}, resumable: map[string]*member{}, stats: P2PStats{Successes: map[string]int{}, FallbackReasons: map[string]int{}}}
+	if s.cfg.CheckOrigin == nil {
+		s.cfg.CheckOrigin = s.checkOrigin
+	}
+	return s
 }
 
 // Handler serves /ws, /api/rooms, /api/rooms/{room}, /api/invites,
-// /api/stats, /api/drain and /healthz.
+// /api/stats, /api/nodes, /api/drain and /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /api/rooms", s.serveRooms)
-	mux.HandleFunc("GET /api/rooms/{room}", s.serveRoomCheck)
-	mux.HandleFunc("POST /api/rooms/{room}/policy", s.servePolicy)
+	mux.HandleFunc("GET /api/rooms/{room}", s.byOwner(false, s.serveRoomCheck))
+	mux.HandleFunc("POST /api/rooms/{room}/policy", s.byOwner(true, s.servePolicy))
+	mux.HandleFunc("GET /api/nodes", s.serveNodes)
 	mux.HandleFunc("GET /api/stats", s.serveStats)
 	mux.HandleFunc("POST /api/invites", s.serveInvite)
 	mux.HandleFunc("POST /api/drain", s.serveDrain)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strings"
 )
 
 //go:embed static
@@ -33,7 +34,17 @@ const permissionsPolicy = "camera=(self), microphone=(self), display-capture=(se
 // rather than HTML the browser would try to run as a script. Embedded files
 // have no modification time, so each gets an ETag from its content: a new
 // binary is picked up at once, an unchanged file costs a 304.
-func Handler() http.Handler {
+func Handler() http.Handler { return HandlerWith(Options{}) }
+
+// Options change what Handler serves.
+type Options struct {
+	// ConnectSources are other origins the page may open sockets to (a
+	// cluster's nodes, ws:// or wss://), read at each request.
+	ConnectSources func() []string
+}
+
+// HandlerWith is Handler with options.
+func HandlerWith(opt Options) http.Handler {
 	sub, err := fs.Sub(files, "static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -47,7 +58,13 @@ func Handler() http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		csp := contentSecurityPolicy
+		if opt.ConnectSources != nil {
+			if extra := opt.ConnectSources(); len(extra) > 0 {
+				csp = strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+strings.Join(extra, " "), 1)
+			}
+		}
+		h.Set("Content-Security-Policy", csp)
 		h.Set("Permissions-Policy", permissionsPolicy)
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")

@@ -1,7 +1,8 @@
 // Signal is one WebSocket to the server's /ws endpoint. Every message is a
 // flat JSON object with a "type" (see protocol/protocol.go); Signal emits
 // each one under its type, plus 'open' and 'close'. It never reconnects by
-// itself: the app decides whether a dropped socket should be rejoined.
+// itself: the app decides whether a dropped socket should be rejoined. The
+// one exception is a cluster's redirect, followed here (see #follow).
 
 import { Emitter } from './ui.js';
 
@@ -13,6 +14,8 @@ export function signalURL() {
 export class Signal extends Emitter {
   #ws = null;
   #closedByUs = false;
+  #hello = null; // the last join or resume, sent again after a redirect
+  #hops = 0;
 
   constructor(url = signalURL()) {
     super();
@@ -26,26 +29,44 @@ export class Signal extends Emitter {
   // connect resolves once the socket is open, and rejects if it closes
   // first (server down, proxy refusing the upgrade).
   connect() {
-    return new Promise((resolve, reject) => {
-      let opened = false;
-      const ws = new WebSocket(this.url);
-      this.#ws = ws;
-      ws.onopen = () => {
-        opened = true;
-        this.emit('open');
-        resolve();
-      };
-      ws.onmessage = (ev) => this.#receive(ev.data);
-      ws.onclose = (ev) => {
-        if (this.#ws !== ws) return;
-        this.#ws = null;
-        if (!opened) {
-          reject(new Error(`could not connect (code ${ev.code})`));
-          return;
-        }
-        this.emit('close', { byUs: this.#closedByUs, code: ev.code, reason: ev.reason });
-      };
-    });
+    return new Promise((resolve, reject) => this.#open(resolve, reject));
+  }
+
+  #open(onOpen, onFail) {
+    let opened = false;
+    const ws = new WebSocket(this.url);
+    this.#ws = ws;
+    ws.onopen = () => {
+      opened = true;
+      this.emit('open');
+      onOpen();
+    };
+    ws.onmessage = (ev) => { if (this.#ws === ws) this.#receive(ev.data); };
+    ws.onclose = (ev) => {
+      if (this.#ws !== ws) return;
+      this.#ws = null;
+      if (!opened) {
+        onFail(new Error(`could not connect (code ${ev.code})`));
+        return;
+      }
+      this.emit('close', { byUs: this.#closedByUs, code: ev.code, reason: ev.reason });
+    };
+  }
+
+  // #follow goes where a cluster's node sent this socket (the node that
+  // holds the room, docs/cluster.md) and says the same join or resume
+  // there; the app sees one socket throughout.
+  #follow(url) {
+    const old = this.#ws;
+    this.#ws = null;
+    old?.close(1000);
+    const lost = (reason) => this.emit('close', { byUs: false, code: 4001, reason });
+    if (++this.#hops > 3 || !/^wss?:\/\//.test(url || '')) {
+      lost('bad redirect');
+      return;
+    }
+    this.url = url;
+    this.#open(() => { if (this.#hello) this.#ws.send(this.#hello); }, () => lost('the room\'s server cannot be reached'));
   }
 
   #receive(data) {
@@ -57,6 +78,11 @@ export class Signal extends Emitter {
       return;
     }
     if (typeof msg?.type !== 'string') return;
+    if (msg.type === 'redirect') {
+      this.#follow(msg.url);
+      return;
+    }
+    if (msg.type === 'joined' || msg.type === 'resumed') this.#hops = 0;
     this.emit(msg.type, msg);
   }
 
@@ -64,7 +90,9 @@ export class Signal extends Emitter {
   // open, so the caller can tell that a message was lost.
   send(type, body = {}) {
     if (!this.open) return false;
-    this.#ws.send(JSON.stringify({ type, ...body }));
+    const text = JSON.stringify({ type, ...body });
+    if (type === 'join' || type === 'resume') this.#hello = text;
+    this.#ws.send(text);
     return true;
   }
 

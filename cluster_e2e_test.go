@@ -282,6 +282,19 @@ func TestClusterPutsEachRoomOnOneNode(t *testing.T) {
 	if len(holds) != 3 {
 		t.Fatalf("four rooms on %d nodes (%v), want all three used", len(holds), holds)
 	}
+
+	// Ending the consult through a node that does not hold it.
+	asked := nodes[0]
+	if asked == ownerNode {
+		asked = nodes[1]
+	}
+	resp := apiDo(t, http.MethodDelete, asked.base+"/api/rooms/visit", "", "", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Consult-Node") != ownerNode.id {
+		t.Fatalf("DELETE /api/rooms/visit at %s: %s, answered by %q", asked.id, resp.Status, resp.Header.Get("X-Consult-Node"))
+	}
+	if _, err := ms[1].c.Await(ctx, protocol.TypeEnded); err != nil {
+		t.Fatalf("a member was not told the consult ended: %v", err)
+	}
 }
 
 // SIGKILL the node of a running consult: the room is placed on another
@@ -372,6 +385,20 @@ func TestClusterMovesAConsultOffAKilledNode(t *testing.T) {
 	apiDo(t, http.MethodGet, entries[0].base+"/api/rooms", admin, "", &rooms)
 	if len(rooms) != 1 || rooms[0].Room != "visit" || rooms[0].Node == owner.id || rooms[0].Capacity != 4 {
 		t.Fatalf("rooms after the move: %+v", rooms)
+	}
+
+	// A guest the host removes is let in no more: back, it waits.
+	if err := host.c.Remove(patient.joined.You); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-patient.c.Done():
+	case <-ctx.Done():
+		t.Fatal("the removed patient's client is still connected")
+	}
+	patient.connect(ctx)
+	if patient.joined.Live {
+		t.Fatal("a removed patient came back straight into the call")
 	}
 }
 

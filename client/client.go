@@ -91,19 +91,20 @@ type Client struct {
 	negMu sync.Mutex  // serialises Publish negotiations
 	work  chan func() // mode changes and direct negotiation, in order
 
-	mu       sync.Mutex
-	joinMsg  []byte // the last join, sent again after a redirect
-	redirect string // where the server sent the client, not yet followed
-	hops     int    // redirects followed since the last joined
-	you      string
-	resume   resumeState
-	ice      []webrtc.ICEServer
-	pub, sub *webrtc.PeerConnection
-	early    map[string][]webrtc.ICECandidateInit
-	answered chan error
-	useSFU   bool                // publish to the server (mode sfu)
-	tracks   []webrtc.TrackLocal // everything published, for either path
-	direct   *direct             // the direct connection, if any
+	mu         sync.Mutex
+	joinMsg    []byte // the last join, sent again after a redirect
+	redirect   string // where the server sent the client, not yet followed
+	redirected bool   // a redirect came (its URL may be empty: an error)
+	hops       int    // redirects followed since the last joined
+	you        string
+	resume     resumeState
+	ice        []webrtc.ICEServer
+	pub, sub   *webrtc.PeerConnection
+	early      map[string][]webrtc.ICECandidateInit
+	answered   chan error
+	useSFU     bool                // publish to the server (mode sfu)
+	tracks     []webrtc.TrackLocal // everything published, for either path
+	direct     *direct             // the direct connection, if any
 	// serverVideo holds whose video has arrived on sub (participant ids).
 	serverVideo map[string]bool
 }
@@ -237,8 +238,24 @@ func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, e
 	if err := c.SendRaw(b); err != nil {
 		return nil, err
 	}
+	// The answer may never come: the socket ends (a redirect's target
+	// closed) and the client with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	e, err := c.Await(ctx, protocol.TypeJoined, protocol.TypeError)
 	if err != nil {
+		select {
+		case <-c.done:
+			return nil, errClosed
+		default:
+		}
 		return nil, err
 	}
 	if e.Type == protocol.TypeError {
@@ -326,7 +343,7 @@ func (c *Client) readLoop(ws *websocket.Conn) {
 		switch {
 		case h.Type == protocol.TypeRedirect:
 			c.mu.Lock()
-			c.redirect = redirectTarget(b)
+			c.redirect, c.redirected = redirectTarget(b), true
 			c.mu.Unlock()
 			return
 		case h.Type == protocol.TypeICERestart:

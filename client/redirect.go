@@ -44,16 +44,26 @@ func (c *Client) follow(url string) *websocket.Conn {
 		c.inbox.push(Event{Type: protocol.TypeError, Raw: b})
 		return nil
 	}
-	if hops > maxRedirects {
+	switch {
+	case hops > maxRedirects:
 		return fail("too many redirects")
+	case url == "":
+		return fail("a redirect without a URL")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	stop, cancelStop := contextWithDone(c.stop) // Close ends the dial
+	defer cancelStop()
+	ctx, cancel := context.WithTimeout(stop, 5*time.Second)
 	defer cancel()
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, c.cfg.Header)
 	if err != nil {
 		return fail(fmt.Sprintf("cannot reach the room's server: %v", err))
 	}
 	c.wmu.Lock()
+	if c.closing.Load() { // Close ran during the dial, on the old socket
+		c.wmu.Unlock()
+		_ = ws.Close()
+		return nil
+	}
 	c.ws = ws
 	c.at = url
 	c.wmu.Unlock()

@@ -41,13 +41,14 @@ func (c *Client) run(ws *websocket.Conn) {
 	for ws != nil {
 		c.readLoop(ws)
 		c.mu.Lock()
-		to := c.redirect
-		c.redirect = ""
+		to, redirected := c.redirect, c.redirected
+		c.redirect, c.redirected = "", false
 		c.mu.Unlock()
 		switch {
 		case c.closing.Load():
 			return
-		case to != "":
+		case redirected:
+			_ = ws.Close()
 			ws = c.follow(to)
 		case !c.cfg.Resume:
 			return

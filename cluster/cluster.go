@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,12 +61,16 @@ type Cluster struct {
 	draining atomic.Bool
 	up       atomic.Bool // the last heartbeat reached Redis
 
-	mu    sync.Mutex
-	known []protocol.Node // as of the last heartbeat (origins)
-	self  protocol.Node
+	mu     sync.Mutex
+	known  []protocol.Node // as of the last heartbeat (origins)
+	self   protocol.Node
+	hop    string               // the cluster's token for requests between nodes
+	probed map[string]probeSeen // Reachable's recent answers
 
-	stop chan struct{}
-	done chan struct{}
+	writes chan func(context.Context) // state.go: in order, off the caller's path
+	stop   chan struct{}
+	done   chan struct{}
+	wrote  chan struct{}
 }
 
 const keyPrefix = "consult:"
@@ -78,7 +83,28 @@ func admittedKey(room string) string {
 	return keyPrefix + "admitted:" + room
 }
 
-const nodesKey = keyPrefix + "nodes"
+const (
+	nodesKey = keyPrefix + "nodes"
+	hopKey   = keyPrefix + "hop"
+)
+
+// validID is what a node id may be: it starts resume tokens, before a '.'.
+var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func randomToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// HopToken is the token requests between nodes carry (X-Consult-Local):
+// a request with it is answered where it lands. Empty until the node has
+// reached Redis once.
+func (c *Cluster) HopToken() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hop
+}
 
 // New sets up a node of the cluster; Start registers it.
 func New(cfg Config) (*Cluster, error) {
@@ -93,6 +119,9 @@ func New(cfg Config) (*Cluster, error) {
 		_, _ = rand.Read(b[:])
 		cfg.NodeID = hex.EncodeToString(b[:])
 	}
+	if !validID.MatchString(cfg.NodeID) {
+		return nil, fmt.Errorf("cluster: node id %q: want 1 to 64 letters, digits, '-' or '_'", cfg.NodeID)
+	}
 	if cfg.Load == nil {
 		cfg.Load = func() protocol.NodeLoad { return protocol.NodeLoad{} }
 	}
@@ -102,6 +131,7 @@ func New(cfg Config) (*Cluster, error) {
 	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("cluster: node URL %q: want http(s)://host:port", cfg.URL)
 	}
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{cfg.Logger.Named("redis")}) })
 	opt, err := redis.ParseURL(cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: -redis: %w", err)
@@ -111,10 +141,21 @@ func New(cfg Config) (*Cluster, error) {
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, time.Second, time.Second
 	opt.MaxRetries = 1
 	c := &Cluster{cfg: cfg, rdb: redis.NewClient(opt), log: cfg.Logger.With(zap.String("node", cfg.NodeID)),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), wrote: make(chan struct{}),
+		writes: make(chan func(context.Context), writeQueue), probed: map[string]probeSeen{}}
 	c.self = protocol.Node{ID: cfg.NodeID, URL: cfg.URL, MediaAddr: cfg.MediaAddr, Capacity: cfg.Capacity}
 	return c, nil
 }
+
+// redisLog sends go-redis's own messages (failed dials while Redis is
+// away, which the heartbeat reports itself) to zap, at debug level.
+type redisLog struct{ l *zap.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.l.Debug(fmt.Sprintf(format, v...))
+}
+
+var redisLogOnce sync.Once
 
 // ID is this node's id.
 func (c *Cluster) ID() string { return c.cfg.NodeID }
@@ -126,6 +167,7 @@ func (c *Cluster) Start(ctx context.Context) {
 		c.log.Error("cluster: Redis unreachable at start; will keep trying", zap.Error(err))
 	}
 	go c.run()
+	go c.writer()
 }
 
 // run renews the registration and the leases until Close.
@@ -153,6 +195,7 @@ func (c *Cluster) run() {
 func (c *Cluster) Close() {
 	close(c.stop)
 	<-c.done
+	<-c.wrote
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, _ = releaseAll.Run(ctx, c.rdb, []string{nodeRoomsKey(c.cfg.NodeID), nodeKey(c.cfg.NodeID), nodesKey}, c.cfg.NodeID).Result()
@@ -176,6 +219,10 @@ func (c *Cluster) beat(ctx context.Context) error {
 	pipe := c.rdb.TxPipeline()
 	pipe.Set(ctx, nodeKey(n.ID), b, c.cfg.TTL)
 	pipe.SAdd(ctx, nodesKey, n.ID)
+	// The token nodes put on requests to each other: the first node makes
+	// it, every node reads it.
+	pipe.SetNX(ctx, hopKey, randomToken(), 0)
+	hop := pipe.Get(ctx, hopKey)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
@@ -189,6 +236,7 @@ func (c *Cluster) beat(ctx context.Context) error {
 	c.mu.Lock()
 	c.known = nodes
 	c.self = n
+	c.hop = hop.Val()
 	c.mu.Unlock()
 	if !c.up.Swap(true) {
 		c.log.Info("cluster: registered", zap.String("url", n.URL), zap.Int("nodes", len(nodes)))

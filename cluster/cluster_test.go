@@ -109,6 +109,9 @@ func TestANodeThatRefusesConnectionsIsDroppedAtOnce(t *testing.T) {
 	dead := "http://" + l.Addr().String()
 	l.Close()
 	b.self.URL = dead
+	a.mu.Lock()
+	clear(a.probed) // the last probe's answer, kept for a second
+	a.mu.Unlock()
 	ctx := context.Background()
 	if err := b.beat(ctx); err != nil {
 		t.Fatal(err)

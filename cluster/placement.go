@@ -21,11 +21,13 @@ import (
 // with the one it replaces), so nodes that race to place a room agree.
 
 // claim sets KEYS[1] (a room's placement) to ARGV[2] if it holds ARGV[1]
-// (the dead owner, or "" for none), with a lease of ARGV[3] ms, and adds
-// the room to the new owner's set KEYS[2]. It returns the owner after.
+// (the dead owner, or "" for none) and that owner is not registered, with
+// a lease of ARGV[3] ms, and adds the room ARGV[4] to the new owner's set
+// KEYS[2]. It returns the owner after.
 var claim = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return cur end
+if cur and redis.call('EXISTS', '` + keyPrefix + `node:' .. cur) == 1 then return cur end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 return ARGV[2]`)
@@ -177,15 +179,6 @@ func (c *Cluster) choose(nodes []protocol.Node) (protocol.Node, bool) {
 	return ok[0], true
 }
 
-// Release gives up this node's placement of room (its consult ended here).
-func (c *Cluster) Release(room string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if err := release.Run(ctx, c.rdb, []string{roomKey(room), nodeRoomsKey(c.cfg.NodeID)}, c.cfg.NodeID, room).Err(); err != nil {
-		c.log.Warn("cluster: could not release a room (its lease will expire)", zap.String("room", room), zap.Error(err))
-	}
-}
-
 // Reachable returns node id's record if it is registered and answers. A
 // node whose port refuses connections is dead (a crashed process on a
 // live host): its registration is dropped at once, so its rooms can be
@@ -196,15 +189,27 @@ func (c *Cluster) Reachable(ctx context.Context, id string) (protocol.Node, bool
 	if err != nil || !ok || id == c.cfg.NodeID {
 		return n, ok, err
 	}
+	// Anyone can present a token naming a node: probe each at most once
+	// a second.
+	c.mu.Lock()
+	seen, fresh := c.probed[id]
+	fresh = fresh && time.Since(seen.at) < time.Second
+	c.mu.Unlock()
+	if fresh && seen.alive {
+		return n, true, nil
+	}
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(pctx, http.MethodGet, n.URL+"/healthz", nil)
 	resp, err := probeClient.Do(req)
 	if err == nil {
 		resp.Body.Close()
-		return n, true, nil
 	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
+	alive := err == nil || !errors.Is(err, syscall.ECONNREFUSED)
+	c.mu.Lock()
+	c.probed[id] = probeSeen{at: time.Now(), alive: alive}
+	c.mu.Unlock()
+	if alive {
 		return n, true, nil
 	}
 	c.log.Warn("cluster: a node refuses connections; dropping its registration", zap.String("dead", id))
@@ -213,6 +218,12 @@ func (c *Cluster) Reachable(ctx context.Context, id string) (protocol.Node, bool
 	pipe.SRem(ctx, nodesKey, id)
 	_, err = pipe.Exec(ctx)
 	return protocol.Node{}, false, err
+}
+
+// probeSeen is a probe's answer.
+type probeSeen struct {
+	at    time.Time
+	alive bool
 }
 
 // probeClient checks other nodes' /healthz; self-signed test certificates

@@ -40,8 +40,8 @@ type Node struct {
 
 // NodeLoad is what a node reports of itself at each heartbeat.
 type NodeLoad struct {
-	CPU              float64 `json:"cpu"` // 1-minute load per CPU (0 where unknown)
-	Participants     int     `json:"participants"`
+	CPU              float64 `json:"cpu"`          // 1-minute load per CPU (0 where unknown)
+	Participants     int     `json:"participants"` // live members
 	Rooms            int     `json:"rooms"`
 	ForwardedBitrate int64   `json:"forwardedBitrate"` // bit/s, server to subscribers
 }

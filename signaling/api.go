@@ -87,7 +87,7 @@ func (s *Server) serveRooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rooms := s.Rooms(scope)
-	if s.cfg.Cluster != nil && r.Header.Get(localHeader) == "" {
+	if s.cfg.Cluster != nil && !s.fromNode(r) {
 		all, err := s.clusterRooms(r, rooms)
 		if err != nil {
 			http.Error(w, protocol.ErrClusterUnavailable+": "+err.Error(), http.StatusServiceUnavailable)

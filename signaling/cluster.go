@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"net/http/httputil"
@@ -42,13 +43,17 @@ type Cluster interface {
 	Reachable(ctx context.Context, id string) (protocol.Node, bool, error)
 	Nodes(ctx context.Context) ([]protocol.Node, error)
 	Known() []protocol.Node // as of the last heartbeat, without I/O
-	Release(room string)
-	RoomEnded(room string)
-	SavePolicy(room string, policy []byte)
+	// HopToken is what requests between nodes carry in X-Consult-Local.
+	HopToken() string
 	LoadPolicy(ctx context.Context, room string) ([]byte, error)
-	SetAdmitted(room, identity string, in bool)
 	Admitted(ctx context.Context, room, identity string) bool
 	SetDraining(on bool)
+	// These queue their writes and return at once (callable under s.mu).
+	// RoomEnded forgets the room's admissions and, unless keep, its
+	// placement here.
+	RoomEnded(room string, keep bool)
+	SavePolicy(room string, policy []byte)
+	SetAdmitted(room, identity string, in bool)
 }
 
 // localHeader marks a request one node makes of another: answer it here,
@@ -147,30 +152,36 @@ func (s *Server) resumePrefix() string {
 	return s.cfg.Cluster.ID() + "."
 }
 
-// clusterRoomEnded lets the cluster know a room ended here. Called with
-// s.mu held; the work runs after.
-func (s *Server) clusterRoomEndedLocked(name string) []func() {
-	cl := s.cfg.Cluster
-	if cl == nil {
-		return nil
+// clusterRoomEndedLocked lets the cluster know a room ended here. Called
+// with s.mu held.
+func (s *Server) clusterRoomEndedLocked(name string) {
+	if cl := s.cfg.Cluster; cl != nil {
+		_, keep := s.policies[name] // a room set up ahead stays placed here
+		cl.RoomEnded(name, keep && !s.draining)
 	}
-	_, keep := s.policies[name] // a room set up ahead stays placed here
-	return []func(){func() {
-		cl.RoomEnded(name)
-		if !keep {
-			cl.Release(name)
-		}
-	}}
 }
 
-// clusterAdmitted records a host's admission (or sending back) so that
-// it outlives this node.
-func (s *Server) clusterAdmitted(t *member, in bool) func() {
-	cl, room, identity := s.cfg.Cluster, t.room.name, t.identity
-	if cl == nil {
-		return func() {}
+// clusterAdmittedLocked records whether a guest is in the call by a
+// host's leave, so that it outlives this node: set when it goes live (an
+// admission, an accepted invite), cleared when it leaves the call (sent
+// back, hung up, removed, gone) but not when a new session of it takes
+// its place. Called with s.mu held.
+func (s *Server) clusterAdmittedLocked(m *member, in bool) {
+	if cl := s.cfg.Cluster; cl != nil && m.room != nil && !may(m, actGoLive) {
+		cl.SetAdmitted(m.room.name, m.identity, in)
 	}
-	return func() { cl.SetAdmitted(room, identity, in) }
+}
+
+// fromNode reports whether r comes from another node of the cluster (it
+// carries the cluster's token): answer it here.
+func (s *Server) fromNode(r *http.Request) bool {
+	cl := s.cfg.Cluster
+	if cl == nil {
+		return false
+	}
+	tok := cl.HopToken()
+	got := r.Header.Get(localHeader)
+	return tok != "" && subtle.ConstantTimeCompare([]byte(got), []byte(tok)) == 1
 }
 
 // clusterSavePolicy stores a room's policy where its next node finds it.
@@ -182,7 +193,8 @@ func (s *Server) clusterSavePolicy(room string, p RoomPolicy) {
 }
 
 // HeldRooms lists the rooms this node holds: live ones, and those set up
-// ahead through the API (the cluster renews their placements).
+// ahead through the API unless it drains (the cluster renews their
+// placements; a draining node lets the others take its rooms to come).
 func (s *Server) HeldRooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -191,21 +203,21 @@ func (s *Server) HeldRooms() []string {
 		out = append(out, name)
 	}
 	for name := range s.policies {
-		if s.rooms[name] == nil {
+		if s.rooms[name] == nil && !s.draining {
 			out = append(out, name)
 		}
 	}
 	return out
 }
 
-// Load counts rooms and present members (a node's load in the cluster).
-func (s *Server) Load() (rooms, participants int) {
+// Load counts rooms and live members (a node's load in the cluster).
+func (s *Server) Load() (rooms, live int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.rooms {
-		participants += len(r.members)
+		live += r.liveCount()
 	}
-	return len(s.rooms), participants
+	return len(s.rooms), live
 }
 
 // byOwner wraps a room API handler: a request about a room another node
@@ -214,10 +226,8 @@ func (s *Server) Load() (rooms, participants int) {
 func (s *Server) byOwner(place bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		cl := s.cfg.Cluster
-		if cl == nil || r.Header.Get(localHeader) != "" || protocol.ValidRoom(r.PathValue("room")) != nil {
-			if cl != nil {
-				w.Header().Set(nodeHeader, cl.ID())
-			}
+		if cl == nil || s.fromNode(r) || protocol.ValidRoom(r.PathValue("room")) != nil {
+			s.nameNode(w, r)
 			h(w, r)
 			return
 		}
@@ -241,7 +251,7 @@ func (s *Server) byOwner(place bool, h http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		if owner.ID == "" || owner.ID == cl.ID() {
-			w.Header().Set(nodeHeader, cl.ID())
+			s.nameNode(w, r)
 			h(w, r)
 			return
 		}
@@ -251,6 +261,14 @@ func (s *Server) byOwner(place bool, h http.HandlerFunc) http.HandlerFunc {
 
 // nodeHeader names, on a room API answer, the node that gave it.
 const nodeHeader = "X-Consult-Node"
+
+// nameNode puts this node's id on the answer, for those who may
+// administer the room (to others it would tell where a consult runs).
+func (s *Server) nameNode(w http.ResponseWriter, r *http.Request) {
+	if cl := s.cfg.Cluster; cl != nil && s.AdminAuthorized(r, r.PathValue("room")) {
+		w.Header().Set(nodeHeader, cl.ID())
+	}
+}
 
 // proxy hands r to node n and relays its answer.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, n protocol.Node) {
@@ -263,7 +281,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, n protocol.Node) 
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = target.Host
-			pr.Out.Header.Set(localHeader, "1")
+			pr.Out.Header.Set(localHeader, s.cfg.Cluster.HopToken())
 		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			s.log.Warn("cluster: a node did not answer a forwarded request", zap.String("to", n.ID), zap.Error(err))
@@ -297,7 +315,7 @@ func (s *Server) clusterRooms(r *http.Request, local []RoomStatus) ([]RoomStatus
 		go func() {
 			defer wg.Done()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/api/rooms", nil)
-			req.Header.Set(localHeader, "1")
+			req.Header.Set(localHeader, cl.HopToken())
 			if a := r.Header.Get("Authorization"); a != "" {
 				req.Header.Set("Authorization", a)
 			}
@@ -346,11 +364,10 @@ func (s *Server) serveNodes(w http.ResponseWriter, r *http.Request) {
 // checkOrigin is the WebSocket origin check: the page's own host, or in
 // a cluster any node's (a page redirected to the room's owner).
 func (s *Server) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
+	if len(r.Header["Origin"]) == 0 {
+		return true // not a browser
 	}
-	u, err := url.Parse(origin)
+	u, err := url.Parse(r.Header.Get("Origin"))
 	if err != nil {
 		return false
 	}

@@ -23,8 +23,13 @@ func (s *Server) Drain() {
 	}
 	s.draining = true
 	close(s.drainStarted)
-	if s.cfg.Cluster != nil {
-		s.cfg.Cluster.SetDraining(true) // new rooms go to other nodes
+	if cl := s.cfg.Cluster; cl != nil {
+		cl.SetDraining(true) // new rooms go to other nodes
+		for name := range s.policies {
+			if s.rooms[name] == nil {
+				cl.RoomEnded(name, false) // a room set up ahead here opens elsewhere
+			}
+		}
 	}
 	s.log.Info("draining: no new rooms; running consults go on", zap.Int("rooms", len(s.rooms)))
 }

@@ -181,6 +181,9 @@ func (s *Server) detachLocked(m *member, why string, keep bool) []func() {
 	if r.find(m.id) != m {
 		return nil
 	}
+	if m.live && why != "replaced" {
+		s.clusterAdmittedLocked(m, false) // a guest that left the call waits next time
+	}
 	after := s.releaseLocked(m, why)
 	r.remove(m)
 	r.forget(m)

@@ -88,7 +88,7 @@ func (s *Server) admitLocked(t *member) ([]func(), *refusal) {
 	}
 	s.endCallsOf(t)
 	t.room.setLive(t, true)
-	return append(s.reconcileLocked(t.room), s.clusterAdmitted(t, true)), nil
+	return s.reconcileLocked(t.room), nil
 }
 
 // toWaitingLocked takes a live member out of the call, back to the
@@ -100,7 +100,7 @@ func (s *Server) toWaitingLocked(t *member) ([]func(), *refusal) {
 	s.endCallsOf(t)
 	peer := s.stopMediaLocked(t)
 	t.room.setLive(t, false)
-	return append([]func(){closeLater(peer), s.clusterAdmitted(t, false)}, s.reconcileLocked(t.room)...), nil
+	return append([]func(){closeLater(peer)}, s.reconcileLocked(t.room)...), nil
 }
 
 // removeMemberLocked takes a member out of the room; it is told why and

@@ -321,11 +321,11 @@ func (s *Server) stunServers(m *member) []protocol.ICEServer {
 func (s *Server) endRoomLocked(r *room) []func() {
 	s.abortLocked(r)
 	s.roomFinishedLocked(r)
-	after := s.clusterRoomEndedLocked(r.name)
+	s.clusterRoomEndedLocked(r.name)
 	if o := s.cfg.Observer; o != nil {
-		after = append(after, func() { o.RoomEnded(r.name) })
+		return []func(){func() { o.RoomEnded(r.name) }}
 	}
-	return after
+	return nil
 }
 
 func (r *room) log() *zap.Logger {

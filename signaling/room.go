@@ -181,6 +181,9 @@ func (m *member) view() protocol.Participant {
 // everyone, as each may see it. Called with Server.mu held.
 func (r *room) setLive(m *member, live bool) {
 	m.live = live
+	if r.srv != nil {
+		r.srv.clusterAdmittedLocked(m, live)
+	}
 	if live {
 		m.waitingSince = time.Time{}
 		r.callMayStart()

@@ -61,9 +61,12 @@ export async function tryResume(token, wire, onResumed) {
 // looking at someone reconnecting.
 export function sayLeave(token) {
   const s = new Signal();
-  s.connect().then(() => {
-    s.send('resume', { token });
+  s.on('resumed', () => { // after any redirect to the session's node
     s.send('leave');
     setTimeout(() => s.close(), 1000);
+  });
+  s.connect().then(() => {
+    s.send('resume', { token });
+    setTimeout(() => s.close(), 5000); // the session was gone: nothing to leave
   }, () => {});
 }

@@ -34,7 +34,13 @@ export class Signal extends Emitter {
 
   #open(onOpen, onFail) {
     let opened = false;
-    const ws = new WebSocket(this.url);
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      onFail(err); // e.g. a URL the page's policy does not allow
+      return;
+    }
     this.#ws = ws;
     ws.onopen = () => {
       opened = true;
@@ -60,7 +66,7 @@ export class Signal extends Emitter {
     const old = this.#ws;
     this.#ws = null;
     old?.close(1000);
-    const lost = (reason) => this.emit('close', { byUs: false, code: 4001, reason });
+    const lost = (reason) => this.emit('close', { byUs: this.#closedByUs, code: 4001, reason });
     if (++this.#hops > 3 || !/^wss?:\/\//.test(url || '')) {
       lost('bad redirect');
       return;

@@ -222,8 +222,8 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 	if node != nil {
 		defer registerNode(node)() // after the shutdown: its rooms' placements go with it
 	}
-	log.Info("listening", zap.String("url", scheme+"://"+ln.Addr().String()), zap.Int("iceUDPPort", cfg.udpPort),
-		zap.Bool("auth", cfg.secret != ""), zap.Bool("cluster", node != nil))
+	logListening(log, scheme, ln.Addr(), zap.Int("iceUDPPort", cfg.udpPort), zap.Bool("auth", cfg.secret != ""),
+		zap.Bool("cluster", node != nil))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if ready != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,26 @@ func TestHelpShowsTypes(t *testing.T) {
 	st.fs.PrintDefaults()
 	if !strings.Contains(out.String(), "-ring-timeout duration") || !strings.Contains(out.String(), "-room-capacity int") {
 		t.Fatalf("help:\n%s", out.String())
+	}
+}
+
+// The start-up log names an address a browser opens: localhost, not
+// [::], when the server listens everywhere, and the https one for phones.
+func TestBrowseURLs(t *testing.T) {
+	for _, tc := range []struct {
+		scheme, addr, lanIP, open, lan string
+	}{
+		{"http", "[::]:8080", "192.168.1.20", "http://localhost:8080", "https://192.168.1.20:8080"},
+		{"http", "0.0.0.0:8080", "127.0.0.1", "http://localhost:8080", ""},
+		{"https", "127.0.0.1:8443", "192.168.1.20", "https://localhost:8443", ""},
+		{"http", "10.0.0.5:8080", "192.168.1.20", "http://10.0.0.5:8080", "https://10.0.0.5:8080"},
+	} {
+		a, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if open, lan := browseURLs(tc.scheme, a, tc.lanIP); open != tc.open || lan != tc.lan {
+			t.Errorf("%s %s: %q %q, want %q %q", tc.scheme, tc.addr, open, lan, tc.open, tc.lan)
+		}
 	}
 }

@@ -35,3 +35,11 @@ func (c *Client) End() error { return c.Send(protocol.TypeEnd, nil) }
 func (c *Client) Refresh(token string) error {
 	return c.Send(protocol.TypeRefresh, protocol.Refresh{Token: token})
 }
+
+// Chat sends a message: to "" is everyone in the call, or a member's id
+// (a host writing to one person). Messages arrive as "chat" events
+// (protocol.ChatEvent), the client's own included; Joined.Chat holds the
+// history it may read.
+func (c *Client) Chat(text, to string) error {
+	return c.Send(protocol.TypeChat, protocol.Chat{Text: text, To: to})
+}

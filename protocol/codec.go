@@ -84,6 +84,7 @@ var clientBodies = map[string]func() any{
 	TypeRefresh:         func() any { return &Refresh{} },
 	TypeResume:          func() any { return &Resume{} },
 	TypeICERestart:      func() any { return &ICERestart{} },
+	TypeChat:            func() any { return &Chat{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -186,6 +187,15 @@ func validate(body any) error {
 		if m.Participant == "" || len(m.Participant) > 64 {
 			return errors.New("participant missing")
 		}
+	case *Chat:
+		if len(m.To) > 64 {
+			return errors.New("to too long")
+		}
+		text, err := CleanChat(m.Text)
+		if err != nil {
+			return err
+		}
+		m.Text = text
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestEncodeIsFlat(t *testing.T) {
@@ -82,7 +83,8 @@ func FuzzDecodeClient(f *testing.F) {
 		`{"type":"offer","sdp":"v=0"}`, `{"type":"mute","kind":"audio","muted":true}`, `{"type":"invite","participant":"x"}`,
 		`{"type":"join","room":"r","name":"Dr \u202eeeL","role":"guest"}`, `{"type":"admit","participant":"x"}`,
 		`{"type":"mute","kind":"video","muted":true,"participant":"x"}`, `{"type":"end"}`, `{"type":"refresh","token":"a.b.c"}`,
-		`{"type":"path-ready","path":"sfu"}`,
+		`{"type":"path-ready","path":"sfu"}`, `{"type":"chat","text":"running 5 minutes late"}`,
+		`{"type":"chat","text":"<img src=x onerror=alert(1)>\u202e","to":"abc"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -108,5 +110,26 @@ func FuzzDecodeClient(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
+		if c, ok := m.Body.(*Chat); ok {
+			if again, err := CleanChat(c.Text); err != nil || again != c.Text || utf8.RuneCountInString(c.Text) > MaxChatLen {
+				t.Fatalf("a cleaned message %q cleans to %q, %v", c.Text, again, err)
+			}
+		}
 	})
+}
+
+func TestCleanChat(t *testing.T) {
+	for in, want := range map[string]string{
+		" hello \r\n": "hello", "a\u202eb": "ab", "line one\nline two": "line one\nline two",
+		"x\u0007y": "x y", "<img src=x onerror=alert(1)>": "<img src=x onerror=alert(1)>",
+	} {
+		if got, err := CleanChat(in); err != nil || got != want {
+			t.Errorf("CleanChat(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "  \n ", "\u200b", strings.Repeat("x", MaxChatLen+1), "\xff"} {
+		if _, err := CleanChat(bad); err == nil {
+			t.Errorf("CleanChat(%q) accepted", bad)
+		}
+	}
 }

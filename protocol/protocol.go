@@ -191,7 +191,9 @@ type Joined struct {
 	Capacity     int           `json:"capacity"`
 	Recording    bool          `json:"recording"`
 	Participants []Participant `json:"participants"`
-	ICEServers   []ICEServer   `json:"iceServers"`
+	// Chat is the room's messages this member may read (chat.go).
+	Chat       []ChatMessage `json:"chat,omitempty"`
+	ICEServers []ICEServer   `json:"iceServers"`
 	// ResumeToken takes the session back on a new socket (resume.go),
 	// within ResumeGraceMS of losing the old one.
 	ResumeToken   string `json:"resumeToken,omitempty"`

@@ -80,6 +80,8 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.refresh(m, ref, in.Body.(*protocol.Refresh).Token)
 	case protocol.TypeICERestart:
 		s.iceRestart(m, ref, in.Body.(*protocol.ICERestart).PC)
+	case protocol.TypeChat:
+		s.chat(m, ref, in.Body.(*protocol.Chat))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"consult/protocol"
 	"consult/sfu"
@@ -29,10 +30,11 @@ type room struct {
 	// failedPair is the live set whose direct attempt failed: no new
 	// attempt until the live set changes.
 	failedPair  string
-	forceSFU    bool      // recording, or an operator's policy
-	directEntry bool      // guests skip the waiting room (an operator's policy)
-	callStarted time.Time // when two members were first live together
-	callPath    string    // the call's path as last reported (events.go)
+	forceSFU    bool        // recording, or an operator's policy
+	directEntry bool        // guests skip the waiting room (an operator's policy)
+	callStarted time.Time   // when two members were first live together
+	callPath    string      // the call's path as last reported (events.go)
+	chat        []chatEntry // chat.go
 }
 
 // member is one present participant.
@@ -41,6 +43,7 @@ type member struct {
 	role               string // protocol.RoleHost or RoleGuest
 	directEntry        bool   // a guest whose token lets it skip the waiting room
 	room               *room
+	chatLimit          *rate.Limiter // chat.go
 	// sock is the member's current WebSocket, nil while it is away (see
 	// resume.go). Writes happen with Server.mu held; handlers read it to
 	// answer the message they are handling.
@@ -187,6 +190,7 @@ func (r *room) setLive(m *member, live bool) {
 	if live {
 		m.waitingSince = time.Time{}
 		r.callMayStart()
+		defer r.chatCatchUpLocked(m) // after what resync tells it
 	} else {
 		m.waitingSince = time.Now()
 	}

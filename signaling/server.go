@@ -172,6 +172,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{room}", s.byOwner(false, s.serveRoomCheck))
 	mux.HandleFunc("POST /api/rooms/{room}/policy", s.byOwner(true, s.servePolicy))
 	mux.HandleFunc("GET /api/nodes", s.serveNodes)
+	mux.HandleFunc("GET /api/rooms/{room}/chat", s.byOwner(false, s.serveChat))
 	mux.HandleFunc("GET /api/stats", s.serveStats)
 	mux.HandleFunc("POST /api/invites", s.serveInvite)
 	mux.HandleFunc("POST /api/drain", s.serveDrain)

@@ -130,6 +130,8 @@ export class App {
     on('track-paused', (m) => { if (m.kind === 'video') this.stage.videoPaused(m.participant, m.paused); });
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
+    on('chat', (m) => this.view.chat.add(m.message));
+    on('chat-history', (m) => this.view.chat.history(m.messages));
     on('error', (m) => this.#error(m));
     on('ended', (m) => this.#ended(m));
     on('muted', (m) => this.#mutedByHost(m));
@@ -146,6 +148,7 @@ export class App {
     this.#away = null;
     this.#resume = { token: j.resumeToken || '', graceMs: j.resumeGraceMs || 0 };
     this.roster.reset(j, this.intent.name);
+    this.view.chat.reset(j.chat);
     this.canPublish = j.canPublish !== false;
     this.iceServers = j.iceServers || [];
     showRoomInAddress(this.intent.room, this.intent.token ? '' : this.intent.role);
@@ -329,6 +332,10 @@ export class App {
   }
 
   #error(e) {
+    if (e.ref === 'chat') {
+      this.view.chat.error(e.message);
+      return;
+    }
     const joining = e.ref === 'join' && ['joining', 'reconnecting', 'live', 'waiting'].includes(this.state);
     if (joining && e.code === 'room-full' && this.state !== 'joining') {
       // Our seat was taken while we were away: wait instead.

@@ -17,6 +17,7 @@ import { readInvite, newRoomName, scrubToken } from './invite.js';
 import { setOutput, unlockAudio } from './sound.js';
 import { HostTools } from './host.js';
 import { EndedView } from './ended.js';
+import { Chat } from './chat.js';
 
 const invite = readInvite();
 scrubToken(); // the token is kept in this tab's session storage, not in the address bar
@@ -57,7 +58,8 @@ const controls = new Controls(media, {
 const room = new RoomView({ media, onRejoin: () => app.rejoinLive(), onLeave: () => app.leave() });
 const devices = new Devices(media, prefs, { onSink: (id) => stage.setSink(id), onProblem: problem });
 const ended = new EndedView({ onBack: () => app.leave() });
-app = new App({ media, roster, stage, view: { lobby, ring, controls, room, ended } });
+const chat = new Chat(roster, { send: (type, body) => app?.signal?.send(type, body) ?? false });
+app = new App({ media, roster, stage, view: { lobby, ring, controls, room, ended, chat } });
 app.host = host;
 // A handle for the browser console (and the browser tests): which media
 // path is in use, which connections are open.

@@ -45,9 +45,10 @@ export function describeError(err, what = 'camera and microphone') {
 export const INSECURE_NOTICE = {
   code: 'insecure',
   title: 'Camera and microphone need a secure connection',
-  text: 'Browsers only allow them on https:// pages (or on http://localhost). Ask the person running this server '
-    + 'to start it with HTTPS, for instance with the -tls-self-signed flag, open the https:// address and accept '
-    + 'the certificate warning once. You can still join to see and hear others.',
+  text: 'This page was not opened with a secure (https://) address, so your browser keeps your camera and '
+    + 'microphone off. You can still join to see and hear the others. Please tell the clinic: the link they '
+    + 'send should start with https://. (For whoever runs the server: serve HTTPS with a certificate, or start '
+    + 'it with -tls-self-signed.)',
 };
 
 export class LocalMedia extends Emitter {

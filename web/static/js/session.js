@@ -199,7 +199,8 @@ export class MediaSession extends Emitter {
       this.#closeServer();
       this.#closeRetired();
     } else {
-      // Alone, waiting for a peer.
+      // Alone, waiting for a peer (who may just have left a direct call).
+      this.directActive = false;
       this.#closeDirect(this.direct);
       this.direct = null;
       this.#closeRetired();

@@ -58,6 +58,8 @@ const PATTERNS = {
     tone(c, 784.0, t, 0.25, 0.14);
     tone(c, 1046.5, t + 0.22, 0.45, 0.12);
   } },
+  // A chat message: one short, soft note.
+  message: { every: 0, play: (c, t) => tone(c, 987.8, t, 0.18, 0.08) },
   outgoing: { every: 4000, play: (c, t) => {
     tone(c, 440, t, 1.2, 0.05);
     tone(c, 480, t, 1.2, 0.05);

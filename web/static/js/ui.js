@@ -34,11 +34,13 @@ export function icon(name, cls = '') {
   return svg;
 }
 
+// initials are the first letters (or digits) of a name's first and last
+// words, skipping punctuation: "Alex (daughter)" is "AD", not "A(".
 export function initials(name) {
-  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
-  const first = parts[0] ? [...parts[0]][0] : '?';
-  const last = parts.length > 1 ? [...parts[parts.length - 1]][0] : '';
-  return (first + last).toUpperCase();
+  const firstOf = (w) => w.match(/[\p{L}\p{N}]/u)?.[0] || '';
+  const parts = String(name || '').trim().split(/\s+/).map(firstOf).filter(Boolean);
+  if (!parts.length) return '?';
+  return (parts[0] + (parts.length > 1 ? parts[parts.length - 1] : '')).toUpperCase();
 }
 
 // hueFor gives each participant a stable, calm avatar colour.

@@ -13,13 +13,13 @@ import (
 // member, a waiting guest among them (the waiting screen shows it); a
 // waiting guest's messages go to the room's hosts only. The server keeps a
 // room's messages for the life of the room and gives each member those it
-// may see when it joins or resumes, and the call's when it is let in.
+// may read when it joins: a host, all of them; a guest, those that were
+// for it when they were sent.
 // Messages are text: clients show them as text, with links made clickable
 // and nothing else interpreted.
 
 const (
-	TypeChat        = "chat"         // client: Chat; server: ChatEvent
-	TypeChatHistory = "chat-history" // server: ChatHistory, for a member just let into the call
+	TypeChat = "chat" // client: Chat; server: ChatEvent
 
 	// ChatToHosts addresses a waiting guest's message: the room's hosts.
 	ChatToHosts = "hosts"
@@ -49,11 +49,6 @@ type ChatMessage struct {
 // ChatEvent carries one new message.
 type ChatEvent struct {
 	Message ChatMessage `json:"message"`
-}
-
-// ChatHistory carries the messages a member may now see, oldest first.
-type ChatHistory struct {
-	Messages []ChatMessage `json:"messages"`
 }
 
 // CleanChat checks a message's text: valid UTF-8, something visible, at

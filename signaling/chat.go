@@ -16,12 +16,14 @@ import (
 // rules of who sees whom: a message to the call reaches its live members;
 // a host may write to one member, a waiting guest too; a waiting guest's
 // messages reach the hosts only, so patients never see each other. Hosts
-// read every message of their room. The room keeps its messages while it
-// lives (up to maxChat, the oldest dropped first) and gives each member
-// those it may read: at join, and the call's when it is let in; a resumed
-// session gets what it missed like any message. Each member may send
-// chatBurst messages at once and chatRate a second after that. Messages
-// are patient data: logs carry their ids and lengths, never their text.
+// read every message of their room, and a host who joins late gets them
+// all. A guest reads only what was for it when it was sent: in a room a
+// clinician keeps open all day, a patient let in at two never reads the
+// call of the patient before (a reload or a resume gives back what it had).
+// The room keeps its messages while it lives (up to maxChat; when full, a
+// guest's oldest goes before a host's). Each identity may send chatBurst
+// messages at once and chatRate a second after that. Messages are patient
+// data: logs carry their ids and lengths, never their text.
 
 const (
 	maxChat   = 1000 // messages kept per room
@@ -29,16 +31,18 @@ const (
 	chatBurst = 5
 )
 
-// chatEntry is a kept message with the identities it was from and to, so
-// that a member who reloads (a new id, the same identity) still reads its
-// conversation.
+// chatEntry is a kept message with the identities it was from, to, and
+// for when it was sent, so that a member who reloads (a new id, the same
+// identity) reads what it read before, and nothing more.
 type chatEntry struct {
 	msg      protocol.ChatMessage
-	from, to string // identities; to is empty unless one member's
+	from, to string              // identities; to is empty unless one member's
+	readers  map[string]struct{} // identities of those it went to
+	byHost   bool
 }
 
-// mayRead reports whether m may read e.
-func (m *member) mayRead(e *chatEntry) bool {
+// mayReceive reports whether a message e, being sent, goes to m.
+func (m *member) mayReceive(e *chatEntry) bool {
 	switch {
 	case e.from == m.identity || e.to != "" && e.to == m.identity:
 		return true
@@ -48,6 +52,16 @@ func (m *member) mayRead(e *chatEntry) bool {
 		return m.live
 	}
 	return false
+}
+
+// mayRead reports whether m may read a kept message: a host, any; a
+// guest, those that went to it.
+func (m *member) mayRead(e *chatEntry) bool {
+	if may(m, actAdmit) {
+		return true
+	}
+	_, ok := e.readers[m.identity]
+	return ok
 }
 
 // chatSeenLocked is the room's messages m may read, oldest first. Called
@@ -62,64 +76,82 @@ func (r *room) chatSeenLocked(m *member) []protocol.ChatMessage {
 	return out
 }
 
-// chatCatchUpLocked sends m the messages it may read now that it is in
-// the call. Called with s.mu held.
-func (r *room) chatCatchUpLocked(m *member) {
-	if len(r.chat) > 0 {
-		m.send(protocol.TypeChatHistory, protocol.ChatHistory{Messages: r.chatSeenLocked(m)})
+// keepChatLocked adds e to the room's messages; when they are at the
+// bound, the oldest of a guest's goes first (a guest cannot push the
+// clinicians' notes out of the record), else the oldest.
+func (r *room) keepChatLocked(e chatEntry) {
+	if len(r.chat) >= maxChat {
+		drop := 0
+		for i := range r.chat {
+			if !r.chat[i].byHost {
+				drop = i
+				break
+			}
+		}
+		r.chat = append(r.chat[:drop], r.chat[drop+1:]...)
 	}
+	r.chat = append(r.chat, e)
 }
 
 // chat sends m's message to those who may read it, m included (its copy
 // says the server took it).
 func (s *Server) chat(m *member, ref string, c *protocol.Chat) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !present(m) {
-		return
-	}
-	if m.chatLimit == nil {
-		m.chatLimit = rate.NewLimiter(chatRate, chatBurst)
-	}
-	if !m.chatLimit.Allow() {
-		m.replyError(ref, protocol.ErrRateLimited, "you are sending messages too fast; wait a few seconds, then send it again")
+		s.mu.Unlock()
 		return
 	}
 	r := m.room
+	refuse := func(code, msg string) {
+		m.replyError(ref, code, msg)
+		s.mu.Unlock()
+	}
+	lim := r.chatLimits[m.identity]
+	if lim == nil {
+		if r.chatLimits == nil {
+			r.chatLimits = map[string]*rate.Limiter{}
+		}
+		lim = rate.NewLimiter(chatRate, chatBurst)
+		r.chatLimits[m.identity] = lim
+	}
+	if !lim.Allow() {
+		refuse(protocol.ErrRateLimited, "you are sending messages too fast; wait a few seconds, then send it again")
+		return
+	}
 	host := may(m, actAdmit)
-	e := chatEntry{from: m.identity, msg: protocol.ChatMessage{ID: newID(), From: m.id, FromName: m.name, FromRole: m.role,
-		To: c.To, Text: c.Text, At: time.Now().UnixMilli()}}
+	e := chatEntry{from: m.identity, byHost: host, readers: map[string]struct{}{},
+		msg: protocol.ChatMessage{ID: newID(), From: m.id, FromName: m.name, FromRole: m.role,
+			To: c.To, Text: c.Text, At: time.Now().UnixMilli()}}
 	switch {
 	case c.To == protocol.ChatToHosts:
 	case c.To != "":
 		t := r.find(c.To)
 		switch {
 		case !host:
-			m.replyError(ref, protocol.ErrForbidden, "only a clinician can write to one person; write to everyone in the call")
+			refuse(protocol.ErrForbidden, "only a clinician can write to one person; write to everyone in the call")
 			return
 		case t == nil:
-			m.replyError(ref, protocol.ErrNotFound, "that participant is not in the room")
+			refuse(protocol.ErrNotFound, "that participant is not in the room")
 			return
 		}
 		e.to = t.identity
 	case !m.live && !host:
 		e.msg.To = protocol.ChatToHosts // a waiting guest writes to the clinicians
 	}
-	if len(r.chat) >= maxChat {
-		r.chat = append(r.chat[:0], r.chat[1:]...)
-	}
-	r.chat = append(r.chat, e)
 	b, err := protocol.Encode(protocol.TypeChat, protocol.ChatEvent{Message: e.msg})
 	if err != nil {
+		s.mu.Unlock()
 		return
 	}
-	readers := 0
 	for _, o := range r.members {
-		if o.mayRead(&e) {
+		if o.mayReceive(&e) {
 			o.sendRaw(b)
-			readers++
+			e.readers[o.identity] = struct{}{}
 		}
 	}
+	r.keepChatLocked(e)
+	readers := len(e.readers)
+	s.mu.Unlock()
 	m.log.Info("chat", zap.String("message", e.msg.ID), zap.String("to", e.msg.To), zap.Int("chars", len([]rune(e.msg.Text))),
 		zap.Int("readers", readers))
 }

@@ -32,7 +32,7 @@ func TestChatReachesWhoMayReadIt(t *testing.T) {
 	if pj.Live {
 		t.Fatal("the patient skipped the waiting room")
 	}
-	other, _ := e.joinAs(t, "clinic", "Sam", protocol.RoleGuest, true)
+	other, oj := e.joinAs(t, "clinic", "Sam", protocol.RoleGuest, true)
 
 	if err := dr.Chat(`<img src=x onerror="alert(1)"> see https://example.org/leaflet`, ""); err != nil {
 		t.Fatal(err)
@@ -51,6 +51,9 @@ func TestChatReachesWhoMayReadIt(t *testing.T) {
 	}
 	if err := pat.Chat("Thanks, I'm here", ""); err != nil {
 		t.Fatal(err)
+	}
+	if m := pat.awaitChat(); m.Text != "Thanks, I'm here" || m.To != protocol.ChatToHosts {
+		t.Fatalf("the patient's own copy: %+v", m)
 	}
 	for _, p := range []*peer{dr, fam} {
 		p.awaitChat() // the note to Pat (hosts read every message)
@@ -76,14 +79,46 @@ func TestChatReachesWhoMayReadIt(t *testing.T) {
 	if len(hj.Chat) != 3 {
 		t.Fatalf("a late host reads %d messages, want 3", len(hj.Chat))
 	}
-	// Let Pat in: the call's history follows.
+	// Let Pat in: the call's messages from before are not Pat's to read
+	// (in a room kept open all day they would be another patient's).
 	if err := dr.Admit(pj.You); err != nil {
 		t.Fatal(err)
 	}
-	var hist protocol.ChatHistory
-	pat.await(protocol.TypeChatHistory, &hist)
-	if len(hist.Messages) != 3 || !strings.Contains(hist.Messages[0].Text, "leaflet") {
-		t.Fatalf("the admitted patient's history: %+v", hist.Messages)
+	pat.awaitMatch(protocol.TypeParticipantUpdated, pj.You)
+	if err := dr.Chat("Welcome, Pat", ""); err != nil {
+		t.Fatal(err)
+	}
+	if m := pat.awaitChat(); m.Text != "Welcome, Pat" {
+		t.Fatalf("the admitted patient got %+v first", m)
+	}
+	// A private note to the other waiting patient, then Pat back to the
+	// waiting room and a note to the call: none of it is Pat's.
+	if err := dr.Chat("Sam, nearly your turn", oj.You); err != nil {
+		t.Fatal(err)
+	}
+	if m := other.awaitChat(); m.Text != "Sam, nearly your turn" {
+		t.Fatalf("Sam got %+v", m)
+	}
+	if err := dr.ReturnToWaiting(pj.You); err != nil {
+		t.Fatal(err)
+	}
+	pat.awaitMatch(protocol.TypeParticipantUpdated, pj.You)
+	if err := dr.Chat("Notes before the next patient", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Pat's own message comes back after anything queued for Pat before it.
+	if err := pat.Chat("Am I still connected?", ""); err != nil {
+		t.Fatal(err)
+	}
+	for m := pat.awaitChat(); m.Text != "Am I still connected?"; m = pat.awaitChat() {
+		if m.Text != "Welcome, Pat" {
+			t.Fatalf("the patient read %+v", m)
+		}
+	}
+	for _, leak := range []string{"leaflet", "nearly your turn", "Notes before the next patient"} {
+		if pat.said(leak) {
+			t.Fatalf("the patient read %q", leak)
+		}
 	}
 
 	// Rate limit: a burst, then a clear error for that client only.

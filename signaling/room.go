@@ -30,11 +30,12 @@ type room struct {
 	// failedPair is the live set whose direct attempt failed: no new
 	// attempt until the live set changes.
 	failedPair  string
-	forceSFU    bool        // recording, or an operator's policy
-	directEntry bool        // guests skip the waiting room (an operator's policy)
-	callStarted time.Time   // when two members were first live together
-	callPath    string      // the call's path as last reported (events.go)
-	chat        []chatEntry // chat.go
+	forceSFU    bool                     // recording, or an operator's policy
+	directEntry bool                     // guests skip the waiting room (an operator's policy)
+	callStarted time.Time                // when two members were first live together
+	callPath    string                   // the call's path as last reported (events.go)
+	chat        []chatEntry              // chat.go
+	chatLimits  map[string]*rate.Limiter // by identity (chat.go)
 }
 
 // member is one present participant.
@@ -43,7 +44,6 @@ type member struct {
 	role               string // protocol.RoleHost or RoleGuest
 	directEntry        bool   // a guest whose token lets it skip the waiting room
 	room               *room
-	chatLimit          *rate.Limiter // chat.go
 	// sock is the member's current WebSocket, nil while it is away (see
 	// resume.go). Writes happen with Server.mu held; handlers read it to
 	// answer the message they are handling.
@@ -190,7 +190,6 @@ func (r *room) setLive(m *member, live bool) {
 	if live {
 		m.waitingSince = time.Time{}
 		r.callMayStart()
-		defer r.chatCatchUpLocked(m) // after what resync tells it
 	} else {
 		m.waitingSince = time.Now()
 	}

@@ -93,6 +93,9 @@ func TestChatInTheRoom(t *testing.T) {
 	if seen := eval[[]string](t, pat, chatTexts("waiting-chat-list")); len(seen) != 2 {
 		t.Errorf("the waiting patient reads %q; want only its conversation with the clinic", seen)
 	}
+	if eval[bool](t, pat, `document.body.textContent.includes('leaflet')`) {
+		t.Error("the waiting patient's page holds the call's message")
+	}
 
 	// Unread: the panel is closed on the family's page.
 	front(t, dr)

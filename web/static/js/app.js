@@ -131,7 +131,6 @@ export class App {
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
     on('chat', (m) => this.view.chat.add(m.message));
-    on('chat-history', (m) => this.view.chat.history(m.messages));
     on('error', (m) => this.#error(m));
     on('ended', (m) => this.#ended(m));
     on('muted', (m) => this.#mutedByHost(m));

@@ -33,8 +33,10 @@ export function linkified(text) {
 const time = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
 export class Chat {
-  #messages = new Map(); // id → message, in arrival order
+  #messages = new Map(); // id → message
   #unread = 0;
+  #toName = new Map(); // names of those a clinician chose to write to
+  #sent = null; // {input, text}: the last message sent, put back if refused
 
   constructor(roster, { send }) {
     this.roster = roster;
@@ -96,12 +98,6 @@ export class Chat {
     this.#render();
   }
 
-  // history merges what the server sends when we are let into the call.
-  history(messages = []) {
-    for (const m of messages) this.#messages.set(m.id, m);
-    this.#render();
-  }
-
   add(m) {
     if (!m?.id || this.#messages.has(m.id)) return;
     this.#messages.set(m.id, m);
@@ -114,20 +110,35 @@ export class Chat {
     this.#render();
   }
 
+  // error shows why the server refused the last message, and puts its
+  // text back so that it can be sent again.
   error(text) {
     $('chat-error').textContent = text;
     $('waiting-chat-error').textContent = text;
+    if (this.#sent && !this.#sent.input.value) this.#sent.input.value = this.#sent.text;
   }
 
   #submit(input, to, errorLine) {
     const text = input.value.trim();
     if (!text) return;
     errorLine.textContent = '';
+    if (to && !this.roster.people.has(to)) {
+      // Never fall back to everyone: a note meant for one patient must
+      // not reach the call.
+      errorLine.textContent = 'That person has left. Choose who to write to.';
+      return;
+    }
     if (!this.send('chat', to ? { text, to } : { text })) {
       errorLine.textContent = 'Not connected: the message was not sent.';
       return;
     }
+    this.#sent = { input, text };
     input.value = '';
+  }
+
+  // #ordered is the messages by time sent (history and live ones merged).
+  #ordered() {
+    return [...this.#messages.values()].sort((a, b) => a.at - b.at);
   }
 
   #item(m) {
@@ -145,7 +156,7 @@ export class Chat {
   }
 
   #render() {
-    const all = [...this.#messages.values()];
+    const all = this.#ordered();
     $('chat-list').replaceChildren(...all.map((m) => this.#item(m)));
     // The waiting screen shows the conversation with the clinic.
     const me = this.roster.me.id;
@@ -176,17 +187,22 @@ export class Chat {
     const keep = this.to.value;
     const opts = [h('option', { value: '' }, 'Everyone in the call')];
     for (const p of this.roster.list()) {
+      this.#toName.set(p.id, p.name);
       opts.push(h('option', { value: p.id }, p.live ? p.name : `${p.name} (waiting)`));
     }
+    if (keep && !this.roster.people.has(keep)) {
+      // The chosen person left: say so, and keep the choice (Send refuses).
+      opts.push(h('option', { value: keep }, `${this.#toName.get(keep) || 'Someone'} (left)`));
+    }
     this.to.replaceChildren(...opts);
-    this.to.value = [...this.to.options].some((o) => o.value === keep) ? keep : '';
+    this.to.value = keep;
   }
 
   // #export saves the messages this page holds (a clinician holds them
   // all) as JSON, for the consult's record.
   #export() {
     const body = JSON.stringify({ room: $('room-title').textContent, exported: Date.now(),
-      messages: [...this.#messages.values()] }, null, 2);
+      messages: this.#ordered() }, null, 2);
     const a = h('a', { href: URL.createObjectURL(new Blob([body], { type: 'application/json' })),
       download: `chat-${$('room-title').textContent || 'consult'}.json` });
     document.body.append(a);

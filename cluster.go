@@ -30,7 +30,8 @@ func newNode(cfg config, ln net.Addr, scheme string, media *sfu.SFU, sig func() 
 	load := func() protocol.NodeLoad {
 		var l protocol.NodeLoad
 		if s := sig(); s != nil {
-			l.Rooms, l.Participants = s.Load()
+			c := s.Census()
+			l.Rooms, l.Participants = c.RoomCount(), c.Live
 		}
 		l.CPU, _ = loadPerCPU()
 		out := media.Stats().BytesOut
@@ -54,18 +55,6 @@ func newNode(cfg config, ln net.Addr, scheme string, media *sfu.SFU, sig func() 
 	}
 	return cluster.New(cluster.Config{Redis: cfg.cluster.redis, NodeID: cfg.cluster.nodeID, URL: u, MediaAddr: mediaAddr,
 		Capacity: cfg.maxLive, Load: load, Rooms: rooms, Logger: log.Named("cluster")})
-}
-
-// nodeOrigins are the cluster's nodes as WebSocket origins, for the
-// page's connect-src (a page may be sent to the room's node).
-func nodeOrigins(cl *cluster.Cluster) func() []string {
-	return func() []string {
-		var out []string
-		for _, n := range cl.Known() {
-			out = append(out, n.SignalURL()[:len(n.SignalURL())-len("/ws")])
-		}
-		return out
-	}
 }
 
 // registerNode registers the node; it stays registered until stop.

@@ -183,7 +183,7 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 		if node, err = newNode(cfg, ln.Addr(), scheme, media, func() *signaling.Server { return sig }, log); err != nil {
 			return err
 		}
-		clusterCfg, webOpt.ConnectSources = node, nodeOrigins(node)
+		clusterCfg, webOpt.ConnectSources = node, node.SocketOrigins
 	}
 
 	sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),

@@ -37,8 +37,8 @@ func startNode(t *testing.T, redis, id string) string {
 	cl, err := cluster.New(cluster.Config{Redis: redis, NodeID: id, URL: "http://" + hs.Listener.Addr().String(),
 		Rooms: func() []string { return sig.HeldRooms() },
 		Load: func() protocol.NodeLoad {
-			rooms, members := sig.Load()
-			return protocol.NodeLoad{Rooms: rooms, Participants: members}
+			c := sig.Census()
+			return protocol.NodeLoad{Rooms: c.RoomCount(), Participants: c.Live}
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -304,5 +304,15 @@ func (c *Cluster) Known() []protocol.Node {
 	return append([]protocol.Node(nil), c.known...)
 }
 
+// SocketOrigins are the known nodes as WebSocket origins, for the page's
+// connect-src (a page may be sent to the room's node).
+func (c *Cluster) SocketOrigins() []string {
+	var out []string
+	for _, n := range c.Known() {
+		out = append(out, n.SocketOrigin())
+	}
+	return out
+}
+
 // Up reports whether the last heartbeat reached Redis.
 func (c *Cluster) Up() bool { return c.up.Load() }

@@ -47,10 +47,14 @@ type NodeLoad struct {
 }
 
 // SignalURL is the WebSocket URL of a node's signaling.
-func (n Node) SignalURL() string {
+func (n Node) SignalURL() string { return n.SocketOrigin() + "/ws" }
+
+// SocketOrigin is the node's URL as a WebSocket origin (ws:// or wss://),
+// what a page's connect-src must list to reach it.
+func (n Node) SocketOrigin() string {
 	u := strings.TrimSuffix(n.URL, "/")
 	if rest, ok := strings.CutPrefix(u, "https://"); ok {
-		return "wss://" + rest + "/ws"
+		return "wss://" + rest
 	}
-	return "ws://" + strings.TrimPrefix(u, "http://") + "/ws"
+	return "ws://" + strings.TrimPrefix(u, "http://")
 }

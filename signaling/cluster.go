@@ -96,18 +96,24 @@ func (s *Server) routeJoin(c *conn, ref, room string) bool {
 		return false
 	}
 	if !hasPolicy {
-		if b, err := cl.LoadPolicy(ctx, room); err == nil && b != nil {
-			var p RoomPolicy
-			if json.Unmarshal(b, &p) == nil {
-				s.mu.Lock()
-				if _, ok := s.policies[room]; !ok {
-					s.policies[room] = p
-				}
-				s.mu.Unlock()
-			}
-		}
+		s.adoptPolicy(ctx, room)
 	}
 	return true
+}
+
+// adoptPolicy takes a room's stored policy (set through the API on the
+// node that held it before) unless one was set here meanwhile.
+func (s *Server) adoptPolicy(ctx context.Context, room string) {
+	b, err := s.cfg.Cluster.LoadPolicy(ctx, room)
+	var p RoomPolicy
+	if err != nil || b == nil || json.Unmarshal(b, &p) != nil {
+		return
+	}
+	s.mu.Lock()
+	if _, ok := s.policies[room]; !ok {
+		s.policies[room] = p
+	}
+	s.mu.Unlock()
 }
 
 // wasAdmitted reports whether a host had let identity into room's call,
@@ -208,16 +214,6 @@ func (s *Server) HeldRooms() []string {
 		}
 	}
 	return out
-}
-
-// Load counts rooms and live members (a node's load in the cluster).
-func (s *Server) Load() (rooms, live int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.rooms {
-		live += r.liveCount()
-	}
-	return len(s.rooms), live
 }
 
 // byOwner wraps a room API handler: a request about a room another node
@@ -374,15 +370,20 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	allowed := s.cfg.Origins
-	if s.cfg.Cluster != nil {
-		for _, n := range s.cfg.Cluster.Known() {
-			allowed = append(allowed[:len(allowed):len(allowed)], n.URL)
+	sameHost := func(a string) bool {
+		au, err := url.Parse(a)
+		return err == nil && strings.EqualFold(au.Host, u.Host)
+	}
+	for _, a := range s.cfg.Origins {
+		if sameHost(a) {
+			return true
 		}
 	}
-	for _, a := range allowed {
-		if au, err := url.Parse(a); err == nil && strings.EqualFold(au.Host, u.Host) {
-			return true
+	if s.cfg.Cluster != nil {
+		for _, n := range s.cfg.Cluster.Known() {
+			if sameHost(n.URL) {
+				return true
+			}
 		}
 	}
 	return false

@@ -21,6 +21,18 @@ type Census struct {
 	// Members counts members by role and state ("live", "waiting",
 	// "reconnecting").
 	Members map[MemberClass]int
+	// Live counts the members in calls, reconnecting ones too (what a
+	// cluster node reports as its load).
+	Live int
+}
+
+// RoomCount is how many rooms there are.
+func (c Census) RoomCount() int {
+	n := 0
+	for _, k := range c.Rooms {
+		n += k
+	}
+	return n
 }
 
 // MemberClass is a role and a state.
@@ -46,6 +58,9 @@ func (s *Server) Census() Census {
 				state = "live"
 			}
 			c.Members[MemberClass{Role: m.role, State: state}]++
+			if m.live {
+				c.Live++
+			}
 		}
 	}
 	return c

@@ -49,13 +49,7 @@ func startClusterNode(t *testing.T, redis, id string) *clusterNode {
 		P2P: signaling.P2PConfig{Disabled: true}})
 	mux.Handle("/ws", n.sig.Handler())
 	mux.Handle("/api/", n.sig.Handler())
-	mux.Handle("/", web.HandlerWith(web.Options{ConnectSources: func() []string {
-		var out []string
-		for _, o := range n.cl.Known() {
-			out = append(out, "ws"+strings.TrimPrefix(o.URL, "http"))
-		}
-		return out
-	}}))
+	mux.Handle("/", web.HandlerWith(web.Options{ConnectSources: n.cl.SocketOrigins}))
 	n.cl.Start(context.Background())
 	n.hs.Start()
 	t.Cleanup(n.stop)

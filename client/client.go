@@ -104,6 +104,7 @@ type Client struct {
 	answered   chan error
 	useSFU     bool                // publish to the server (mode sfu)
 	tracks     []webrtc.TrackLocal // everything published, for either path
+	screen     webrtc.TrackLocal   // the one of them that is a screen share (PublishScreen)
 	direct     *direct             // the direct connection, if any
 	// serverVideo holds whose video has arrived on sub (participant ids).
 	serverVideo map[string]bool

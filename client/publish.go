@@ -48,6 +48,38 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 	return senders, c.negotiate(ctx, pub, false)
 }
 
+// PublishScreen publishes t as a screen share, beside the camera: the
+// offer names its transceiver, and others receive it marked as a screen
+// (protocol.Track.Source). Only on the SFU path: a direct peer gets the
+// client's other tracks only.
+func (c *Client) PublishScreen(ctx context.Context, t webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	c.mu.Lock()
+	c.screen = t
+	c.mu.Unlock()
+	senders, err := c.Publish(ctx, t)
+	if err != nil || len(senders) == 0 {
+		return nil, err
+	}
+	return senders[0], nil
+}
+
+// screenMid is the mid of the publish transceiver sending the screen
+// share, if any.
+func (c *Client) screenMid(pub *webrtc.PeerConnection) string {
+	c.mu.Lock()
+	screen := c.screen
+	c.mu.Unlock()
+	if screen == nil {
+		return ""
+	}
+	for _, tr := range pub.GetTransceivers() {
+		if s := tr.Sender(); s != nil && s.Track() == screen {
+			return tr.Mid()
+		}
+	}
+	return ""
+}
+
 // Unpublish removes a track and renegotiates.
 func (c *Client) Unpublish(ctx context.Context, s *webrtc.RTPSender) error {
 	c.negMu.Lock()
@@ -78,7 +110,8 @@ func (c *Client) negotiate(ctx context.Context, pub *webrtc.PeerConnection, rest
 	c.mu.Lock()
 	c.answered = ch
 	c.mu.Unlock()
-	if err := c.Send(protocol.TypeOffer, protocol.SessionDescription{Target: protocol.TargetServer, SDP: offer.SDP}); err != nil {
+	d := protocol.SessionDescription{Target: protocol.TargetServer, SDP: offer.SDP, Screen: c.screenMid(pub)}
+	if err := c.Send(protocol.TypeOffer, d); err != nil {
 		return err
 	}
 	select {

@@ -141,16 +141,22 @@ func validate(body any) error {
 		if m.SDP == "" || len(m.SDP) > MaxSDPLen {
 			return errors.New("sdp missing or too long")
 		}
+		if len(m.Screen) > 32 {
+			return errors.New("screen mid too long")
+		}
 	case *Candidate:
 		if len(m.Candidate.Candidate) > 1024 {
 			return errors.New("candidate too long")
 		}
 	case *Mute:
-		if m.Kind != "audio" && m.Kind != "video" {
-			return errors.New(`kind must be "audio" or "video"`)
+		if m.Kind != "audio" && m.Kind != "video" && m.Kind != SourceScreen {
+			return errors.New(`kind must be "audio", "video" or "screen"`)
 		}
 		if len(m.Participant) > 64 {
 			return errors.New("participant too long")
+		}
+		if m.Participant != "" && m.Kind == SourceScreen {
+			return errors.New("a screen share is stopped by its presenter")
 		}
 		if m.Participant != "" && !m.Muted {
 			return errors.New("nobody can unmute another member")

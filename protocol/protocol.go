@@ -137,10 +137,16 @@ type PathSwitch struct {
 
 // SessionDescription carries an offer or an answer. From the server,
 // From is "server" (or the sending participant's id in p2p mode).
+//
+// Screen, in a client's publish offer to the server, is the mid of the
+// transceiver that carries a screen share (sent beside the camera, not in
+// its place), so the server can mark that track as a screen for the
+// others (Track.Source).
 type SessionDescription struct {
 	Target string `json:"target,omitempty"`
 	From   string `json:"from,omitempty"`
 	SDP    string `json:"sdp"`
+	Screen string `json:"screen,omitempty"`
 }
 
 // ICECandidate has the field names of the browser's RTCIceCandidateInit,
@@ -162,9 +168,10 @@ type Candidate struct {
 }
 
 // Mute tells the room that the sender muted or unmuted its microphone
-// ("audio") or turned its camera off or on ("video"). With Participant
-// set, a host mutes another member (muted:true only: nobody is unmuted by
-// someone else).
+// ("audio") or turned its camera off or on ("video"), or started
+// ("screen", muted false) or stopped (muted true) sharing its screen. With
+// Participant set, a host mutes another member's microphone or camera
+// (muted:true only: nobody is unmuted by someone else).
 type Mute struct {
 	Kind        string `json:"kind"`
 	Muted       bool   `json:"muted"`
@@ -217,20 +224,28 @@ type Participant struct {
 	WaitingSince int64  `json:"waitingSince,omitempty"`
 	// Reconnecting: the member's socket or media is down; it keeps its
 	// place for the grace period (resume.go) and may come back.
-	Reconnecting bool    `json:"reconnecting,omitempty"`
-	AudioMuted   bool    `json:"audioMuted"`
-	VideoMuted   bool    `json:"videoMuted"`
-	Tracks       []Track `json:"tracks"`
+	Reconnecting bool `json:"reconnecting,omitempty"`
+	AudioMuted   bool `json:"audioMuted"`
+	VideoMuted   bool `json:"videoMuted"`
+	// Sharing: the member is presenting its screen (Mute kind "screen").
+	Sharing bool    `json:"sharing,omitempty"`
+	Tracks  []Track `json:"tracks"`
 }
 
 // Track is a published track. ID and StreamID are what a subscriber's
 // RTCPeerConnection reports for the received track and its stream.
+// Source is "screen" for a screen share, whose stream id then ends in
+// ":screen"; empty for camera and microphone.
 type Track struct {
 	ID       string `json:"id"`
 	StreamID string `json:"streamId"`
 	Kind     string `json:"kind"`
 	Codec    string `json:"codec"`
+	Source   string `json:"source,omitempty"`
 }
+
+// SourceScreen marks a screen share track.
+const SourceScreen = "screen"
 
 // ParticipantEvent is the body of participant-joined and
 // participant-updated.

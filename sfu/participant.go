@@ -82,6 +82,7 @@ type Participant struct {
 	renegotiate bool
 	restartICE  bool          // the next offer on sub restarts ICE
 	restartOut  bool          // the offer out is a restart
+	screenMid   string        // the publish transceiver carrying a screen share (SetScreen)
 	up          map[Role]bool // transports connected now (after once)
 	closed      bool
 	failOnce    sync.Once
@@ -371,6 +372,15 @@ func (p *Participant) negotiate() {
 	p.mu.Unlock()
 }
 
+// SetScreen names the publish transceiver (by mid) that carries a screen
+// share; the track arriving on it is published as SourceScreen. The
+// client says so with each offer, before the track's first packet.
+func (p *Participant) SetScreen(mid string) {
+	p.mu.Lock()
+	p.screenMid = mid
+	p.mu.Unlock()
+}
+
 // onTrack starts forwarding a newly published track.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	id := remote.ID()
@@ -381,19 +391,29 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	if stream == "" {
 		stream = "stream"
 	}
-	info := TrackInfo{
-		ID:          p.id + ":" + id,
-		StreamID:    p.id + ":" + stream,
-		Participant: p.id,
-		Kind:        remote.Kind().String(),
-		Codec:       remote.Codec().MimeType,
-	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
-	pub := p.pub
+	pub, screenMid := p.pub, p.screenMid
+	p.mu.Unlock()
+	info := TrackInfo{
+		Participant: p.id,
+		Kind:        remote.Kind().String(),
+		Codec:       remote.Codec().MimeType,
+	}
+	if remote.Kind() == webrtc.RTPCodecTypeVideo && screenMid != "" && midOf(pub, recv) == screenMid {
+		// Its own stream: a screen is not lip-synced with the camera,
+		// and the stream id tells subscribers what it is.
+		info.Source, stream = SourceScreen, SourceScreen
+	}
+	info.ID, info.StreamID = p.id+":"+id, p.id+":"+stream
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
 	t := newUpTrack(info, remote, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
 	t.retired, t.onReport = &p.room.sfu.retired, p.room.sfu.cfg.OnLinkReport
 	t.held = p.heldFlag(info.Kind)
@@ -408,6 +428,16 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	if p.params.Events.TrackPublished != nil {
 		p.params.Events.TrackPublished(info)
 	}
+}
+
+// midOf is the mid of the transceiver that holds recv ("" if none).
+func midOf(pc *webrtc.PeerConnection, recv *webrtc.RTPReceiver) string {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == recv {
+			return tr.Mid()
+		}
+	}
+	return ""
 }
 
 // drainRTCP reads a receiver's RTCP so that pion's interceptors see the

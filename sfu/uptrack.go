@@ -22,7 +22,14 @@ type TrackInfo struct {
 	Participant string
 	Kind        string // "audio" or "video"
 	Codec       string // MIME type, e.g. "video/VP8"
+	// Source is SourceScreen for a screen share (the publisher named its
+	// transceiver: Participant.SetScreen), else empty.
+	Source string
 }
+
+// SourceScreen marks a screen share. Its stream id ends in ":screen", so
+// a subscriber knows the track for a screen from the track alone.
+const SourceScreen = "screen"
 
 // UpTrack is one published track. A single goroutine reads it, stores
 // every packet once in the shared cache and hands its sequence number to

@@ -131,6 +131,7 @@ func (s *Server) description(m *member, ref, typ string, d *protocol.SessionDesc
 	}
 	var err error
 	if typ == protocol.TypeOffer {
+		p.SetScreen(d.Screen)
 		err = p.Offer(d.SDP)
 	} else {
 		err = p.Answer(d.SDP)
@@ -185,10 +186,13 @@ func (s *Server) mute(m *member, ref string, mu *protocol.Mute) {
 		return
 	}
 	s.mu.Lock()
-	if mu.Kind == "audio" {
+	switch mu.Kind {
+	case "audio":
 		m.audioMuted = mu.Muted
-	} else {
+	case "video":
 		m.videoMuted = mu.Muted
+	case protocol.SourceScreen:
+		m.sharing = !mu.Muted
 	}
 	// A member that turns back on what a host muted is forwarded again.
 	var after []func()

@@ -19,6 +19,9 @@ type Media interface {
 // Peer is one live participant's media session.
 type Peer interface {
 	Offer(sdp string) error
+	// SetScreen names the publish transceiver (mid) of a screen share,
+	// before the offer that carries it.
+	SetScreen(mid string)
 	Answer(sdp string) error
 	AddCandidate(role sfu.Role, c webrtc.ICECandidateInit) error
 	// Hold stops or resumes forwarding the kind ("audio", "video") of
@@ -119,7 +122,7 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 				s.mu.Unlock()
 				return
 			}
-			pt := protocol.Track{ID: t.ID, StreamID: t.StreamID, Kind: t.Kind, Codec: t.Codec}
+			pt := protocol.Track{ID: t.ID, StreamID: t.StreamID, Kind: t.Kind, Codec: t.Codec, Source: t.Source}
 			m.tracks = append(m.tracks, pt)
 			m.room.tellAbout(m, protocol.TypeTrackPublished, protocol.TrackEvent{Participant: m.id, Track: pt})
 			room := m.room.name

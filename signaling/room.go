@@ -72,6 +72,7 @@ type member struct {
 	awaySince   time.Time
 	leaving     bool // being removed: no more state changes to announce
 	audioMuted  bool
+	sharing     bool // presenting its screen (Mute kind "screen")
 	videoMuted  bool
 	peer        Peer // set while live and the media session exists
 	gen         int  // counts media sessions, to ignore a stale one's events
@@ -177,7 +178,7 @@ func (m *member) view() protocol.Participant {
 		since = m.waitingSince.UnixMilli()
 	}
 	return protocol.Participant{ID: m.id, Name: m.name, Role: m.role, Live: m.live, WaitingSince: since,
-		Reconnecting: m.away(), AudioMuted: m.audioMuted, VideoMuted: m.videoMuted, Tracks: tracks}
+		Reconnecting: m.away(), AudioMuted: m.audioMuted, VideoMuted: m.videoMuted, Sharing: m.sharing, Tracks: tracks}
 }
 
 // setLive puts m in the call or back in the waiting room and tells

@@ -11,9 +11,11 @@ import (
 )
 
 // Muting the microphone and turning the camera off show on the other
-// page (from the "mute" messages), by mouse and by keyboard; sharing the
-// screen replaces the camera picture that the other page receives, and
-// stopping the share brings the camera back.
+// page (from the "mute" messages), by mouse and by keyboard; a shared
+// screen reaches the other page beside the camera (on the direct path of
+// a 1:1 call: the third m-line), large on the main stage with the
+// presenter's camera in the strip and marked "Presenting", and stopping
+// the share brings the grid back.
 func TestMuteCameraOffAndScreenShareReachTheOtherPage(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
 	_, p := newPages(t, 90*time.Second, 2, "ana", "ben")
@@ -64,28 +66,47 @@ func TestMuteCameraOffAndScreenShareReachTheOtherPage(t *testing.T) {
 	// constraint above takes effect (seen on a busy machine).
 	camAspect := float64(cam.Width) / float64(cam.Height)
 	click(t, ana, "#btn-share")
-	screen := waitFor(t, ana, "Ana's own tile to show the share in another shape than the camera's", 10*time.Second,
-		`(() => { const t = document.querySelector('.tile[data-local]'); const v = t.querySelector('video');
-		  return {sharing: t.dataset.sharing, w: v.videoWidth, h: v.videoHeight}; })()`,
+	screen := waitFor(t, ana, "Ana's own screen tile in another shape than the camera's", 10*time.Second,
+		`(() => { const t = document.querySelector('.tile[data-pid="local:screen"]'); const v = t?.querySelector('video');
+		  return {main: t?.dataset.main || '', w: v?.videoWidth || 0, h: v?.videoHeight || 0}; })()`,
 		func(s struct {
-			Sharing string `json:"sharing"`
-			W       int    `json:"w"`
-			H       int    `json:"h"`
+			Main string `json:"main"`
+			W    int    `json:"w"`
+			H    int    `json:"h"`
 		}) bool {
-			return s.Sharing == "true" && s.H > 0 && math.Abs(float64(s.W)/float64(s.H)-camAspect) >= 0.1
+			return s.Main == "true" && s.H > 0 && math.Abs(float64(s.W)/float64(s.H)-camAspect) >= 0.1
 		})
 	screenAspect := float64(screen.W) / float64(screen.H)
-	aspect := fmt.Sprintf(`(() => { const v = %s.querySelector('video'); return v.videoHeight ? v.videoWidth / v.videoHeight : 0; })()`, tile)
+	if s := eval[string](t, ana, `document.querySelector('.tile[data-local]').dataset.sharing`); s != "true" {
+		t.Errorf("Ana's own camera tile sharing=%q while sharing", s)
+	}
+	aspectOf := func(tile string) string {
+		return fmt.Sprintf(`(() => { const v = %s?.querySelector('video'); return v && v.videoHeight ? v.videoWidth / v.videoHeight : 0; })()`, tile)
+	}
 	near := func(want float64) func(float64) bool {
 		return func(got float64) bool { return math.Abs(got-want) < 0.03 }
 	}
-	waitFor(t, ben, "the screen share", 10*time.Second, aspect, near(screenAspect))
+	screenTile := fmt.Sprintf(`document.querySelector('.tile[data-pid=%s]')`, jsString(cam.PID+":screen"))
+	waitFor(t, ben, "the screen share on its own tile", 10*time.Second, aspectOf(screenTile), near(screenAspect))
+	// The camera goes on beside it, in the strip, marked as presenting.
+	waitFor(t, ben, "the layout with the share on the main stage", 10*time.Second,
+		`[document.getElementById('grid').dataset.layout, `+screenTile+`.dataset.main, `+tile+`.dataset.main, `+tile+`.dataset.sharing,
+		  getComputedStyle(`+tile+`.querySelector('.tile-share')).display !== 'none'].join(' ')`,
+		func(s string) bool { return s == "focus true false true true" })
+	if got := eval[float64](t, ben, aspectOf(tile)); math.Abs(got-camAspect) >= 0.03 {
+		t.Errorf("Ana's camera tile on Ben's page has shape %.2f while she shares, want the camera's %.2f", got, camAspect)
+	}
 	screenshot(t, ben, "call-screenshare-desktop", 1280, 800, false)
 
 	click(t, ana, "#btn-share")
-	waitFor(t, ben, "the camera after the share", 10*time.Second, aspect, near(camAspect))
+	waitFor(t, ben, "the grid after the share", 10*time.Second,
+		`document.getElementById('grid').dataset.layout + ' ' + `+tile+`.dataset.sharing + ' ' + (`+screenTile+`?.hidden ?? true)`,
+		func(s string) bool { return s == "grid false true" })
 	if s := eval[string](t, ana, `document.querySelector('.tile[data-local]').dataset.sharing`); s != "false" {
 		t.Errorf("local tile sharing=%q after stopping", s)
+	}
+	if n := eval[int](t, ana, `document.querySelectorAll('.tile[data-pid="local:screen"]').length`); n != 0 {
+		t.Errorf("Ana's own screen tile still shown after stopping (%d)", n)
 	}
 
 	// A clinician's Leave asks whether to end the consult for everyone;

@@ -12,7 +12,8 @@ import (
 // (390×844) sizes, saved to <repo>/testdata/artifacts/ for a person to
 // look at. The test also checks that nothing overflows the phone screen
 // sideways, that every button has an accessible name, and that a
-// recording is shown.
+// recording is shown; on the phone, the Join button shows without
+// scrolling.
 func TestScreenshotsAtDesktopAndPhoneSize(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
 	_, p := newPages(t, 90*time.Second, 3, "doctor", "patient", "waiting")
@@ -25,6 +26,7 @@ func TestScreenshotsAtDesktopAndPhoneSize(t *testing.T) {
 	screenshot(t, doctor, "lobby-desktop", 1280, 800, false)
 	screenshot(t, doctor, "lobby-phone", 390, 844, true)
 	checkPhoneLayout(t, doctor, "lobby")
+	checkJoinVisible(t, doctor, "clinician's lobby")
 
 	do(t, doctor, chromedp.EmulateViewport(1280, 800))
 	do(t, doctor, chromedp.Navigate(roomURL(srv.URL, "clinic-4", "Dr Amara Lee", true)))
@@ -38,6 +40,7 @@ func TestScreenshotsAtDesktopAndPhoneSize(t *testing.T) {
 
 	do(t, waiting, chromedp.Navigate(guestURL(srv.URL, "clinic-4", "Sam Rivera", false)))
 	screenshot(t, waiting, "lobby-patient-phone", 390, 844, true)
+	checkJoinVisible(t, waiting, "patient's lobby")
 	click(t, waiting, "#join-live")
 	waitFor(t, waiting, "the waiting room", 10*time.Second,
 		`document.getElementById('room-view').dataset.state`, func(s string) bool { return s == "waiting" })
@@ -55,6 +58,10 @@ func TestScreenshotsAtDesktopAndPhoneSize(t *testing.T) {
 	click(t, doctor, "#people-close")
 	screenshot(t, doctor, "call-1to1-phone", 390, 844, true)
 	checkPhoneLayout(t, doctor, "call")
+	// On a phone, Devices is one of the controls under "More".
+	click(t, doctor, "#btn-more")
+	screenshot(t, doctor, "call-more-phone", 390, 844, true)
+	checkNoOverlap(t, doctor, "the More row (phone)")
 	click(t, doctor, "#btn-devices")
 	screenshot(t, doctor, "devices-phone", 390, 844, true)
 	click(t, doctor, "#devices-done")
@@ -74,5 +81,16 @@ func checkPhoneLayout(t *testing.T, ctx context.Context, screen string) {
 		.map(b => b.id || b.className)`)
 	if len(unnamed) > 0 {
 		t.Errorf("%s: buttons without an accessible name: %v", screen, unnamed)
+	}
+}
+
+// checkJoinVisible fails if the lobby's Join button is not wholly on the
+// screen without scrolling.
+func checkJoinVisible(t *testing.T, ctx context.Context, screen string) {
+	t.Helper()
+	r := eval[[]float64](t, ctx, `(() => { scrollTo(0, 0); const r = document.getElementById('join-live').getBoundingClientRect();
+	  return [r.top, r.bottom, innerHeight]; })()`)
+	if r[0] < 0 || r[1] > r[2] {
+		t.Errorf("%s: the Join button spans %.0f..%.0f px of a %.0f px high screen", screen, r[0], r[1], r[2])
 	}
 }

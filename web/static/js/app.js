@@ -56,6 +56,7 @@ export class App {
     });
     media.on('audio', (t) => this.session?.replace('audio', t));
     media.on('video', (t) => this.session?.replace('video', t));
+    media.on('screen', (t) => this.session?.replace('screen', t));
     // A new network: the paths it broke restart ICE (checked a moment
     // later, when the change has settled), and a socket that is down tries
     // again now.
@@ -126,7 +127,15 @@ export class App {
     on('offer', (m) => this.session?.onOffer(m));
     on('answer', (m) => this.session?.onAnswer(m));
     on('candidate', (m) => this.session?.onCandidate(m));
-    on('mode', (m) => { this.stage.videoPaused(null); this.session?.onMode(m); });
+    on('mode', (m) => {
+      this.stage.videoPaused(null);
+      // On the direct path no media reaches the server: who speaks is
+      // this page's own measure until the server says otherwise.
+      if (m.mode === 'p2p') this.stage.speakers(null);
+      this.session?.onMode(m);
+    });
+    on('speaker', (m) => { if (!this.session?.directActive) this.stage.speakers(m); });
+    on('quality', (m) => this.view.quality.update(m.members));
     on('track-paused', (m) => { if (m.kind === 'video') this.stage.videoPaused(m.participant, m.paused); });
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
@@ -242,13 +251,20 @@ export class App {
     this.#stopMedia();
     const session = new MediaSession(this.signal, this.iceServers, { publish: this.canPublish });
     this.session = session;
-    session.on('track', (track, stream, owner) => this.stage.addTrack(track, stream, owner));
+    session.on('track', (track, stream, owner, source) => this.stage.addTrack(track, stream, owner, source));
     session.on('ended', (track) => this.stage.dropTrack(track));
     session.on('state', (s) => this.#mediaState(s));
-    session.start({ audio: this.media.audioTrack, video: this.media.videoTrack, stream: this.#localStream }, mode);
+    const m = this.media;
+    session.start({ audio: m.audioTrack, video: m.videoTrack, stream: this.#localStream, screen: m.screen, screenStream: m.screenStream }, mode);
     this.stats = new StatsMonitor(session);
     this.stats.on('levels', (l) => this.stage.levels(l));
-    this.stats.on('quality', (q) => this.view.room.quality(q));
+    this.stats.on('quality', (q) => {
+      this.view.room.quality(q);
+      // The server sees the SFU path itself; the direct one only we see.
+      if (session.directActive && q.level !== 'unknown') {
+        this.signal?.send('link-stats', { rttMs: Math.round((q.rtt ?? 0) * 1000), loss: q.loss ?? 0, jitterMs: q.jitterMs ?? 0, relay: !!q.relay });
+      }
+    });
     this.stats.start();
     this.view.room.connection('connecting');
   }
@@ -267,6 +283,7 @@ export class App {
     this.session = null;
     this.stage.clear();
     this.view.room.quality(null);
+    this.view.quality.clear();
   }
 
   #toWaiting(hungUp, why = '') {

@@ -1,14 +1,16 @@
 // Controls is the bar under the call: microphone, camera, screen sharing,
-// devices, people, leave. Muting changes the local track at once; the room
+// layout (grid or speaker view), picture-in-picture, devices, people,
+// leave; on a phone the less used ones open from "More". Muting changes the local track at once; the room
 // learns with a "mute" message whenever what we send changes, which is what
-// others' indicators show. "Video muted" means "no picture goes out", so
-// sharing the screen with the camera off counts as video on.
+// others' indicators show: "video muted" means the camera sends no
+// picture, and a screen share is announced on its own (kind "screen").
 
 import { $, setPressed, toast } from './ui.js';
 
 export class Controls {
-  constructor(media, { sendMute, hangup, onProblem }) {
+  constructor(media, { sendMute, hangup, onProblem, stage }) {
     this.media = media;
+    this.stage = stage;
     this.sendMute = sendMute;
     this.onProblem = onProblem;
     this.mic = $('btn-mic');
@@ -18,7 +20,24 @@ export class Controls {
     this.cam.addEventListener('click', () => this.toggleCam());
     this.share.addEventListener('click', () => this.toggleShare());
     $('btn-hangup').addEventListener('click', () => hangup());
-    for (const ev of ['state', 'preview', 'audio', 'video']) {
+    this.layoutBtn = $('btn-layout');
+    this.layoutBtn.addEventListener('click', () => this.toggleLayout());
+    this.pip = $('btn-pip');
+    this.pip.hidden = !document.pictureInPictureEnabled;
+    this.pip.addEventListener('click', () => this.togglePip());
+    const more = $('btn-more');
+    more.addEventListener('click', () => {
+      const open = more.getAttribute('aria-expanded') !== 'true';
+      more.setAttribute('aria-expanded', String(open));
+      more.closest('.controls').dataset.more = String(open);
+    });
+    // A choice made in the "More" row closes it.
+    $('ctl-extra').addEventListener('click', (ev) => {
+      if (!ev.target.closest('button')) return;
+      more.setAttribute('aria-expanded', 'false');
+      more.closest('.controls').dataset.more = 'false';
+    });
+    for (const ev of ['state', 'preview', 'audio', 'video', 'screen']) {
       media.on(ev, () => {
         this.render();
         this.syncMute();
@@ -39,7 +58,7 @@ export class Controls {
   }
 
   active = false;
-  #told = { audio: false, video: false }; // what the server believes
+  #told = { audio: false, video: false, screen: true }; // what the server believes (screen: not shared)
 
   toggleMic() {
     this.media.setMic(!this.media.micOn);
@@ -62,22 +81,49 @@ export class Controls {
     if (problem) this.onProblem(problem);
   }
 
+  // toggleLayout switches between the grid and speaker view.
+  toggleLayout() {
+    const speaker = this.stage.view !== 'speaker';
+    this.stage.setView(speaker ? 'speaker' : 'grid');
+    setPressed(this.layoutBtn, speaker, speaker ? 'Show everyone in a grid' : 'Speaker view');
+    this.layoutBtn.querySelector('.ctl-label').textContent = speaker ? 'Grid' : 'Speaker';
+  }
+
+  // togglePip pops the main picture (in the grid, the first other
+  // person's) out into a floating window, or takes it back.
+  async togglePip() {
+    try {
+      if (document.pictureInPictureElement) {
+        await document.exitPictureInPicture();
+        return;
+      }
+      const tile = this.stage.mainTile() || [...this.stage.tiles.values()][0];
+      if (!tile?.video.srcObject) {
+        toast('There is no picture to pop out yet');
+        return;
+      }
+      await tile.video.requestPictureInPicture();
+    } catch (err) {
+      toast(`Could not pop out the picture: ${err.message || err}`, { tone: 'warn' });
+    }
+  }
+
   // muteState is what the room should know about us right now.
   muteState() {
     const m = this.media;
-    return { audio: !m.micOn || !m.mic, video: !m.videoTrack };
+    return { audio: !m.micOn || !m.mic, video: !m.videoTrack, screen: !m.screen };
   }
 
   // joined resets what the server believes (a new member starts unmuted)
   // and tells it the truth.
   joined() {
-    this.#told = { audio: false, video: false };
+    this.#told = { audio: false, video: false, screen: true };
     this.syncMute();
   }
 
   syncMute() {
     const now = this.muteState();
-    for (const kind of ['audio', 'video']) {
+    for (const kind of ['audio', 'video', 'screen']) {
       if (now[kind] !== this.#told[kind] && this.sendMute(kind, now[kind])) this.#told[kind] = now[kind];
     }
   }

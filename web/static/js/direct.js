@@ -2,10 +2,13 @@
 // "The 1:1 direct path"): this page and one peer, with the server only
 // relaying offer, answer and candidates (target: the peer, pc: "p2p").
 //
-// The server says who offers. The answering side takes the offer's audio
-// and video m-lines as its own senders, so both sides send on two
-// transceivers and later changes (mute, camera switch, screen share) are
-// replaceTrack with no new offer. Should an offer arrive while ours is out,
+// The server says who offers. The answering side takes the offer's m-lines
+// as its own senders, so both sides send on the same transceivers and
+// later changes (mute, camera switch, screen share) are replaceTrack with
+// no new offer. The m-lines come in a fixed order: audio, the camera, then
+// the screen (the second video m-line), which is how each side tells a
+// received screen from a camera. A peer that offers no third m-line (the Go
+// client) simply gets no screen. Should an offer arrive while ours is out,
 // the W3C "perfect negotiation" rule settles it: the offerer is impolite and
 // ignores it, the other side rolls back.
 //
@@ -14,7 +17,7 @@
 // A link that goes silent is restarted by the offering side (ICE restart,
 // relayed); one that is not back within RECOVER_MS is reported failed, and
 // the server moves the call to the SFU.
-// Events: 'track' (track), 'state' (connectionState).
+// Events: 'track' (track, source: '' or 'screen'), 'state' (connectionState).
 
 import { Emitter } from './ui.js';
 import { selectedPair } from './stats.js';
@@ -35,18 +38,19 @@ export class DirectLink extends Emitter {
     this.signal = signal;
     this.peer = peer;
     this.polite = !offerer;
-    this.local = local; // {audio, video, stream}
+    this.local = local; // {audio, video, stream, screen, screenStream}
     this.pc = new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: 'max-bundle' });
     this.pc.onicecandidate = (ev) => {
       const c = ev.candidate;
       if (!c || c.type === 'relay' || this.#closed) return;
       this.signal.send('candidate', { target: peer, pc: 'p2p', candidate: c.toJSON() });
     };
-    this.pc.ontrack = (ev) => this.emit('track', ev.track);
+    this.pc.ontrack = (ev) => this.emit('track', ev.track, this.#role(ev.transceiver) === 'screen' ? 'screen' : '');
     this.pc.onconnectionstatechange = () => this.#stateChanged();
     if (offerer) {
-      for (const kind of ['audio', 'video']) {
-        this.pc.addTransceiver(local[kind] || kind, { direction: 'sendrecv', streams: [local.stream] });
+      for (const role of ['audio', 'video', 'screen']) {
+        const stream = role === 'screen' ? local.screenStream : local.stream;
+        this.pc.addTransceiver(local[role] || (role === 'audio' ? 'audio' : 'video'), { direction: 'sendrecv', streams: [stream] });
       }
       this.#run(async () => {
         await this.pc.setLocalDescription();
@@ -96,11 +100,11 @@ export class DirectLink extends Emitter {
       for (const c of this.#early.splice(0)) await this.pc.addIceCandidate(c);
       if (type !== 'offer') return;
       for (const tr of this.pc.getTransceivers()) {
-        const kind = tr.receiver.track.kind;
-        if (tr.sender.track || tr.currentDirection === 'sendrecv') continue;
+        const role = this.#role(tr);
+        if (!role || tr.sender.track || tr.currentDirection === 'sendrecv') continue;
         tr.direction = 'sendrecv';
-        tr.sender.setStreams(this.local.stream);
-        await tr.sender.replaceTrack(this.local[kind] || null);
+        tr.sender.setStreams(role === 'screen' ? this.local.screenStream : this.local.stream);
+        await tr.sender.replaceTrack(this.local[role] || null);
       }
       await this.pc.setLocalDescription();
       this.signal.send('answer', { target: this.peer, sdp: this.pc.localDescription.sdp });
@@ -116,11 +120,23 @@ export class DirectLink extends Emitter {
     });
   }
 
-  // replace changes what goes out of one kind, without renegotiating.
+  // #role is what a transceiver carries, by its place among those of its
+  // kind: 'audio', 'video' (the camera), 'screen', or '' (an m-line this
+  // page does not use).
+  #role(tr) {
+    const kind = tr.receiver.track.kind;
+    const same = this.pc.getTransceivers().filter((t) => t.receiver.track.kind === kind);
+    const i = same.indexOf(tr);
+    if (kind === 'audio') return i === 0 ? 'audio' : '';
+    return ['video', 'screen'][i] || '';
+  }
+
+  // replace changes what goes out in one role (audio, video, screen),
+  // without renegotiating.
   async replace(kind, track) {
     this.local[kind] = track;
     for (const tr of this.pc.getTransceivers()) {
-      if (tr.receiver.track.kind !== kind || tr.sender.track === track) continue;
+      if (this.#role(tr) !== kind || tr.sender.track === track) continue;
       if (!tr.sender.track && tr.currentDirection !== 'sendrecv' && tr.direction !== 'sendrecv') continue;
       try {
         await tr.sender.replaceTrack(track);

@@ -18,6 +18,7 @@ import { setOutput, unlockAudio } from './sound.js';
 import { HostTools } from './host.js';
 import { EndedView } from './ended.js';
 import { Chat } from './chat.js';
+import { QualityView } from './quality.js';
 
 const invite = readInvite();
 scrubToken(); // the token is kept in this tab's session storage, not in the address bar
@@ -54,12 +55,14 @@ const controls = new Controls(media, {
   sendMute: (kind, muted) => app?.sendMute(kind, muted) ?? false,
   hangup: () => app.hangup(),
   onProblem: problem,
+  stage,
 });
 const room = new RoomView({ media, onRejoin: () => app.rejoinLive(), onLeave: () => app.leave() });
 const devices = new Devices(media, prefs, { onSink: (id) => stage.setSink(id), onProblem: problem });
 const ended = new EndedView({ onBack: () => app.leave() });
 const chat = new Chat(roster, { send: (type, body) => app?.signal?.send(type, body) ?? false });
-app = new App({ media, roster, stage, view: { lobby, ring, controls, room, ended, chat } });
+const quality = new QualityView(stage, roster);
+app = new App({ media, roster, stage, view: { lobby, ring, controls, room, ended, chat, quality } });
 app.host = host;
 // A handle for the browser console (and the browser tests): which media
 // path is in use, which connections are open.

@@ -1,7 +1,9 @@
 // LocalMedia owns this browser's camera, microphone and screen tracks. The
 // rest of the client asks it for "the track to send" of each kind and
-// listens to 'audio' and 'video' events when that track changes, which the
-// session turns into RTCRtpSender.replaceTrack (no renegotiation).
+// listens to 'audio', 'video' and 'screen' events when that track changes,
+// which the session turns into RTCRtpSender.replaceTrack (no
+// renegotiation). A shared screen goes out beside the camera, on a sender
+// of its own, so the others keep seeing the presenter's face.
 
 import { Emitter } from './ui.js';
 
@@ -65,11 +67,14 @@ export class LocalMedia extends Emitter {
     this.prefs = prefs;
   }
 
-  // videoTrack is what goes out on the video sender: the screen while
-  // sharing, else the camera if it is on.
+  // videoTrack is what goes out on the camera's sender.
   get videoTrack() {
-    return this.screen || (this.camOn ? this.cam : null);
+    return this.camOn ? this.cam : null;
   }
+
+  // screenStream holds the shared screen: a stream of its own, since a
+  // screen is not lip-synced with the camera.
+  screenStream = new MediaStream();
 
   get audioTrack() {
     return this.mic;
@@ -169,7 +174,7 @@ export class LocalMedia extends Emitter {
     let problem = null;
     if (on && !this.cam) problem = await this.#tryOne('video');
     if (problem) this.camOn = false;
-    if (!this.screen) this.emit('video', this.videoTrack);
+    this.emit('video', this.videoTrack);
     this.emit('preview');
     this.emit('state');
     return problem;
@@ -201,7 +206,7 @@ export class LocalMedia extends Emitter {
     return null;
   }
 
-  // shareScreen replaces the outgoing video with a screen or window.
+  // shareScreen sends a screen or window beside the camera.
   async shareScreen() {
     if (!navigator.mediaDevices?.getDisplayMedia) {
       return { code: 'unsupported', title: 'Screen sharing is not available', text: 'This browser cannot share its screen.' };
@@ -213,12 +218,13 @@ export class LocalMedia extends Emitter {
       track.contentHint = 'detail';
       track.addEventListener('ended', () => this.stopScreen());
       this.screen = track;
+      for (const t of this.screenStream.getTracks()) this.screenStream.removeTrack(t);
+      this.screenStream.addTrack(track);
     } catch (err) {
       if (err?.name === 'NotAllowedError') return null; // the person cancelled the picker
       return describeError(err, 'screen');
     }
-    this.emit('video', this.videoTrack);
-    this.emit('preview');
+    this.emit('screen', this.screen);
     this.emit('state');
     return null;
   }
@@ -226,16 +232,15 @@ export class LocalMedia extends Emitter {
   stopScreen() {
     if (!this.screen) return;
     this.screen.stop();
+    this.screenStream.removeTrack(this.screen);
     this.screen = null;
-    this.emit('video', this.videoTrack);
-    this.emit('preview');
+    this.emit('screen', null);
     this.emit('state');
   }
 
-  // previewStream is what the person sees of themselves.
+  // previewStream is what the person sees of themselves: the camera.
   previewStream() {
-    const tracks = [this.screen || (this.camOn ? this.cam : null)].filter(Boolean);
-    return new MediaStream(tracks);
+    return new MediaStream([this.camOn ? this.cam : null].filter(Boolean));
   }
 
   stopAll() {

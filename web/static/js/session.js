@@ -21,7 +21,10 @@
 // Each transceiver is created once and kept: switching camera, muting the
 // camera or sharing the screen is RTCRtpSender.replaceTrack, which needs
 // no new offer. That is also why a missing device still gets a (trackless)
-// transceiver: plugging one in later needs no renegotiation either.
+// transceiver: plugging one in later needs no renegotiation either. A
+// screen share has a third transceiver of its own, in its own stream, so
+// it goes out beside the camera; every offer names its mid ("screen"), and
+// the server marks that track as a screen for the others.
 
 import { Emitter } from './ui.js';
 import { DirectLink } from './direct.js';
@@ -55,7 +58,7 @@ export class MediaSession extends Emitter {
   #subQ = new Queue();
   #closed = false;
   #states = { publish: 'new', subscribe: 'new' };
-  #local = null; // {audio, video, stream}: what we send
+  #local = null; // {audio, video, stream, screen, screenStream}: what we send
   #directTracks = new WeakSet();
   #serverOwner = new WeakMap(); // server track -> participant id
   #retired = null; // a direct link kept until the server retires it
@@ -127,7 +130,7 @@ export class MediaSession extends Emitter {
         }
         const offer = await pc.createOffer({ iceRestart: true });
         await pc.setLocalDescription(offer);
-        if (!this.signal.send('offer', { target: 'server', sdp: offer.sdp })) {
+        if (!this.signal.send('offer', this.#offerBody(offer))) {
           // The socket went meanwhile: take the offer back, send it later.
           await pc.setLocalDescription({ type: 'rollback' });
           this.#pending.add('publish');
@@ -144,30 +147,40 @@ export class MediaSession extends Emitter {
   // room is on the direct path (mode "p2p"), where a mode message says
   // which peer to connect to.
   // Mode "wait" sends nothing until the server's mode message comes.
-  start({ audio, video, stream }, mode = 'sfu') {
-    this.#local = { audio, video, stream };
+  start({ audio, video, stream, screen = null, screenStream = new MediaStream() }, mode = 'sfu') {
+    this.#local = { audio, video, stream, screen, screenStream };
     this.mode = mode;
     if (mode === 'sfu') this.#publish();
   }
 
   #publish() {
     if (this.pub || this.#closed || !this.canPublish) return;
-    const { audio, video, stream } = this.#local;
+    const { audio, video, stream, screen, screenStream } = this.#local;
     this.pub = this.#newPC('publish');
-    for (const [kind, track] of [['audio', audio], ['video', video]]) {
-      const tr = this.pub.addTransceiver(track || kind, { direction: 'sendonly', streams: [stream] });
+    for (const [kind, track, s] of [['audio', audio, stream], ['video', video, stream], ['screen', screen, screenStream]]) {
+      const tr = this.pub.addTransceiver(track || (kind === 'audio' ? 'audio' : 'video'), { direction: 'sendonly', streams: [s] });
       this.#senders[kind] = tr.sender;
+      if (kind === 'screen') this.#screenTr = tr;
     }
     const pc = this.pub;
     this.#pubQ.run(async () => {
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
-      this.signal.send('offer', { target: 'server', sdp: offer.sdp });
+      this.signal.send('offer', this.#offerBody(offer));
     });
     this.emit('state', this.state);
   }
 
-  // replace changes what a sender sends, without renegotiating.
+  #screenTr = null;
+
+  // #offerBody is a publish offer to the server, naming the screen's
+  // transceiver (its mid is set once the offer is the local description).
+  #offerBody(offer) {
+    return { target: 'server', sdp: offer.sdp, screen: this.#screenTr?.mid || undefined };
+  }
+
+  // replace changes what a sender sends (kind audio, video or screen),
+  // without renegotiating.
   async replace(kind, track) {
     if (this.#closed || !this.#local) return;
     this.#local[kind] = track;
@@ -211,9 +224,9 @@ export class MediaSession extends Emitter {
   #openDirect(m) {
     const d = new DirectLink(this.signal, m, { ...this.#local });
     this.direct = d;
-    d.on('track', (t) => {
+    d.on('track', (t, source) => {
       this.#directTracks.add(t);
-      this.emit('track', t, null, d.peer);
+      this.emit('track', t, null, d.peer, source);
       // Back from the SFU, the server keeps its sessions until both sides
       // see each other directly.
       if (t.kind !== 'video') return;
@@ -275,6 +288,7 @@ export class MediaSession extends Emitter {
     }
     this.pub = this.sub = null;
     this.#senders = {};
+    this.#screenTr = null;
     this.#states = { publish: 'new', subscribe: 'new' };
   }
 
@@ -331,7 +345,8 @@ export class MediaSession extends Emitter {
       this.sub.ontrack = (ev) => {
         const stream = ev.streams[0] || null;
         this.#serverOwner.set(ev.track, participantOf(ev.track, stream));
-        this.emit('track', ev.track, stream);
+        // The server puts a screen share in a stream "<id>:screen".
+        this.emit('track', ev.track, stream, '', stream?.id.endsWith(':screen') ? 'screen' : '');
         ev.track.addEventListener('unmute', () => this.#checkRetired());
         this.#checkRetired();
       };

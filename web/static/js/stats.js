@@ -62,10 +62,13 @@ export class StatsMonitor extends Emitter {
   #quality(pubStats, subStats) {
     let rtt = null;
     let loss = null;
+    let jitter = 0;
+    let relay = false;
     for (const stats of [pubStats, subStats]) {
       if (!stats) continue;
       const pair = selectedPair(stats);
       if (pair?.currentRoundTripTime != null) rtt = Math.max(rtt ?? 0, pair.currentRoundTripTime);
+      if (stats.get(pair?.localCandidateId)?.candidateType === 'relay') relay = true;
     }
     // What we send: the server's receiver reports say how much it lost.
     pubStats?.forEach((r) => {
@@ -79,6 +82,7 @@ export class StatsMonitor extends Emitter {
         if (r.type === 'inbound-rtp') {
           lost += r.packetsLost || 0;
           received += r.packetsReceived || 0;
+          if (r.kind === 'audio' && r.jitter != null) jitter = Math.max(jitter, r.jitter);
         }
       });
       const dl = lost - this.#last.lost;
@@ -86,7 +90,7 @@ export class StatsMonitor extends Emitter {
       if (dr > 0 && dl >= 0) loss = Math.max(loss ?? 0, dl / (dl + dr));
       this.#last = { lost, received };
     }
-    return { rtt, loss, level: verdict(rtt, loss) };
+    return { rtt, loss, jitterMs: Math.round(jitter * 1000), relay, level: verdict(rtt, loss) };
   }
 }
 

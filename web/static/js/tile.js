@@ -1,7 +1,9 @@
 // Tile is one person in the call grid: their video, or an avatar while
 // their camera is off or no picture arrives, with their name, a muted
-// microphone mark and a ring while they speak. State is mirrored in data-*
-// attributes, which the style sheet (and the browser tests) read.
+// microphone mark, a ring while they speak, the server's mark of their
+// connection and a pin button. A shared screen has a tile of its own
+// (screen: true). State is mirrored in data-* attributes, which the style
+// sheet (and the browser tests) read.
 
 import { h, icon, initials, hueFor } from './ui.js';
 
@@ -10,23 +12,34 @@ export class Tile {
   #tracks = []; // received tracks, oldest first (remote tiles)
   #name = '';
 
-  constructor({ id, name, local = false }) {
+  constructor({ id, name, local = false, screen = false }) {
     this.id = id;
     this.local = local;
-    this.video = h('video', { autoplay: true, playsinline: true, class: local ? 'mirror' : '' });
+    this.screen = screen;
+    this.video = h('video', { autoplay: true, playsinline: true, class: local && !screen ? 'mirror' : '' });
     // The local tile must never play our own microphone back to us.
     this.video.muted = local;
     this.avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
     this.avatar.style.setProperty('--hue', hueFor(id));
     this.nameEl = h('span', { class: 'name' });
-    this.el = h('article', { class: 'tile', 'data-pid': id, 'data-remote': local ? null : 'true', 'data-local': local ? 'true' : null },
+    this.net = h('span', { class: 'tile-net net', 'data-quality': 'unknown', role: 'img', hidden: true },
+      h('span'), h('span'), h('span'));
+    this.pinBtn = local ? null : h('button', { class: 'tile-pin', type: 'button', 'aria-pressed': 'false' }, icon('pin'));
+    this.pinBtn?.addEventListener('click', () => {
+      this.el.dispatchEvent(new CustomEvent('tile-pin', { bubbles: true, detail: { key: this.id } }));
+    });
+    this.el = h('article', {
+      class: 'tile', 'data-pid': id, 'data-remote': local || screen ? null : 'true', 'data-local': local && !screen ? 'true' : null,
+      'data-screen': screen ? 'true' : null, 'data-fit': screen ? 'contain' : null,
+    },
       this.video,
       h('div', { class: 'tile-off' }, this.avatar),
       h('div', { class: 'tile-label' },
         icon('mic-off', 'mark-mic'), icon('cam-off', 'mark-cam'), this.nameEl),
       h('span', { class: 'tile-share' }, icon('screen'), 'Presenting'),
       h('span', { class: 'tile-away', role: 'status' }, 'Reconnecting…'),
-      h('span', { class: 'tile-paused', role: 'status' }, 'Video paused: poor connection'));
+      h('span', { class: 'tile-paused', role: 'status' }, 'Video paused: poor connection'),
+      h('div', { class: 'tile-tools' }, this.net, this.pinBtn));
     this.video.addEventListener('resize', () => this.#fit());
     // The first picture of each remote tile, for time-to-first-frame.
     if (!local) this.video.addEventListener('loadeddata', () => performance.mark(`consult:first-frame:${id}`), { once: true });
@@ -65,9 +78,58 @@ export class Tile {
   setName(name) {
     if (name === this.#name) return;
     this.#name = name;
-    this.nameEl.textContent = this.local ? 'You' : name;
+    const shown = this.local && !this.screen ? 'You' : name;
+    this.nameEl.textContent = shown;
     this.avatar.textContent = initials(name);
-    this.el.setAttribute('aria-label', this.local ? 'You' : name);
+    this.el.setAttribute('aria-label', shown);
+    this.#pinLabel();
+  }
+
+  // setMain marks the tile on the main stage; setPinned, one the person
+  // pinned there.
+  setMain(on) {
+    if (this.el.dataset.main !== String(on)) this.el.dataset.main = String(on);
+  }
+
+  setPinned(on) {
+    if (!this.pinBtn || this.el.dataset.pinned === String(on)) return;
+    this.el.dataset.pinned = String(on);
+    this.pinBtn.setAttribute('aria-pressed', String(on));
+    this.#pinLabel();
+  }
+
+  #pinLabel() {
+    if (!this.pinBtn) return;
+    const on = this.el.dataset.pinned === 'true';
+    const label = `${on ? 'Unpin' : 'Pin'} ${this.#name}`;
+    this.pinBtn.setAttribute('aria-label', label);
+    this.pinBtn.title = label;
+  }
+
+  // place puts the tile at a rectangle of the focus layout; null hands it
+  // back to the grid's flow.
+  place(r) {
+    const s = this.el.style;
+    if (!r) {
+      for (const k of ['left', 'top', 'width', 'height']) s.removeProperty(k);
+      return;
+    }
+    s.left = `${r.x}px`;
+    s.top = `${r.y}px`;
+    s.width = `${r.w}px`;
+    s.height = `${r.h}px`;
+  }
+
+  // setQuality shows the server's view of this person's connection
+  // ({level, path, lossPct, jitterMs, rttMs}; null hides the mark), with
+  // the words for it in a tooltip.
+  setQuality(q) {
+    this.net.hidden = !q;
+    if (!q) return;
+    this.net.dataset.quality = q.level;
+    const words = describeQuality(q, this.local && !this.screen);
+    this.net.setAttribute('aria-label', words);
+    this.net.title = words;
   }
 
   setMuted({ audio, video }) {
@@ -80,9 +142,10 @@ export class Tile {
     if ((this.el.dataset.speaking === 'true') !== on) this.el.dataset.speaking = String(on);
   }
 
+  // setSharing marks a presenter's own tile ("Presenting"); their screen
+  // is on a tile of its own.
   setSharing(on) {
-    this.el.dataset.sharing = String(!!on);
-    this.video.classList.toggle('mirror', this.local && !on);
+    if ((this.el.dataset.sharing === 'true') !== !!on) this.el.dataset.sharing = String(!!on);
   }
 
   // addTrack offers a received track. A tile may hold several tracks of a
@@ -200,14 +263,13 @@ export class Tile {
   // #fit crops a picture to fill the tile only when little would be lost
   // (about a tenth on each side at most); a shared screen, or a portrait
   // phone in a landscape tile, is shown whole: cutting off the edge of a
-  // document or of a face is worse than a dark margin. Remote screens are
-  // not marked as such, hence the rule by shape.
+  // document or of a face is worse than a dark margin.
   #fit() {
     const { videoWidth: w, videoHeight: hgt } = this.video;
     const r = this.el.getBoundingClientRect();
     if (!w || !hgt || !r.width || !r.height) return;
     const mismatch = Math.abs(Math.log((w / hgt) / (r.width / r.height)));
-    this.el.dataset.fit = this.el.dataset.sharing === 'true' || mismatch > 0.2 ? 'contain' : 'cover';
+    this.el.dataset.fit = this.screen || mismatch > 0.2 ? 'contain' : 'cover';
   }
 
   refit() {
@@ -218,4 +280,23 @@ export class Tile {
     this.video.srcObject = null;
     this.el.remove();
   }
+}
+
+const PATH_WORDS = { direct: 'directly', sfu: 'through the server', relay: 'through a relay' };
+const LEVEL_WORDS = {
+  good: 'Connection good',
+  fair: 'Connection fair: the picture may be less sharp',
+  poor: 'Connection poor: the picture may freeze or the sound break up',
+  unknown: 'Connection not measured yet',
+};
+
+// describeQuality puts a connection's figures in plain words.
+export function describeQuality(q, mine = false) {
+  const parts = [LEVEL_WORDS[q.level] || LEVEL_WORDS.unknown];
+  if (q.path) parts.push(`${mine ? 'you are connected' : 'connected'} ${PATH_WORDS[q.path] || q.path}`);
+  if (q.level !== 'unknown') {
+    parts.push(`${q.lossPct ?? 0}% of data lost`);
+    if (q.rttMs) parts.push(`${q.rttMs} ms delay`);
+  }
+  return `${parts.join('; ')}.`;
 }

@@ -12,9 +12,9 @@ import (
 // The layouts of a group consult: the grid, speaker view, a pinned tile,
 // and a shared screen on the main stage with the presenter's camera in the
 // strip; the picture-in-picture button pops the main picture out. Each
-// layout is saved as a screenshot at desktop (1280×800) and phone
-// (390×844) size, and checked for controls and marks that overlap or fall
-// off the screen.
+// layout is saved as a screenshot at desktop (1280×800) and phone size
+// (390×844, and turned: 844×390), and checked for controls and marks that
+// overlap or fall off the screen.
 func TestLayoutsSpeakerViewPinAndScreenShare(t *testing.T) {
 	srv := startServer(t, 20*time.Second)
 	_, p := newPages(t, 120*time.Second, 3, "doctor", "patient", "interpreter")
@@ -38,6 +38,8 @@ func TestLayoutsSpeakerViewPinAndScreenShare(t *testing.T) {
 		checkNoOverlap(t, doctor, name+" (desktop)")
 		screenshot(t, doctor, name+"-phone", 390, 844, true)
 		checkNoOverlap(t, doctor, name+" (phone)")
+		screenshot(t, doctor, name+"-phone-landscape", 844, 390, true)
+		checkNoOverlap(t, doctor, name+" (phone, landscape)")
 		do(t, doctor, chromedp.EmulateViewport(1280, 800))
 	}
 	if l := layout(doctor); l != "grid" {

@@ -282,6 +282,12 @@ export class Stage {
     this.layout();
   }
 
+  // speakerSource says where who-speaks comes from now: 'server' or
+  // 'local' (this browser's levels).
+  get speakerSource() {
+    return this.#server ? 'server' : 'local';
+  }
+
   // mainTile is the tile on the main stage, or null for the grid.
   mainTile() {
     return this.#main;

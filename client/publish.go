@@ -50,8 +50,9 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 
 // PublishScreen publishes t as a screen share, beside the camera: the
 // offer names its transceiver, and others receive it marked as a screen
-// (protocol.Track.Source). Only on the SFU path: a direct peer gets the
-// client's other tracks only.
+// (protocol.Track.Source). On the direct path it goes to the peer as one
+// more video track, which a browser takes for the screen if it comes
+// after the camera (publish the camera first); no sender is returned then.
 func (c *Client) PublishScreen(ctx context.Context, t webrtc.TrackLocal) (*webrtc.RTPSender, error) {
 	c.mu.Lock()
 	c.screen = t

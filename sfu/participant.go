@@ -416,7 +416,11 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	}
 	t := newUpTrack(info, remote, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
 	t.retired, t.onReport = &p.room.sfu.retired, p.room.sfu.cfg.OnLinkReport
-	t.held = p.heldFlag(info.Kind)
+	if info.Source != SourceScreen {
+		// A host turns a camera or microphone off; a screen is the
+		// presenter's to stop (Hold covers camera and microphone).
+		t.held = p.heldFlag(info.Kind)
+	}
 	p.ups = append(p.ups, t)
 	p.mu.Unlock()
 

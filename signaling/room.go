@@ -193,6 +193,7 @@ func (r *room) setLive(m *member, live bool) {
 		r.callMayStart()
 	} else {
 		m.waitingSince = time.Now()
+		m.sharing = false // out of the call, nothing is presented
 	}
 	r.announce(m, true)
 	r.resync(m)

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
+	"consult/client"
 	"consult/internal/testenv"
 	"consult/protocol"
 )
@@ -55,52 +57,90 @@ func TestScreenShareBesideTheCamera(t *testing.T) {
 	}
 
 	for _, p := range []*peer{b, c} {
-		var ev protocol.TrackEvent
-		testenv.Eventually(t, 10*time.Second, "the screen's track-published", func() bool {
-			p.awaitMatchInto(protocol.TypeTrackPublished, a.ID(), &ev)
-			return ev.Track.Source == protocol.SourceScreen
-		})
+		ev := awaitTrackEvent(t, p, a.ID(), func(tr protocol.Track) bool { return tr.Source == protocol.SourceScreen })
 		if !strings.HasSuffix(ev.Track.StreamID, ":screen") || ev.Track.Kind != "video" {
 			t.Fatalf("screen track %+v: want a video track in stream <id>:screen", ev.Track)
 		}
-		var up protocol.ParticipantEvent
-		testenv.Eventually(t, 5*time.Second, "sharing in the roster", func() bool {
-			p.awaitMatchInto(protocol.TypeParticipantUpdated, a.ID(), &up)
-			return up.Participant.Sharing
-		})
+		awaitSharing(t, p, a.ID(), true)
 		// Both pictures arrive: the camera in the presenter's stream, the
 		// screen in its own.
 		testenv.Eventually(t, 10*time.Second, "camera and screen received", func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			var cam, scr bool
-			for _, r := range p.received {
-				if r.Kind() != webrtc.RTPCodecTypeVideo || !strings.HasPrefix(r.StreamID(), a.ID()+":") {
-					continue
-				}
-				if r.StreamID() == a.ID()+":screen" {
-					scr = true
-				} else {
-					cam = true
-				}
-			}
-			return cam && scr
+			return receivedVideo(p, a.ID(), false) != nil && receivedVideo(p, a.ID(), true) != nil
 		})
 	}
+
+	// A host turning the presenter's camera off leaves the share alone:
+	// the screen is the presenter's to stop.
+	var screenPackets atomic.Int64
+	scr := receivedVideo(c, a.ID(), true)
+	go func() {
+		for {
+			if _, _, err := scr.ReadRTP(); err != nil {
+				return
+			}
+			screenPackets.Add(1)
+		}
+	}()
+	if err := b.Send(protocol.TypeMute, protocol.Mute{Kind: "video", Muted: true, Participant: a.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	a.awaitMatch(protocol.TypeMuted, "")
+	from := screenPackets.Load()
+	testenv.Eventually(t, 10*time.Second, "the screen still flowing after the camera was turned off", func() bool {
+		return screenPackets.Load() > from+20
+	})
 
 	// Stopping the share clears the mark.
 	if err := a.Send(protocol.TypeMute, protocol.Mute{Kind: protocol.SourceScreen, Muted: true}); err != nil {
 		t.Fatal(err)
 	}
-	var up protocol.ParticipantEvent
-	testenv.Eventually(t, 5*time.Second, "sharing cleared", func() bool {
-		b.awaitMatchInto(protocol.TypeParticipantUpdated, a.ID(), &up)
-		return !up.Participant.Sharing
-	})
+	awaitSharing(t, b, a.ID(), false)
 
 	// Nobody stops another's share.
 	if err := b.Send(protocol.TypeMute, protocol.Mute{Kind: protocol.SourceScreen, Muted: true, Participant: a.ID()}); err != nil {
 		t.Fatal(err)
 	}
 	b.awaitError(protocol.ErrBadRequest)
+}
+
+// awaitTrackEvent waits for a track-published of participant id whose
+// track passes ok.
+func awaitTrackEvent(t *testing.T, p *peer, id string, ok func(protocol.Track) bool) protocol.TrackEvent {
+	t.Helper()
+	var ev protocol.TrackEvent
+	_, err := p.AwaitMatch(ctxT(t, 10*time.Second), func(e client.Event) bool {
+		return e.Type == protocol.TypeTrackPublished && e.Decode(&ev) == nil && ev.Participant == id && ok(ev.Track)
+	})
+	if err != nil {
+		t.Fatalf("waiting for a track of %s: %v", id, err)
+	}
+	return ev
+}
+
+// awaitSharing waits for a participant-updated of id with sharing as want.
+func awaitSharing(t *testing.T, p *peer, id string, want bool) {
+	t.Helper()
+	_, err := p.AwaitMatch(ctxT(t, 10*time.Second), func(e client.Event) bool {
+		var up protocol.ParticipantEvent
+		return e.Type == protocol.TypeParticipantUpdated && e.Decode(&up) == nil && up.Participant.ID == id && up.Participant.Sharing == want
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s sharing=%v: %v", id, want, err)
+	}
+}
+
+// receivedVideo is p's received video track of participant id: its
+// screen, or its camera.
+func receivedVideo(p *peer, id string, screen bool) *webrtc.TrackRemote {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.received {
+		if r.Kind() != webrtc.RTPCodecTypeVideo || !strings.HasPrefix(r.StreamID(), id+":") {
+			continue
+		}
+		if (r.StreamID() == id+":screen") == screen {
+			return r
+		}
+	}
+	return nil
 }

@@ -65,6 +65,9 @@ func TestMuteCameraOffAndScreenShareReachTheOtherPage(t *testing.T) {
 	// tile may show a frame or two of the screen's first shape before the
 	// constraint above takes effect (seen on a busy machine).
 	camAspect := float64(cam.Width) / float64(cam.Height)
+	// The share below goes over the direct path (its third m-line).
+	waitFor(t, ana, "the direct path to carry the call", 20*time.Second, `window.consultApp.session?.directActive === true`,
+		func(b bool) bool { return b })
 	click(t, ana, "#btn-share")
 	screen := waitFor(t, ana, "Ana's own screen tile in another shape than the camera's", 10*time.Second,
 		`(() => { const t = document.querySelector('.tile[data-pid="local:screen"]'); const v = t?.querySelector('video');

@@ -122,7 +122,7 @@ export class App {
     on('track-unpublished', (m) => {
       this.roster.track(m.participant, m.track, false);
       this.stage.removeTrack(m.participant, m.track.id);
-      if (m.track.kind === 'video') this.stage.videoPaused(m.participant, false); // a new track starts unpaused
+      if (m.track.kind === 'video') this.stage.videoPaused(m.participant, false, m.track.source === 'screen'); // a new track starts unpaused
     });
     on('offer', (m) => this.session?.onOffer(m));
     on('answer', (m) => this.session?.onAnswer(m));
@@ -136,7 +136,11 @@ export class App {
     });
     on('speaker', (m) => { if (!this.session?.directActive) this.stage.speakers(m); });
     on('quality', (m) => this.view.quality.update(m.members));
-    on('track-paused', (m) => { if (m.kind === 'video') this.stage.videoPaused(m.participant, m.paused); });
+    on('track-paused', (m) => {
+      if (m.kind !== 'video') return;
+      const screen = this.roster.get(m.participant)?.tracks?.some((t) => t.id === m.track && t.source === 'screen');
+      this.stage.videoPaused(m.participant, m.paused, !!screen);
+    });
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
     on('chat', (m) => this.view.chat.add(m.message));
@@ -225,6 +229,7 @@ export class App {
   #finish(title, text, back) {
     clearTimeout(this.#retryTimer);
     this.#stopMedia();
+    this.media.stopScreen(); // the consult is over: nothing of the screen goes on
     this.view.ring.reset();
     const s = this.signal;
     this.signal = null;
@@ -289,6 +294,9 @@ export class App {
   #toWaiting(hungUp, why = '') {
     this.intent.live = false;
     this.#stopMedia();
+    // Out of the call: stop capturing the screen; back in, sharing again
+    // is a fresh choice.
+    this.media.stopScreen();
     this.roster.setLive(false);
     this.#setState('waiting');
     this.view.room.waiting(hungUp, why);
@@ -496,6 +504,8 @@ export class App {
     if (this.session) this.view.room.connection(this.session.state);
     else this.view.room.connection('waiting');
     if (m.addressChanged) this.session?.restartIce();
+    // What changed while the socket was down (a share stopped, a mute).
+    this.view.controls.syncMute();
   }
 
   // #rejoin starts over: a fresh join, as after a server restart.

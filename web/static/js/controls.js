@@ -26,16 +26,25 @@ export class Controls {
     this.pip.hidden = !document.pictureInPictureEnabled;
     this.pip.addEventListener('click', () => this.togglePip());
     const more = $('btn-more');
-    more.addEventListener('click', () => {
-      const open = more.getAttribute('aria-expanded') !== 'true';
+    const setMore = (open) => {
       more.setAttribute('aria-expanded', String(open));
       more.closest('.controls').dataset.more = String(open);
+    };
+    more.addEventListener('click', () => setMore(more.getAttribute('aria-expanded') !== 'true'));
+    // A choice made in the "More" row closes it; focus goes back to More
+    // rather than to a button that just went out of sight (a dialog opened
+    // from the row gives focus back there too).
+    const extra = $('ctl-extra');
+    extra.addEventListener('click', (ev) => {
+      const b = ev.target.closest('button');
+      if (!b || more.getAttribute('aria-expanded') !== 'true') return;
+      setMore(false);
+      if (b.offsetParent === null) more.focus();
     });
-    // A choice made in the "More" row closes it.
-    $('ctl-extra').addEventListener('click', (ev) => {
-      if (!ev.target.closest('button')) return;
-      more.setAttribute('aria-expanded', 'false');
-      more.closest('.controls').dataset.more = 'false';
+    extra.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Escape' || more.getAttribute('aria-expanded') !== 'true') return;
+      setMore(false);
+      more.focus();
     });
     for (const ev of ['state', 'preview', 'audio', 'video', 'screen']) {
       media.on(ev, () => {
@@ -85,8 +94,8 @@ export class Controls {
   toggleLayout() {
     const speaker = this.stage.view !== 'speaker';
     this.stage.setView(speaker ? 'speaker' : 'grid');
-    setPressed(this.layoutBtn, speaker, speaker ? 'Show everyone in a grid' : 'Speaker view');
-    this.layoutBtn.querySelector('.ctl-label').textContent = speaker ? 'Grid' : 'Speaker';
+    // The name stays; pressed says which view is on.
+    setPressed(this.layoutBtn, speaker, 'Speaker view');
   }
 
   // togglePip pops the main picture (in the grid, the first other

@@ -41,7 +41,7 @@ export class Devices {
 
   // home puts the pickers back into the lobby form.
   home() {
-    $('join-form').insertBefore(this.fieldset, $('form-error'));
+    $('join-form').insertBefore(this.fieldset, $('copy-invite'));
   }
 
   async refresh() {

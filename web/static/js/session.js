@@ -228,8 +228,8 @@ export class MediaSession extends Emitter {
       this.#directTracks.add(t);
       this.emit('track', t, null, d.peer, source);
       // Back from the SFU, the server keeps its sessions until both sides
-      // see each other directly.
-      if (t.kind !== 'video') return;
+      // see each other directly (the camera says so: a screen may be off).
+      if (t.kind !== 'video' || source === 'screen') return;
       const ready = () => this.direct === d && this.signal.send('path-ready', { path: 'p2p' });
       if (!t.muted) ready();
       else t.addEventListener('unmute', ready, { once: true });

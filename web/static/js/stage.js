@@ -20,6 +20,10 @@ const GAP = 10;
 const STRIP_MAX = 220; // the strip's tiles, at most (px, the long side)
 const SPEAKING_LEVEL = 0.04; // getStats audioLevel, 0..1 (log scale)
 const SPEAKING_HOLD_MS = 700; // keeps the ring from flickering between words
+// On our own levels (the direct path), someone becomes the active speaker
+// after being the loudest this many reads in a row (500 ms apart), so a
+// cough does not take the main stage.
+const DOMINANT_READS = 3;
 
 // bestLayout picks the number of columns that shows n pictures biggest in a
 // W×H area. Tiles may be anything from portrait 3:4 to 16:9; the score is
@@ -80,6 +84,7 @@ export class Stage {
   pinned = ''; // the key of a pinned tile: a participant id or '<id>:screen'
   dominant = ''; // the active speaker (server or own levels)
   #main = null; // the tile on the main stage now
+  #sharedAt = new Map(); // screen tile -> when its share began (the newest takes the stage)
 
   constructor(roster, media) {
     this.roster = roster;
@@ -113,7 +118,7 @@ export class Stage {
       const s = this.screens.get(p.id);
       if (s) {
         s.setName(`${p.name}: screen`);
-        s.el.hidden = !p.sharing;
+        this.#showScreen(s, !!p.sharing);
       }
     }
     for (const [id, t] of this.tiles) {
@@ -121,7 +126,11 @@ export class Stage {
       if (!live || !p || !p.live) {
         t.remove();
         this.tiles.delete(id);
-        this.screens.get(id)?.remove();
+      }
+    }
+    for (const [id, t] of this.screens) {
+      if (!this.tiles.has(id)) {
+        t.remove();
         this.screens.delete(id);
       }
     }
@@ -146,11 +155,18 @@ export class Stage {
     if (!t) {
       const p = this.roster.get(id);
       t = new Tile({ id: `${id}:screen`, name: `${p?.name || 'Someone'}: screen`, screen: true });
-      t.el.hidden = !p?.sharing;
+      t.el.hidden = true;
+      this.#showScreen(t, !!p?.sharing);
       this.screens.set(id, t);
       this.grid.append(t.el);
     }
     return t;
+  }
+
+  // #showScreen shows or hides a screen tile, noting when its share began.
+  #showScreen(t, on) {
+    if (on && t.el.hidden) this.#sharedAt.set(t, performance.now());
+    t.el.hidden = !on;
   }
 
   // addTrack places a received track on its publisher's tile, or on the
@@ -174,14 +190,15 @@ export class Stage {
     if (id) this.removeTrack(id, track.id);
   }
 
-  // videoPaused marks a participant's picture as paused for our poor
-  // connection (or not); null clears every mark (the path changed).
-  videoPaused(participant, on) {
+  // videoPaused marks a participant's picture (or shared screen) as
+  // paused for our poor connection (or not); null clears every mark (the
+  // path changed).
+  videoPaused(participant, on, screen = false) {
     if (participant === null) {
-      for (const t of this.tiles.values()) t.setVideoPaused(false);
+      for (const t of [...this.tiles.values(), ...this.screens.values()]) t.setVideoPaused(false);
       return;
     }
-    this.tiles.get(participant)?.setVideoPaused(on);
+    (screen ? this.screens : this.tiles).get(participant)?.setVideoPaused(on);
   }
 
   removeTrack(participant, trackId) {
@@ -193,6 +210,7 @@ export class Stage {
   // clear drops every remote tile (hang up, reconnect).
   clear() {
     for (const t of [...this.tiles.values(), ...this.screens.values()]) t.remove();
+    this.#sharedAt.clear();
     this.tiles.clear();
     this.screens.clear();
     this.#owner.clear();
@@ -245,9 +263,14 @@ export class Stage {
       if (id && level > SPEAKING_LEVEL) this.#spoke.set(id, now);
       if (id && level > best) [loudest, best] = [id, level];
     }
-    if (!this.#server && loudest) this.#setDominant(loudest);
+    if (!this.#server && loudest) {
+      this.#cand = loudest === this.#cand.id ? { id: loudest, n: this.#cand.n + 1 } : { id: loudest, n: 1 };
+      if (this.#cand.n >= DOMINANT_READS) this.#setDominant(loudest);
+    }
     this.#rings();
   }
+
+  #cand = { id: '', n: 0 }; // the loudest, and for how many reads in a row
 
   // #rings marks who speaks: the server's active set when it sends one,
   // else our own levels, held a moment so the ring does not flicker.
@@ -277,8 +300,10 @@ export class Stage {
     this.local.setSharing(!!m.screen);
     this.localScreen.setLocal(m.screenStream);
     const sharing = !!m.screen && this.roster.me.live;
-    if (sharing && !this.localScreen.el.isConnected) this.grid.append(this.localScreen.el);
-    else if (!sharing && this.localScreen.el.isConnected) this.localScreen.el.remove();
+    if (sharing && !this.localScreen.el.isConnected) {
+      this.grid.append(this.localScreen.el);
+      this.#sharedAt.set(this.localScreen, performance.now());
+    } else if (!sharing && this.localScreen.el.isConnected) this.localScreen.el.remove();
     this.layout();
   }
 
@@ -297,7 +322,7 @@ export class Stage {
     const all = new Map([...remotes.map((t) => [t.id, t]), ...screens.map((t) => [t.id, t])]);
     if (this.pinned && all.has(this.pinned)) return all.get(this.pinned);
     // The newest shared screen: a second presenter takes over.
-    if (screens.length) return screens[screens.length - 1];
+    if (screens.length) return screens.reduce((a, b) => ((this.#sharedAt.get(b) ?? 0) > (this.#sharedAt.get(a) ?? 0) ? b : a));
     if (this.view !== 'speaker' || !remotes.length) return null;
     return this.tiles.get(this.dominant) || (this.#main && remotes.includes(this.#main) ? this.#main : remotes[0]);
   }
@@ -344,6 +369,5 @@ export class Stage {
     }
     this.grid.dataset.count = String(n);
     for (const t of [...remotes, ...screens, this.local]) t.refit();
-    if (this.onLayout) this.onLayout(main);
   }
 }

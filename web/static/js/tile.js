@@ -197,6 +197,7 @@ export class Tile {
   // tile reports it as a 'video-switch' event; the app decides whether it
   // was a change of media path.
   #measureGap(from, to) {
+    if (this.screen) return; // the path switch is measured on the camera
     // The old picture was moving until now, or until its track was taken
     // away, or until its packets stopped while the camera was on (the old
     // path closed first). If the camera was turned off, there is no gap

@@ -397,6 +397,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	t := newUpTrack(info, remote, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
 	t.retired, t.onReport = &p.room.sfu.retired, p.room.sfu.cfg.OnLinkReport
 	t.held = p.heldFlag(info.Kind)
+	t.level.ext = audioLevelID(info.Kind, recv)
 	p.ups = append(p.ups, t)
 	p.mu.Unlock()
 

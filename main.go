@@ -125,8 +125,12 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 		ice.TCPListener = tcp
 	}
 	mon := metrics.New()
+	// sig is set before any client can reach a room, so before the SFU
+	// has a speaker to report.
+	var sig *signaling.Server
 	media, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), KeyframeInterval: cfg.keyframeInterval,
-		KeepVideo: !cfg.audioFirst, ICE: ice, OnLinkReport: mon.ObserveLink, OnFirstMedia: mon.ObserveFirstMedia})
+		KeepVideo: !cfg.audioFirst, ICE: ice, OnLinkReport: mon.ObserveLink, OnFirstMedia: mon.ObserveFirstMedia,
+		OnSpeakers: func(room string, sp sfu.Speakers) { sig.Speakers(room, sp) }})
 	if err != nil {
 		return err
 	}
@@ -150,7 +154,6 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 			hooks.Close(ctx)
 		}()
 	}
-	var sig *signaling.Server
 	rec, err := recording.New(recording.Config{Dir: cfg.recordDir, Tapper: media, Logger: log.Named("recording"),
 		ForwardAllow: cfg.tapAllow,
 		Notify:       func(room string, active bool, err error) { sig.SetRecording(room, active, err) },

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"consult/protocol"
@@ -52,6 +53,9 @@ type Config struct {
 	// OnMessage sees every message from the server as it arrives, before
 	// the client acts on it (tests that check what a client was told).
 	OnMessage func(raw []byte)
+	// OnSpeaker sees every speaker message, on the reader goroutine
+	// (speaker.go); it must not block.
+	OnSpeaker func(protocol.Speaker)
 	// Resume takes the session back on a new socket when the socket drops
 	// (resume.go): retries at once, after 250 ms, 1 s, then every 2 s while
 	// the server keeps the session. An event "resumed" or "resume-expired"
@@ -88,6 +92,8 @@ type Client struct {
 	closing atomic.Bool   // Close was called: no resuming
 	stop    chan struct{} // closed by Close: ends a resume in progress
 
+	speakers *speakerBox // the latest speaker message (speaker.go), not in the inbox
+
 	negMu sync.Mutex  // serialises Publish negotiations
 	work  chan func() // mode changes and direct negotiation, in order
 
@@ -116,7 +122,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, api: cfg.API, ws: ws, at: cfg.URL, inbox: newInbox(), done: make(chan struct{}), stop: make(chan struct{}),
+	c := &Client{cfg: cfg, api: cfg.API, ws: ws, at: cfg.URL, inbox: newInbox(), speakers: newSpeakerBox(), done: make(chan struct{}), stop: make(chan struct{}),
 		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true,
 		serverVideo: map[string]bool{}}
 	if c.api == nil {
@@ -156,6 +162,11 @@ func (c *Client) later(f func()) {
 func DefaultAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	// As browsers do: the level of what it sends in each audio packet,
+	// when the sender sets it (Talker), for the server's speakers.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
@@ -353,6 +364,8 @@ func (c *Client) readLoop(ws *websocket.Conn) {
 				c.later(func() { c.restartPublish(false) })
 			}
 			c.inbox.push(Event{Type: h.Type, Raw: b})
+		case h.Type == protocol.TypeSpeaker:
+			c.onSpeaker(b)
 		case h.Type == protocol.TypeMode:
 			var m protocol.Mode
 			if json.Unmarshal(b, &m) == nil {

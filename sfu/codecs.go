@@ -6,6 +6,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"consult/sfu/internal/keyframe"
+	"consult/sfu/internal/rtpx"
 )
 
 // Payload types follow what browsers commonly offer, which keeps SDP diffs
@@ -40,7 +41,13 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 			return err
 		}
 	}
-	return nil
+	// Publishers put their microphone's level in every audio packet
+	// (browsers do once it is negotiated), for the speaker detector
+	// (speaker.go). Receive side: the down-tracks write no header
+	// extensions (the ids were the publisher's), so subscribers never get
+	// it, even though pion lists it on their send-receive transceivers.
+	return m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: rtpx.AudioLevelURI},
+		webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverDirectionRecvonly)
 }
 
 func keyframeCodec(mime string) keyframe.Codec {

@@ -9,6 +9,7 @@ import (
 	"consult/internal/testenv"
 	"consult/internal/testlog"
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -41,8 +42,12 @@ func clientAPI(t *testing.T) *webrtc.API {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	// Like a browser: transport-wide sequence numbers on what it sends and
-	// RTCP reports; no NACK responder (tests send their own NACKs).
+	// Like a browser: transport-wide sequence numbers on what it sends,
+	// the audio level extension offered, and RTCP reports; no NACK
+	// responder (tests send their own NACKs).
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 		t.Fatal(err)

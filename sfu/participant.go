@@ -421,6 +421,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		// presenter's to stop (Hold covers camera and microphone).
 		t.held = p.heldFlag(info.Kind)
 	}
+	t.level.ext = audioLevelID(info.Kind, recv)
 	p.ups = append(p.ups, t)
 	p.mu.Unlock()
 

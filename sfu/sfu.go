@@ -43,6 +43,11 @@ type Config struct {
 	// time from its Join to the first packet sent to it, on a forwarding
 	// goroutine: it must not block.
 	OnFirstMedia func(wait time.Duration)
+	// OnSpeakers, when set, is called with a room's speakers (speaker.go)
+	// each time they change, from one goroutine for the whole SFU, with
+	// no lock of the SFU's held: it must not block. Without it, no
+	// speaker detection runs.
+	OnSpeakers func(room string, s Speakers)
 }
 
 // ICEConfig chooses how the server's PeerConnections gather candidates.
@@ -83,6 +88,7 @@ type SFU struct {
 	nacks *nackgen.Factory
 	est   *estimators
 	alloc *allocator
+	talk  *speakerWatch // nil without Config.OnSpeakers
 	// retired holds the counts of tracks that have ended (totals.go).
 	retired totals
 
@@ -112,6 +118,10 @@ func New(cfg Config) (*SFU, error) {
 	s.alloc = newAllocator(s)
 	if !cfg.KeepVideo {
 		go s.alloc.run()
+	}
+	if cfg.OnSpeakers != nil {
+		s.talk = newSpeakerWatch(s, cfg.OnSpeakers)
+		go s.talk.run()
 	}
 	return s, nil
 }
@@ -272,11 +282,17 @@ func (s *SFU) Close() error {
 	s.mu.Lock()
 	if !s.closed {
 		close(s.alloc.done)
+		if s.talk != nil {
+			close(s.talk.done)
+		}
 	}
 	s.closed = true
 	rooms := s.rooms
 	s.rooms = map[string]*Room{}
 	s.mu.Unlock()
+	if s.talk != nil {
+		<-s.talk.exited // no speakers reported after Close
+	}
 	for _, r := range rooms {
 		for _, p := range r.snapshot() {
 			p.Close()

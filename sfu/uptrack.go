@@ -48,6 +48,9 @@ type UpTrack struct {
 	// Owned by the reader: the last RTP timestamp, to notice a silence.
 	lastTS uint32
 	seenTS bool
+	// level adds up an audio track's speech for the speaker detector
+	// (level.go); its extension id is set before the reader starts.
+	level levelMeter
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64 // for the allocator's rate
@@ -122,6 +125,7 @@ func (t *UpTrack) forward(pkt []byte) {
 	if t.held != nil && t.held.Load() {
 		return
 	}
+	t.observeLevel(pkt)
 	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
 	if t.codec != keyframe.Unknown {
 		// Video back after half a second or more of silence (a network

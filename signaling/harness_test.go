@@ -38,12 +38,16 @@ func startServer(t *testing.T, tweak func(*signaling.Config, *sfu.Config)) *env 
 	if tweak != nil {
 		tweak(&cfg, &scfg)
 	}
+	var sig *signaling.Server
+	if scfg.OnSpeakers == nil { // wired as main wires it
+		scfg.OnSpeakers = func(room string, sp sfu.Speakers) { sig.Speakers(room, sp) }
+	}
 	s, err := sfu.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Media = signaling.SFUMedia(s)
-	sig := signaling.New(cfg)
+	sig = signaling.New(cfg)
 	hs := httptest.NewServer(sig.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(5*time.Second))

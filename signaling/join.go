@@ -146,6 +146,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	for _, b := range queued {
 		c.send(b)
 	}
+	r.speakersTo(m)
 	live := m.live
 	s.mu.Unlock()
 	// Identities and names are patient data: the log has ids and roles.

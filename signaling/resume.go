@@ -155,6 +155,7 @@ func (s *Server) resume(c *conn, ref, token string) {
 	for _, b := range kept {
 		c.send(b)
 	}
+	m.room.speakersTo(m)
 	// All transports restart when the client's address changed. Others
 	// that went down meanwhile get a restart if they are still down a
 	// moment after the socket is back: a path that comes back with the

@@ -36,6 +36,7 @@ type room struct {
 	callPath    string                   // the call's path as last reported (events.go)
 	chat        []chatEntry              // chat.go
 	chatLimits  map[string]*rate.Limiter // by identity (chat.go)
+	speakers    speakerState             // speaker.go
 }
 
 // member is one present participant.
@@ -197,6 +198,7 @@ func (r *room) setLive(m *member, live bool) {
 	}
 	r.announce(m, true)
 	r.resync(m)
+	r.speakersTo(m)
 }
 
 // callMayStart notes when the call began: two members live together.

@@ -89,11 +89,12 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 		o.p2p.Deadline = testenv.Scale(15 * time.Second)
 	}
 	log := testlog.New(t)
-	s, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), ICE: sfu.ICEConfig{IncludeLoopback: true, Interfaces: []string{"lo"}}})
+	ts := &testServer{recDir: t.TempDir()}
+	s, err := sfu.New(sfu.Config{Logger: log.Named("sfu"), ICE: sfu.ICEConfig{IncludeLoopback: true, Interfaces: []string{"lo"}},
+		OnSpeakers: func(room string, sp sfu.Speakers) { ts.sig.Speakers(room, sp) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{recDir: t.TempDir()}
 	rec, err := recording.New(recording.Config{Dir: ts.recDir, Tapper: s, Logger: log.Named("recording"),
 		Notify: func(room string, active bool, err error) { ts.sig.SetRecording(room, active, err) }})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"consult/internal/shaper"
@@ -15,11 +16,31 @@ import (
 // Who speaks comes from the server while the call goes through it: with
 // the patient's microphone muted, the patient's page rings the clinician's
 // tile and puts it on the main stage of speaker view, from the server's
-// speaker events (the page's own levels are not used).
+// speaker events (the page's own levels are not used). The clinician's
+// microphone is a steady tone: Chromium's fake one only beeps, shorter
+// than speech.
 func TestSpeakerViewFollowsTheServersActiveSpeaker(t *testing.T) {
 	srv := startServerWith(t, serverOptions{p2p: signaling.P2PConfig{Disabled: true}})
 	_, p := newPages(t, 90*time.Second, 2, "doctor", "patient")
 	doctor, patient := p[0], p[1]
+	if _, err := chromedp.Call(doctor, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+		const real = MediaDevices.prototype.getUserMedia;
+		MediaDevices.prototype.getUserMedia = async function (c) {
+			const s = await real.call(this, c);
+			if (!c?.audio) return s;
+			const ctx = new AudioContext();
+			const osc = ctx.createOscillator();
+			const gain = ctx.createGain();
+			gain.gain.value = 0.5;
+			const out = ctx.createMediaStreamDestination();
+			osc.connect(gain).connect(out);
+			osc.start();
+			for (const t of s.getAudioTracks()) { s.removeTrack(t); t.stop(); }
+			s.addTrack(out.stream.getAudioTracks()[0]);
+			return s;
+		};`}); err != nil {
+		t.Fatal(err)
+	}
 	do(t, doctor, chromedp.Navigate(roomURL(srv.URL, "speakers", "Dr Amara Lee", true)))
 	do(t, patient, chromedp.Navigate(roomURL(srv.URL, "speakers", "Jordan Patel", true)))
 	doc := waitVideoFlowing(t, patient, "patient", 1)[0]

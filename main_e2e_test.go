@@ -162,6 +162,18 @@ func TestRelayOnlyClientReachesTheSFUThroughEmbeddedTURN(t *testing.T) {
 	if local, _, _ := selectedPair(t, pub.PublishPC()); local != webrtc.ICECandidateTypeRelay {
 		t.Fatalf("publisher's path is %s, want relay", local)
 	}
+	// The call is told that the publisher's link to the server is relayed.
+	if _, err := pub.AwaitQuality(testenv.Context(t, 10*time.Second), func(q protocol.Quality) bool {
+		for _, m := range q.Members {
+			if m.Participant == pub.ID() {
+				return m.Path == protocol.PathRelay
+			}
+		}
+		return false
+	}); err != nil {
+		last, _ := pub.Quality()
+		t.Fatalf("no quality message with the publisher relayed: %v (last %+v)", err, last)
+	}
 }
 
 func TestUDPBlockedClientConnectsOverICETCP(t *testing.T) {

@@ -88,6 +88,7 @@ type Client struct {
 	at      string          // ws's URL; guarded by wmu
 	wmu     sync.Mutex
 	inbox   *inbox
+	quality qualityBox // the latest quality message (quality.go)
 	done    chan struct{}
 	closing atomic.Bool   // Close was called: no resuming
 	stop    chan struct{} // closed by Close: ends a resume in progress
@@ -125,6 +126,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, api: cfg.API, ws: ws, at: cfg.URL, inbox: newInbox(), speakers: newSpeakerBox(), done: make(chan struct{}), stop: make(chan struct{}),
 		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true,
 		serverVideo: map[string]bool{}}
+	c.quality.changed = make(chan struct{})
 	if c.api == nil {
 		if c.api, err = DefaultAPI(nil); err != nil {
 			_ = ws.Close()
@@ -366,6 +368,8 @@ func (c *Client) readLoop(ws *websocket.Conn) {
 			c.inbox.push(Event{Type: h.Type, Raw: b})
 		case h.Type == protocol.TypeSpeaker:
 			c.onSpeaker(b)
+		case h.Type == protocol.TypeQuality:
+			c.quality.set(b)
 		case h.Type == protocol.TypeMode:
 			var m protocol.Mode
 			if json.Unmarshal(b, &m) == nil {

@@ -85,6 +85,7 @@ var clientBodies = map[string]func() any{
 	TypeResume:          func() any { return &Resume{} },
 	TypeICERestart:      func() any { return &ICERestart{} },
 	TypeChat:            func() any { return &Chat{} },
+	TypeLinkStats:       func() any { return &LinkStats{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -202,6 +203,8 @@ func validate(body any) error {
 			return err
 		}
 		m.Text = text
+	case *LinkStats:
+		return m.validate()
 	}
 	return nil
 }

@@ -45,6 +45,13 @@ func TestDecodeClient(t *testing.T) {
 		{"no sdp", `{"type":"offer","target":"server"}`, ErrInvalid},
 		{"bad mute", `{"type":"mute","kind":"smell"}`, ErrInvalid},
 		{"invite nobody", `{"type":"invite"}`, ErrInvalid},
+		{"link-stats", `{"type":"link-stats","rttMs":120.5,"loss":0.01,"jitterMs":4,"relay":true}`, nil},
+		{"link-stats negative rtt", `{"type":"link-stats","rttMs":-1}`, ErrInvalid},
+		{"link-stats loss over 1", `{"type":"link-stats","loss":1.5}`, ErrInvalid},
+		{"link-stats huge rtt", `{"type":"link-stats","rttMs":1e300}`, ErrInvalid},
+		{"link-stats huge jitter", `{"type":"link-stats","jitterMs":20000}`, ErrInvalid},
+		{"link-stats wrong type", `{"type":"link-stats","loss":"high"}`, ErrMalformed},
+		{"link-stats number too big for JSON", `{"type":"link-stats","rttMs":1e400}`, ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,6 +92,7 @@ func FuzzDecodeClient(f *testing.F) {
 		`{"type":"mute","kind":"video","muted":true,"participant":"x"}`, `{"type":"end"}`, `{"type":"refresh","token":"a.b.c"}`,
 		`{"type":"path-ready","path":"sfu"}`, `{"type":"chat","text":"running 5 minutes late"}`,
 		`{"type":"chat","text":"<img src=x onerror=alert(1)>\u202e","to":"abc"}`,
+		`{"type":"link-stats","rttMs":600,"loss":0.02,"jitterMs":12.5,"relay":false}`, `{"type":"link-stats","loss":-0}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -108,6 +116,11 @@ func FuzzDecodeClient(f *testing.F) {
 			}
 			if _, err := json.Marshal(j); err != nil {
 				t.Fatal(err)
+			}
+		}
+		if l, ok := m.Body.(*LinkStats); ok {
+			if !(l.Loss >= 0 && l.Loss <= 1 && l.RTTMS >= 0 && l.RTTMS <= MaxLinkMS && l.JitterMS >= 0 && l.JitterMS <= MaxLinkMS) {
+				t.Fatalf("accepted link-stats out of range %+v", l)
 			}
 		}
 		if c, ok := m.Body.(*Chat); ok {

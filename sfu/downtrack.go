@@ -293,6 +293,7 @@ func (d *DownTrack) readRTCP() {
 					for _, r := range p.Reports {
 						if r.SSRC == b.ssrc {
 							l := d.link.update(r, time.Now(), d.up.clockRate())
+							d.link.sentBy(d.sent.Load())
 							if d.up.onReport != nil {
 								d.up.onReport(d.up.info.Kind, l)
 							}

@@ -104,6 +104,7 @@ type twccOnly struct {
 	*gcc.SendSideBWE
 	fed      atomic.Bool  // transport-cc feedback arrived: the estimate means something
 	lastFeed atomic.Int64 // when feedback last came (unix ns)
+	loss     twccLoss     // what the feedback says arrived (quality.go)
 }
 
 func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
@@ -115,12 +116,14 @@ func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWrit
 	return w
 }
 
-// WriteRTCP notes when transport-cc feedback comes.
+// WriteRTCP notes when transport-cc feedback comes, and what it says
+// arrived.
 func (e *twccOnly) WriteRTCP(pkts []rtcp.Packet, a interceptor.Attributes) error {
 	for _, p := range pkts {
-		if _, ok := p.(*rtcp.TransportLayerCC); ok {
+		if fb, ok := p.(*rtcp.TransportLayerCC); ok {
 			e.fed.Store(true)
 			e.lastFeed.Store(time.Now().UnixNano())
+			e.loss.count(fb)
 		}
 	}
 	return e.SendSideBWE.WriteRTCP(pkts, a)

@@ -160,6 +160,13 @@ func (tp *testPeer) publish(mime, id string) *webrtc.TrackLocalStaticSample {
 	if err != nil {
 		tp.t.Fatal(err)
 	}
+	tp.publishTrack(tr)
+	return tr
+}
+
+// publishTrack adds tr and negotiates it.
+func (tp *testPeer) publishTrack(tr webrtc.TrackLocal) {
+	tp.t.Helper()
 	sender, err := tp.pub.AddTrack(tr)
 	if err != nil {
 		tp.t.Fatal(err)
@@ -181,7 +188,6 @@ func (tp *testPeer) publish(mime, id string) *webrtc.TrackLocalStaticSample {
 	if err := <-errc; err != nil {
 		tp.t.Fatal(err)
 	}
-	return tr
 }
 
 // awaitTrack returns the next track this peer receives.

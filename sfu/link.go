@@ -34,6 +34,11 @@ type linkState struct {
 	at, prevAt time.Time // of the last report and of the one before
 	lastSeq    uint32    // the highest sequence number the last report names
 	moved      bool      // packets arrived in the last report's interval
+	// Of the down-track's packets sent (quality.go): how many when the
+	// last report came, and whether many went out in its interval and
+	// none arrived.
+	sent    uint64
+	starved bool
 }
 
 // maxRTT bounds a believable round trip: a report whose arithmetic gives

@@ -54,6 +54,7 @@ type UpTrack struct {
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64 // for the allocator's rate
+	uplink  uplinkMeter   // what of the stream reaches the server (uplink.go)
 	// gone holds the counts of down-tracks removed; retired, where the
 	// whole track's counts go when it closes (the SFU's totals).
 	gone     totals
@@ -122,6 +123,7 @@ func (t *UpTrack) forward(pkt []byte) {
 	if len(pkt) < 12 {
 		return
 	}
+	t.uplink.observe(pkt, t.clockRate()) // held or not: it measures the link
 	if t.held != nil && t.held.Load() {
 		return
 	}

@@ -82,6 +82,8 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.iceRestart(m, ref, in.Body.(*protocol.ICERestart).PC)
 	case protocol.TypeChat:
 		s.chat(m, ref, in.Body.(*protocol.Chat))
+	case protocol.TypeLinkStats:
+		s.linkStats(m, ref, in.Body.(*protocol.LinkStats))
 	}
 }
 

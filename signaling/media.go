@@ -34,6 +34,10 @@ type Peer interface {
 	// and, per received track, the participant's receiver reports. It
 	// takes the media server's locks: never call it with Server.mu held.
 	Downlink() sfu.Downlink
+	// Quality is the server's view of the participant's link, both
+	// halves, since the last call (the quality ticker's, quality.go). It
+	// takes the media server's locks: never call it with Server.mu held.
+	Quality() sfu.Quality
 	Close()
 }
 

@@ -84,6 +84,7 @@ type member struct {
 	ready       chan struct{} // closed when that opening is done
 	queued      *[][]byte     // while set, messages to m queue here (see join)
 	pathReady   string        // the path m last said it receives its peer's video over
+	quality     memberQuality // its link, as last measured (quality.go)
 }
 
 // send queues a message to m (or holds it, see held).

@@ -63,6 +63,9 @@ type Config struct {
 	// and the cluster's nodes whose pages may open a socket here: a load
 	// balancer's, in a cluster.
 	Origins []string
+	// QualityInterval is how often calls hear how their members' links
+	// fare (quality.go): 2 s; negative turns it off.
+	QualityInterval time.Duration
 }
 
 // Observer hears of tracks as they come and go, and of rooms that end
@@ -95,6 +98,8 @@ type Server struct {
 	admission    *admission            // admission.go
 	policies     map[string]RoomPolicy // operators' settings by room name
 	resumable    map[string]*member    // away-or-not members by resume token
+	qualityStop  chan struct{}         // ends the quality ticker (quality.go)
+	qualityOnce  sync.Once
 }
 
 // RoomPolicy is an operator's setting for a room (POST
@@ -160,6 +165,13 @@ func New(cfg Config) *Server {
 	if s.cfg.CheckOrigin == nil {
 		s.cfg.CheckOrigin = s.checkOrigin
 	}
+	s.qualityStop = make(chan struct{})
+	switch {
+	case cfg.QualityInterval == 0:
+		go s.qualityLoop(2*time.Second, s.qualityStop)
+	case cfg.QualityInterval > 0:
+		go s.qualityLoop(cfg.QualityInterval, s.qualityStop)
+	}
 	return s
 }
 
@@ -184,6 +196,7 @@ func (s *Server) Handler() http.Handler {
 // Shutdown tells every client goodbye, closes their connections (which
 // ends their media sessions) and waits for that, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopQuality()
 	s.mu.Lock()
 	s.closing = true
 	conns := make([]*conn, 0, len(s.conns))

@@ -267,7 +267,8 @@ export class App {
       this.view.room.quality(q);
       // The server sees the SFU path itself; the direct one only we see.
       if (session.directActive && q.level !== 'unknown') {
-        this.signal?.send('link-stats', { rttMs: Math.round((q.rtt ?? 0) * 1000), loss: q.loss ?? 0, jitterMs: q.jitterMs ?? 0, relay: !!q.relay });
+        const ms = (v) => Math.min(10000, Math.max(0, Math.round(v)));
+        this.signal?.send('link-stats', { rttMs: ms((q.rtt ?? 0) * 1000), loss: Math.min(1, q.loss ?? 0), jitterMs: ms(q.jitterMs ?? 0), relay: !!q.relay });
       }
     });
     this.stats.start();

@@ -126,7 +126,17 @@ func (c *twccLoss) read() (float64, bool) {
 func (p *Participant) Quality() Quality {
 	p.mu.Lock()
 	ups := append([]*UpTrack(nil), p.ups...)
-	pcs := []*webrtc.PeerConnection{p.sub, p.pub}
+	// Only transports that have connected: pion's ICE transport sets its
+	// gatherer when it starts, unguarded, and its selected-pair getters
+	// read it. Connecting comes after that start, and p.up is written
+	// under p.mu when it does, so reading p.up here orders the two.
+	var pcs []*webrtc.PeerConnection
+	if _, seen := p.up[RoleSubscribe]; seen && p.sub != nil {
+		pcs = append(pcs, p.sub)
+	}
+	if _, seen := p.up[RolePublish]; seen && p.pub != nil {
+		pcs = append(pcs, p.pub)
+	}
 	p.mu.Unlock()
 	var q Quality
 	var upJitter jitterOf

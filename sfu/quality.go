@@ -61,14 +61,44 @@ const minDownSample = 10
 
 // twccLoss counts, from a subscriber's transport-cc feedback, the
 // packets the server sent whose fate it reported, and those received.
-// Each transport-wide sequence number counts once, even when a later
-// feedback names it again (after a reordering).
+// Each transport-wide sequence number counts once as reported. A number
+// first reported missing and named received by a later feedback counts
+// as received then: it was late, not lost. Packets leave the server out
+// of their numbers' order (the forwarding goroutines of a transport race
+// between numbering and sending) and the subscriber's tracks are read
+// by goroutines of their own, so on a busy machine late packets are
+// common, and pion's recorder reports them again once they arrive.
 type twccLoss struct {
 	mu                 sync.Mutex
 	started            bool
 	high               uint16 // the newest sequence number counted
 	reported, received uint64
 	prevRep, prevRecv  uint64 // at the last read
+	// missing has a bit set for each number of the last lateWindow
+	// reported missing and not (yet) received.
+	missing [1 << 16 / 64]uint64
+}
+
+// lateWindow is how far behind the newest number a missing packet may
+// still turn up late and count as received.
+const lateWindow = 4096
+
+func (c *twccLoss) bit(seq uint16) (*uint64, uint64) {
+	return &c.missing[seq/64], 1 << (seq % 64)
+}
+
+// advance makes seq the newest number, clearing what the bits of the
+// numbers skipped over said of their use 65536 numbers ago.
+func (c *twccLoss) advance(seq uint16) {
+	if d := seq - c.high; !c.started || d > lateWindow {
+		c.missing = [len(c.missing)]uint64{}
+	} else {
+		for s := c.high + 1; s != seq+1; s++ {
+			w, b := c.bit(s)
+			*w &^= b
+		}
+	}
+	c.started, c.high = true, seq
 }
 
 // count takes in one feedback packet. Runs on the subscriber's RTCP
@@ -81,10 +111,20 @@ func (c *twccLoss) count(fb *rtcp.TransportLayerCC) {
 		if left == 0 {
 			return
 		}
-		if !c.started || int16(seq-c.high) > 0 {
-			c.started, c.high = true, seq
+		got := sym != rtcp.TypeTCCPacketNotReceived
+		switch {
+		case !c.started || int16(seq-c.high) > 0:
+			c.advance(seq)
 			c.reported++
-			if sym != rtcp.TypeTCCPacketNotReceived {
+			if got {
+				c.received++
+			} else {
+				w, b := c.bit(seq)
+				*w |= b
+			}
+		case got && c.high-seq < lateWindow:
+			if w, b := c.bit(seq); *w&b != 0 {
+				*w &^= b
 				c.received++
 			}
 		}

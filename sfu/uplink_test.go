@@ -146,6 +146,38 @@ func TestTWCCLossCountsEachPacketOnce(t *testing.T) {
 	}
 }
 
+// A packet first reported missing and then, by a later feedback, as
+// received was late, not lost; one named received long after it was
+// reported missing, or never reported, changes nothing.
+func TestTWCCLossLatePacketsAreNotLost(t *testing.T) {
+	fb := func(base uint16, syms ...uint16) *rtcp.TransportLayerCC {
+		return &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(len(syms)),
+			PacketChunks: []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: syms}}}
+	}
+	const nr, rx = rtcp.TypeTCCPacketNotReceived, rtcp.TypeTCCPacketReceivedSmallDelta
+	var c twccLoss
+	c.count(fb(100, rx, nr, rx, nr, rx, rx, rx)) // 101 and 103 missing
+	c.count(fb(101, rx, rx, rx))                 // 101 and 103 arrived late, 102 is named again
+	if c.reported != 7 || c.received != 7 {
+		t.Fatalf("reported %d received %d, want 7 and 7", c.reported, c.received)
+	}
+	c.count(fb(101, rx, rx, rx)) // named again: counted already
+	if c.received != 7 {
+		t.Fatalf("a packet named received twice counted twice: %d", c.received)
+	}
+	// 10000 numbers on, one missing packet; then the old missing number's
+	// slot is reused after the numbers wrap.
+	c.count(fb(10000, nr, rx))
+	c.count(fb(10000+lateWindow+1, rx))
+	c.count(fb(10000, rx)) // too late to count
+	if c.reported != 10 || c.received != 9 {
+		t.Fatalf("reported %d received %d, want 10 and 9", c.reported, c.received)
+	}
+	if loss, ok := c.read(); !ok || loss != 0.1 {
+		t.Fatalf("loss %v, %v; want 0.1", loss, ok)
+	}
+}
+
 // BenchmarkUplinkMeter is the cost the meter adds to each forwarded
 // packet.
 func BenchmarkUplinkMeter(b *testing.B) {

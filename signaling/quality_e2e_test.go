@@ -61,7 +61,11 @@ func levels(q protocol.Quality) string {
 
 // Three members on the SFU; one of them on a network that loses a fifth
 // of its packets both ways. Everyone in the call is told that member's
-// link is poor, with the loss it has, and that the others' are good.
+// link is poor, with the loss it has, and that the others' are not: they
+// lose little (what the impaired member's uplink lost before the
+// server is not theirs). A clean link is graded good or fair, not good
+// alone: the round trip and jitter of this in-process network are the
+// machine's scheduling, and on a loaded machine they pass good's bounds.
 func TestTheCallIsToldWhoseLinkIsPoor(t *testing.T) {
 	mw := newMediaWorld(t, 0)
 	ips := []string{"1.2.3.20", "1.2.3.21", "1.2.3.22"}
@@ -71,23 +75,26 @@ func TestTheCallIsToldWhoseLinkIsPoor(t *testing.T) {
 		readAll(t, p)
 		ps = append(ps, p)
 	}
-	allGood := func(q protocol.Quality) bool {
+	clean := func(m protocol.MemberQuality) bool {
+		return (m.Level == protocol.QualityGood || m.Level == protocol.QualityFair) && m.Path == protocol.PathSFU && m.LossPct < 5
+	}
+	allClean := func(q protocol.Quality) bool {
 		for _, p := range ps {
-			if m, ok := memberOf(q, p.ID()); !ok || m.Level != protocol.QualityGood || m.Path != protocol.PathSFU {
+			if m, ok := memberOf(q, p.ID()); !ok || !clean(m) {
 				return false
 			}
 		}
 		return len(q.Members) == 3
 	}
 	for _, p := range ps {
-		p.awaitQuality("every link good before the loss", 20*time.Second, allGood)
+		p.awaitQuality("every link clean before the loss", 20*time.Second, allClean)
 	}
 
 	mw.setLoss(ips[2], 0.2)
 	mw.setLossTo(ips[2], 0.2)
 	impaired := ps[2].ID()
 	for _, p := range ps {
-		q := p.awaitQuality("the impaired member poor, the others good", 20*time.Second, func(q protocol.Quality) bool {
+		q := p.awaitQuality("the impaired member poor, the others clean", 20*time.Second, func(q protocol.Quality) bool {
 			for _, o := range ps {
 				m, ok := memberOf(q, o.ID())
 				switch {
@@ -95,7 +102,7 @@ func TestTheCallIsToldWhoseLinkIsPoor(t *testing.T) {
 					return false
 				case o.ID() == impaired && (m.Level != protocol.QualityPoor || m.LossPct <= 5):
 					return false
-				case o.ID() != impaired && m.Level != protocol.QualityGood:
+				case o.ID() != impaired && !clean(m):
 					return false
 				}
 			}

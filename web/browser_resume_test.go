@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -82,15 +83,30 @@ func offline(t *testing.T, ctx context.Context, off bool) {
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-		MatchedNetworkConditions: []*network.Conditions{{Offline: off, PacketLoss: loss, DownloadThroughput: -1, UploadThroughput: -1}},
-	}); err != nil {
-		t.Fatal(err)
+	// Chromium's protocol moved "offline" from the command into each rule
+	// (Chromium 148 wants it on the command; the newest revision, cdproto's, in the
+	// rule), so the command goes out with both: a field a version does not
+	// know is ignored.
+	type rule struct {
+		URLPattern         string  `json:"urlPattern"`
+		Latency            float64 `json:"latency"`
+		DownloadThroughput float64 `json:"downloadThroughput"`
+		UploadThroughput   float64 `json:"uploadThroughput"`
+		PacketLoss         float64 `json:"packetLoss"`
+		Offline            bool    `json:"offline"`
+	}
+	type params struct {
+		Offline bool   `json:"offline"`
+		Rules   []rule `json:"matchedNetworkConditions"`
+	}
+	byRule := cdp.Command[params, network.EmulateNetworkConditionsByRuleResult]{Method: network.EmulateNetworkConditionsByRule.Method}
+	if _, err := chromedp.Call(ctx, byRule, params{off, []rule{{Offline: off, PacketLoss: loss, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
+		t.Fatalf("Network.emulateNetworkConditionsByRule: %v", err)
 	}
 	if _, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
 		Offline: off, DownloadThroughput: -1, UploadThroughput: -1,
 	}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Network.overrideNetworkState: %v", err)
 	}
 }
 

@@ -84,23 +84,15 @@ func offline(t *testing.T, ctx context.Context, off bool) {
 		t.Fatal(err)
 	}
 	// Chromium's protocol moved "offline" from the command into each rule
-	// (Chromium 148 wants it on the command; the newest revision, cdproto's, in the
-	// rule), so the command goes out with both: a field a version does not
-	// know is ignored.
-	type rule struct {
-		URLPattern         string  `json:"urlPattern"`
-		Latency            float64 `json:"latency"`
-		DownloadThroughput float64 `json:"downloadThroughput"`
-		UploadThroughput   float64 `json:"uploadThroughput"`
-		PacketLoss         float64 `json:"packetLoss"`
-		Offline            bool    `json:"offline"`
-	}
+	// (Chromium 148 wants it on the command; the newest revision, cdproto's,
+	// in the rule), so the command goes out with both: a field a version
+	// does not know is ignored.
 	type params struct {
-		Offline bool   `json:"offline"`
-		Rules   []rule `json:"matchedNetworkConditions"`
+		Offline bool                  `json:"offline"`
+		Rules   []*network.Conditions `json:"matchedNetworkConditions"`
 	}
 	byRule := cdp.Command[params, network.EmulateNetworkConditionsByRuleResult]{Method: network.EmulateNetworkConditionsByRule.Method}
-	if _, err := chromedp.Call(ctx, byRule, params{off, []rule{{Offline: off, PacketLoss: loss, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
+	if _, err := chromedp.Call(ctx, byRule, params{off, []*network.Conditions{{Offline: off, PacketLoss: loss, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
 		t.Fatalf("Network.emulateNetworkConditionsByRule: %v", err)
 	}
 	if _, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{

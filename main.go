@@ -158,7 +158,11 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 		ForwardAllow: cfg.tapAllow,
 		Notify:       func(room string, active bool, err error) { sig.SetRecording(room, active, err) },
 		OnChange:     func(in recording.Info) { hooks.Send(recordingEvent(in)) },
-		MayRecord:    func(room string) bool { return sig.MayRecord(room) }})
+		Incomplete: func(in recording.Info, err error) {
+			sig.RecordingIncomplete(in.Room, err)
+			hooks.Send(recordingIncompleteEvent(in))
+		},
+		MayRecord: func(room string) bool { return sig.MayRecord(room) }})
 	if err != nil {
 		return err
 	}
@@ -273,6 +277,17 @@ func recordingEvent(in recording.Info) webhook.Event {
 		data["error"] = in.Error
 	}
 	return webhook.Event{Type: "recording-finished", Room: in.Room, Data: data}
+}
+
+// recordingIncompleteEvent names the tracks a recording runs without
+// (ids, kinds, codecs and why; no names).
+func recordingIncompleteEvent(in recording.Info) webhook.Event {
+	missing := []map[string]any{}
+	for _, m := range in.Missing {
+		missing = append(missing, map[string]any{"participant": m.Participant, "track": m.Track,
+			"kind": m.Kind, "codec": m.Codec, "reason": m.Reason})
+	}
+	return webhook.Event{Type: "recording-incomplete", Room: in.Room, Data: map[string]any{"recording": in.ID, "missing": missing}}
 }
 
 // drainUntil waits for the consults to end, at most timeout (0: not at

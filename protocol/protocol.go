@@ -292,25 +292,28 @@ type Recording struct {
 
 // Error codes.
 const (
-	ErrBadRequest     = "bad-request"    // malformed JSON or fields out of range
-	ErrUnknownType    = "unknown-type"   // no such message type
-	ErrTooLarge       = "too-large"      // message over the size limit
-	ErrRateLimited    = "rate-limited"   // too many messages; this one was dropped
-	ErrNotJoined      = "not-joined"     // join first
-	ErrAlreadyJoined  = "already-joined" // one room per connection
-	ErrRoomFull       = "room-full"      // the room's live capacity is reached
-	ErrUnauthorized   = "unauthorized"   // missing, invalid or expired token
-	ErrForbidden      = "forbidden"      // the token does not grant this
-	ErrInvalidSDP     = "invalid-sdp"
-	ErrInvalidICE     = "invalid-candidate"
-	ErrNotFound       = "not-found"     // no such participant
-	ErrInvalidState   = "invalid-state" // e.g. accept with no incoming call
-	ErrServer         = "server-error"
-	ErrTransport      = "transport-failed" // the media connection died
-	ErrRecording      = "recording-failed" // to admins: a recording stopped on an error
-	ErrNotHost        = "not-host"         // only a host may do this
-	ErrServerBusy     = "server-busy"      // a server-wide limit: try again after Error.RetryAfterMS
-	ErrServerDraining = "server-draining"  // the server is being replaced and opens no new rooms
+	ErrBadRequest    = "bad-request"    // malformed JSON or fields out of range
+	ErrUnknownType   = "unknown-type"   // no such message type
+	ErrTooLarge      = "too-large"      // message over the size limit
+	ErrRateLimited   = "rate-limited"   // too many messages; this one was dropped
+	ErrNotJoined     = "not-joined"     // join first
+	ErrAlreadyJoined = "already-joined" // one room per connection
+	ErrRoomFull      = "room-full"      // the room's live capacity is reached
+	ErrUnauthorized  = "unauthorized"   // missing, invalid or expired token
+	ErrForbidden     = "forbidden"      // the token does not grant this
+	ErrInvalidSDP    = "invalid-sdp"
+	ErrInvalidICE    = "invalid-candidate"
+	ErrNotFound      = "not-found"     // no such participant
+	ErrInvalidState  = "invalid-state" // e.g. accept with no incoming call
+	ErrServer        = "server-error"
+	ErrTransport     = "transport-failed" // the media connection died
+	ErrRecording     = "recording-failed" // to admins: a recording stopped on an error
+	// ErrRecordingIncomplete, to admins: a recording runs without one of
+	// a participant's tracks (a codec no file holds, or an unusable stream).
+	ErrRecordingIncomplete = "recording-incomplete"
+	ErrNotHost             = "not-host"        // only a host may do this
+	ErrServerBusy          = "server-busy"     // a server-wide limit: try again after Error.RetryAfterMS
+	ErrServerDraining      = "server-draining" // the server is being replaced and opens no new rooms
 )
 
 // Error reports a problem with one client message. Ref is the message's

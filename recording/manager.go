@@ -1,4 +1,5 @@
-// Package recording records consults to WebM files (one per participant)
+// Package recording records consults to Matroska files (one per
+// participant: WebM for VP8/VP9, .mkv once H.264 is in it)
 // and forwards live tracks as plain RTP to local tools such as ffmpeg. It
 // takes packets from the SFU through taps and learns about tracks from the
 // signaling layer; it decodes nothing.
@@ -35,6 +36,11 @@ type Config struct {
 	// OnChange, when set, hears of each recording as it starts and once
 	// it has stopped (its files complete), for webhooks.
 	OnChange func(Info)
+	// Incomplete, when set, hears that a participant's track cannot be
+	// recorded (a codec no file here holds, or an H.264 stream that
+	// never sent its parameter sets). The recording goes on without it;
+	// the room's hosts must know.
+	Incomplete func(in Info, err error)
 	// MayRecord, when set, is asked before a recording of a room starts:
 	// false refuses it (ErrNotAllowed), an operator's policy for rooms
 	// that must never be recorded.
@@ -68,6 +74,18 @@ type Info struct {
 	Files       []FileInfo    `json:"files"`
 	Bytes       int64         `json:"bytes"`
 	Duration    time.Duration `json:"durationNs"`
+	// Missing lists tracks that could not be recorded, and why.
+	Missing []MissingTrack `json:"missing,omitempty"`
+}
+
+// MissingTrack is a participant's track that is not in the recording.
+type MissingTrack struct {
+	Participant string    `json:"participant"`
+	Track       string    `json:"track"`
+	Kind        string    `json:"kind"`
+	Codec       string    `json:"codec"`
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
 }
 
 // FileInfo is one file of a recording. Duration is what a player will
@@ -86,6 +104,7 @@ type FileInfo struct {
 type TrackFileInfo struct {
 	Kind     string        `json:"kind"`
 	Codec    string        `json:"codec"`
+	Source   string        `json:"source,omitempty"` // "screen" for a screen share
 	Start    time.Duration `json:"startNs"`
 	Duration time.Duration `json:"durationNs"`
 }

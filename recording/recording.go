@@ -2,6 +2,7 @@ package recording
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type recording struct {
 	opening map[string]bool
 	again   map[string]bool
 	early   map[string]*early // by track id: taps of new tracks until a file takes them
+	missing []MissingTrack
 }
 
 type part struct {
@@ -129,7 +131,7 @@ func (r *recording) open(participant string) {
 	r.mu.Unlock()
 
 	log := r.m.log.With(zap.String("room", r.room), zap.String("participant", participant), zap.String("recording", r.id))
-	path, err := fileName(r.m.cfg.Dir, r.room, identity, time.Now(), n, ".webm")
+	path, err := fileName(r.m.cfg.Dir, r.room, identity, time.Now(), n, fileExt(tracks))
 	if err != nil {
 		r.stop(err)
 		return
@@ -155,12 +157,10 @@ func (r *recording) open(participant string) {
 			e.stop()
 		}
 	}()
-	f, skipped, err := openFile(path, tracks, start, func(err error) { r.stop(err) })
+	f, err := openFile(path, tracks, start, func(err error) { r.stop(err) },
+		func(t sfu.TrackInfo, why error) { r.trackSkipped(participant, t, why) })
 	if f != nil {
 		f.participant = participant
-	}
-	for _, t := range skipped {
-		log.Warn("track not recordable in WebM; use an RTP tap (see docs/recording.md)", zap.String("codec", t.Codec))
 	}
 	if errors.Is(err, errCodec) {
 		return
@@ -202,6 +202,20 @@ func (r *recording) open(participant string) {
 		closePart(prev)
 	}
 	log.Info("recording file opened", zap.String("path", path), zap.Int("tracks", len(ids)))
+}
+
+// trackSkipped reports a track that no file can hold: the recording goes
+// on without it, and says so (API, log, the room's hosts, webhooks).
+func (r *recording) trackSkipped(participant string, t sfu.TrackInfo, why error) {
+	r.mu.Lock()
+	r.missing = append(r.missing, MissingTrack{Participant: participant, Track: t.ID, Kind: t.Kind,
+		Codec: t.Codec, Reason: why.Error(), At: time.Now()})
+	r.mu.Unlock()
+	r.m.log.Warn("track not recorded", zap.String("room", r.room), zap.String("recording", r.id),
+		zap.String("participant", participant), zap.String("track", t.ID), zap.String("codec", t.Codec), zap.Error(why))
+	if r.m.cfg.Incomplete != nil {
+		r.m.cfg.Incomplete(r.info(), fmt.Errorf("%s of a participant not recorded: %w", t.Kind, why))
+	}
 }
 
 func sameTracks(have map[string]bool, tracks []sfu.TrackInfo) bool {
@@ -263,7 +277,7 @@ func (r *recording) info() Info {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in := Info{ID: r.id, Room: r.room, Participant: r.participant, State: r.state, Started: r.started,
-		Files: []FileInfo{}}
+		Files: []FileInfo{}, Missing: append([]MissingTrack(nil), r.missing...)}
 	if r.err != nil {
 		in.Error = r.err.Error()
 	}
@@ -272,6 +286,9 @@ func (r *recording) info() Info {
 		in.Stopped = &t
 	}
 	for _, f := range r.files {
+		if f.gone() {
+			continue
+		}
 		b, d, tracks := f.stats()
 		in.Files = append(in.Files, FileInfo{Path: f.path, Participant: f.participant, Bytes: b, Duration: d, Tracks: tracks})
 		in.Bytes += b

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/at-wat/ebml-go/webm"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -14,7 +13,7 @@ import (
 	"consult/sfu"
 )
 
-// trackWriter turns one tapped RTP stream into WebM blocks. The sample
+// trackWriter turns one tapped RTP stream into Matroska blocks. The sample
 // builder reorders packets and drops frames with holes, so a lost packet
 // costs a frame, never a corrupt one. Timestamps come from RTP, anchored
 // to the wall clock at the track's first frame, which keeps audio and
@@ -24,10 +23,10 @@ type trackWriter struct {
 	index int // in f.tracks
 	info  sfu.TrackInfo
 	clock int64
-	out   webm.BlockWriteCloser
 	sb    *samplebuilder.SampleBuilder
 	video bool
 	vp9   bool
+	h264  bool
 
 	mu      sync.Mutex
 	started bool
@@ -36,21 +35,28 @@ type trackWriter struct {
 	ext     int64  // unwrapped RTP timestamp offset
 	last    uint32
 	closed  bool
+	// an H.264 stream's latest parameter sets, until its first keyframe
+	sps, pps []byte
 }
 
-func newTrackWriter(f *file, index int, info sfu.TrackInfo, out webm.BlockWriteCloser) *trackWriter {
+func newTrackWriter(f *file, index int, info sfu.TrackInfo) *trackWriter {
 	var dep rtp.Depacketizer = &codecs.OpusPacket{}
 	maxLate, clock := uint16(32), int64(48000)
 	video := info.Kind == "video"
 	vp9 := strings.EqualFold(info.Codec, webrtc.MimeTypeVP9)
+	h264 := strings.EqualFold(info.Codec, webrtc.MimeTypeH264)
 	if video {
 		maxLate, clock = 256, 90000
-		dep = &codecs.VP8Packet{}
-		if vp9 {
+		switch {
+		case vp9:
 			dep = &codecs.VP9Packet{}
+		case h264:
+			dep = &codecs.H264Packet{}
+		default:
+			dep = &codecs.VP8Packet{}
 		}
 	}
-	return &trackWriter{f: f, index: index, info: info, out: out, video: video, vp9: vp9, clock: clock,
+	return &trackWriter{f: f, index: index, info: info, video: video, vp9: vp9, h264: h264, clock: clock,
 		sb: samplebuilder.New(maxLate, dep, uint32(clock))}
 }
 
@@ -87,7 +93,32 @@ func (t *trackWriter) writeSample(data []byte, ts uint32, at time.Time) error {
 	if len(data) == 0 {
 		return nil
 	}
-	key := !t.video || isKeyframe(data, t.vp9)
+	var key bool
+	if t.h264 {
+		fr := toAVC(nil, data)
+		if len(fr.data) == 0 {
+			return nil
+		}
+		data, key = fr.data, fr.key
+		if !t.started {
+			if fr.sps != nil {
+				t.sps = append(t.sps[:0], fr.sps...)
+			}
+			if fr.pps != nil {
+				t.pps = append(t.pps[:0], fr.pps...)
+			}
+			if !key {
+				return nil
+			}
+			private, err := avcConfig(t.sps, t.pps)
+			if err != nil {
+				return nil // a decoder cannot start without them: wait for a keyframe that has them
+			}
+			t.f.setPrivate(t.index, private)
+		}
+	} else {
+		key = !t.video || isKeyframe(data, t.vp9)
+	}
 	if !t.started {
 		if !key {
 			return nil // a decoder starts on a keyframe; so does the file
@@ -106,9 +137,7 @@ func (t *trackWriter) writeSample(data []byte, ts uint32, at time.Time) error {
 	t.ext += int64(int32(ts - t.last)) // wrap-safe step
 	t.last = ts
 	ms := t.base + t.ext*1000/t.clock
-	_, err := t.out.Write(key, ms, data)
-	t.f.wrote(t.index, len(data), ms)
-	return err
+	return t.f.block(t.index, key, ms, data)
 }
 
 // isKeyframe reads the frame type from a VP8 frame tag or a VP9
@@ -131,5 +160,5 @@ func (t *trackWriter) close() {
 		return
 	}
 	t.closed = true
-	_ = t.out.Close()
+	t.f.endTrack(t.index)
 }

@@ -223,6 +223,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // SetRecording tells a room's members whether it is being recorded; admins
 // also get the error that stopped a recording.
+// RecordingIncomplete tells a room's hosts that its recording runs
+// without one of a participant's tracks, and why.
+func (s *Server) RecordingIncomplete(room string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.rooms[room]; r != nil {
+		for _, m := range r.members {
+			if may(m, actRecord) {
+				m.replyError("", protocol.ErrRecordingIncomplete, "recording incomplete: "+err.Error())
+			}
+		}
+	}
+}
+
 func (s *Server) SetRecording(room string, active bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -27,6 +27,7 @@ type config struct {
 	logLevel         string
 	turn             turnFlags
 	recordDir        string
+	recordKeep       time.Duration
 	tapAllow         []netip.Prefix
 	tlsCert, tlsKey  string
 	tlsSelfSigned    bool
@@ -62,7 +63,7 @@ func parseFlags(args []string) (config, error) {
 		st.file = file
 	}
 	str, boolean, integer, number, duration := st.str, st.boolean, st.integer, st.number, st.duration
-	var configFile, portRange, publicIPs, interfaces, tapAllow, tlsHosts, webhookURLs string
+	var configFile, portRange, publicIPs, interfaces, tapAllow, tlsHosts, webhookURLs, recordKeep string
 	str(&configFile, "config", "", "read settings from this YAML file (keys are these flags' names; flags and CONSULT_ variables win)")
 	str(&c.addr, "addr", ":8080", "HTTP listen address (web client, /ws, /api)")
 	integer(&c.udpPort, "ice-udp-port", 7882, "one UDP port for all WebRTC media (ICE UDP mux); 0 for ephemeral ports")
@@ -101,6 +102,7 @@ func parseFlags(args []string) (config, error) {
 	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
 	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
 	str(&c.recordDir, "record-dir", "recordings", "directory for recordings and RTP tap SDP files")
+	str(&recordKeep, "record-keep", "", "delete recordings this long after they stop (e.g. 30d, 72h); empty keeps them")
 	str(&tapAllow, "tap-allow", "127.0.0.0/8,::1/128", "CIDRs RTP taps may send to")
 	if err := st.checkFileKeys(); err != nil {
 		return c, err
@@ -150,6 +152,13 @@ func parseFlags(args []string) (config, error) {
 		}
 		c.portMin, c.portMax = uint16(a), uint16(b)
 	}
+	if recordKeep != "" {
+		d, err := parseKeep(recordKeep)
+		if err != nil {
+			return c, bad("record-keep", err)
+		}
+		c.recordKeep = d
+	}
 	for _, p := range splitList(tapAllow) {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
@@ -184,4 +193,26 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseKeep reads a retention: a Go duration, or a whole number of days
+// ("30d"), at least an hour.
+func parseKeep(s string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 || days > 36500 {
+			return 0, fmt.Errorf("want a number of days such as 30d, got %q", s)
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, err
+		}
+	}
+	if d < time.Hour {
+		return 0, fmt.Errorf("want at least an hour, got %v", d)
+	}
+	return d, nil
 }

@@ -155,9 +155,9 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 		}()
 	}
 	rec, err := recording.New(recording.Config{Dir: cfg.recordDir, Tapper: media, Logger: log.Named("recording"),
-		ForwardAllow: cfg.tapAllow,
-		Notify:       func(room string, active bool, err error) { sig.SetRecording(room, active, err) },
-		OnChange:     func(in recording.Info) { hooks.Send(recordingEvent(in)) },
+		ForwardAllow: cfg.tapAllow, Keep: cfg.recordKeep,
+		Notify:   func(room string, active bool, err error) { sig.SetRecording(room, active, err) },
+		OnChange: func(in recording.Info) { hooks.Send(recordingEvent(in)) },
 		Incomplete: func(in recording.Info, err error) {
 			sig.RecordingIncomplete(in.Room, err)
 			hooks.Send(recordingIncompleteEvent(in))

@@ -51,7 +51,13 @@ func TestParseFlags(t *testing.T) {
 		len(c.cluster.allowOrigins) != 1 {
 		t.Fatalf("cluster flags %+v, %v", c.cluster, err)
 	}
-	for _, bad := range [][]string{{"-ice-port-range", "9-1"}, {"-room-capacity", "0"}, {"-ring-timeout", "soon"},
+	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "72h": 72 * time.Hour} {
+		if c, err = parseFlags([]string{"-record-keep", in}); err != nil || c.recordKeep != want {
+			t.Fatalf("-record-keep %s: %v, %v", in, c.recordKeep, err)
+		}
+	}
+	for _, bad := range [][]string{{"-record-keep", "10m"}, {"-record-keep", "0d"}, {"-record-keep", "month"},
+		{"-ice-port-range", "9-1"}, {"-room-capacity", "0"}, {"-ring-timeout", "soon"},
 		{"-join-rate", "-1"}, {"-max-live", "many"}, {"-max-load", "high"}, {"-pprof"},
 		{"-redis-down", "maybe"}, {"-public-url", "node1:8080"}, {"-allow-origin", "consult.example.org"}} {
 		if _, err := parseFlags(bad); err == nil {

@@ -323,12 +323,12 @@ func (f *file) wroteLocked(track, n int, ms int64) {
 
 // stats returns the bytes written and the media duration so far, of the
 // file and of each track (where it starts in the file, and how long it
-// runs), as a player will see them: the muxer counts time from the
+// runs), and when its first block was, as a player will see them: the muxer counts time from the
 // file's first block (ebml-go writes block times relative to it, and the
 // duration as the last less the first), not from the file's clock start,
 // which early taps may put well before the first keyframe. A track with
 // no block yet has zero for both.
-func (f *file) stats() (int64, time.Duration, []TrackFileInfo) {
+func (f *file) stats() (int64, time.Duration, []TrackFileInfo, time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	first := max(f.firstMS, 0)
@@ -350,7 +350,11 @@ func (f *file) stats() (int64, time.Duration, []TrackFileInfo) {
 		}
 		tracks = append(tracks, ti)
 	}
-	return f.bytes, d, tracks
+	var at time.Time // the first block's wall clock
+	if f.firstMS >= 0 {
+		at = f.start.Add(time.Duration(f.firstMS) * time.Millisecond)
+	}
+	return f.bytes, d, tracks, at
 }
 
 // close ends every track; ebml-go then finishes and closes the file.

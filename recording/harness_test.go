@@ -38,6 +38,12 @@ type stack struct {
 // startStack runs SFU, signaling and recorder wired as main wires them.
 func startStack(t *testing.T, dir string) *stack {
 	t.Helper()
+	return startStackWith(t, dir, nil)
+}
+
+// startStackWith is startStack with join tokens signed with secret.
+func startStackWith(t *testing.T, dir string, secret []byte) *stack {
+	t.Helper()
 	log := testlog.New(t)
 	s, err := sfu.New(sfu.Config{Logger: log, ICE: sfu.ICEConfig{IncludeLoopback: true}})
 	if err != nil {
@@ -50,7 +56,7 @@ func startStack(t *testing.T, dir string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig = signaling.New(signaling.Config{Logger: log, Media: signaling.SFUMedia(s), Observer: rec})
+	sig = signaling.New(signaling.Config{Logger: log, Media: signaling.SFUMedia(s), Observer: rec, Secret: secret})
 	mux := http.NewServeMux()
 	mux.Handle("/", sig.Handler())
 	mux.Handle("/api/recordings", rec.Handler(sig.RoomAccess))
@@ -104,6 +110,12 @@ func run(t *testing.T, name string, args ...string) string {
 // participant joins live and returns its client.
 func participant(t *testing.T, url, room, name string, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
 	t.Helper()
+	return participantWith(t, url, protocol.Join{Room: room, Name: name, Live: true}, onTrack)
+}
+
+// participantWith joins as j says (a token, a role) and returns its client.
+func participantWith(t *testing.T, url string, j protocol.Join, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
 	defer cancel()
 	se := &webrtc.SettingEngine{}
@@ -115,7 +127,7 @@ func participant(t *testing.T, url, room, name string, onTrack func(*webrtc.Trac
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	if _, err := c.Join(ctx, protocol.Join{Room: room, Name: name, Live: true}); err != nil {
+	if _, err := c.Join(ctx, j); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"consult/sfu"
 )
@@ -21,14 +24,47 @@ func (m *Manager) Handler(access Access) http.Handler {
 		return r.Context().Value(accessKey{}).(func(string) bool)
 	}
 	mux.HandleFunc("GET /api/recordings", func(w http.ResponseWriter, r *http.Request) {
-		ok := allowed(r)
+		ok, room := allowed(r), r.URL.Query().Get("room")
 		out := []Info{}
 		for _, info := range m.List() {
-			if ok(info.Room) {
+			if ok(info.Room) && (room == "" || info.Room == room) {
 				out = append(out, info)
 			}
 		}
 		reply(w, out, nil)
+	})
+	// One recording, its manifest, and its files: only those of a room
+	// the token reaches, and only names the recording lists (never a
+	// path, never a directory listing).
+	find := func(w http.ResponseWriter, r *http.Request) (Info, bool) {
+		info, found := m.info(r.PathValue("id"))
+		if !found || !allowed(r)(info.Room) {
+			reply(w, nil, ErrNotFound)
+			return Info{}, false
+		}
+		return info, true
+	}
+	mux.HandleFunc("GET /api/recordings/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if info, ok := find(w, r); ok {
+			reply(w, info, nil)
+		}
+	})
+	mux.HandleFunc("GET /api/recordings/{id}/manifest", func(w http.ResponseWriter, r *http.Request) {
+		if info, ok := find(w, r); ok {
+			serveFile(w, r, filepath.Join(m.cfg.Dir, filepath.Base(info.Manifest)), "application/json")
+		}
+	})
+	mux.HandleFunc("GET /api/recordings/{id}/files/{name}", func(w http.ResponseWriter, r *http.Request) {
+		info, ok := find(w, r)
+		if !ok {
+			return
+		}
+		path, ok := m.filePath(info, r.PathValue("name"))
+		if !ok {
+			reply(w, nil, ErrNotFound)
+			return
+		}
+		serveFile(w, r, path, "")
 	})
 	mux.HandleFunc("POST /api/recordings", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Room, Participant string }
@@ -97,6 +133,27 @@ func (m *Manager) Handler(access Access) http.Handler {
 }
 
 type accessKey struct{}
+
+// serveFile sends a file with ranges (a player seeks), as an attachment.
+func serveFile(w http.ResponseWriter, r *http.Request, path, ctype string) {
+	f, err := os.Open(path)
+	if err != nil {
+		reply(w, nil, ErrNotFound)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		reply(w, nil, ErrNotFound)
+		return
+	}
+	if ctype != "" {
+		w.Header().Set("Content-Type", ctype)
+	}
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": st.Name()}))
+	w.Header().Set("Cache-Control", "no-store") // patient data
+	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+}
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)

@@ -6,6 +6,8 @@
 package recording
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -53,6 +55,11 @@ type Config struct {
 	Settle time.Duration
 	// ForwardAllow lists where RTP forwards may go (default loopback).
 	ForwardAllow []netip.Prefix
+	// Keep, when set, is how long recordings are kept after they stop:
+	// older ones (files, composite, manifest) are deleted, checked at
+	// start and every ExpireEvery (default an hour).
+	Keep        time.Duration
+	ExpireEvery time.Duration
 }
 
 // Recording states.
@@ -60,6 +67,9 @@ const (
 	StateRecording = "recording"
 	StateStopped   = "stopped"
 	StateFailed    = "failed"
+	// StateRecovered: the server stopped during the recording (a crash);
+	// the next start repaired its files.
+	StateRecovered = "recovered"
 )
 
 // Info describes a recording for the admin API.
@@ -76,6 +86,13 @@ type Info struct {
 	Duration    time.Duration `json:"durationNs"`
 	// Missing lists tracks that could not be recorded, and why.
 	Missing []MissingTrack `json:"missing,omitempty"`
+	// Consent says how consent was taken and holds the answers; People
+	// who took part (role and identity where known).
+	Consent Consent  `json:"consent"`
+	People  []Person `json:"participants"`
+	// Manifest is the name of the manifest file beside the files.
+	Manifest  string         `json:"manifest"`
+	Composite *CompositeInfo `json:"composite,omitempty"`
 }
 
 // MissingTrack is a participant's track that is not in the recording.
@@ -91,8 +108,12 @@ type MissingTrack struct {
 // FileInfo is one file of a recording. Duration is what a player will
 // show, from the file's first block to its last.
 type FileInfo struct {
-	Path        string          `json:"path"`
+	Path        string          `json:"path,omitempty"`
+	Name        string          `json:"name"`
 	Participant string          `json:"participant"`
+	Started     time.Time       `json:"started"` // wall clock of its first block
+	SHA256      string          `json:"sha256,omitempty"`
+	Error       string          `json:"error,omitempty"`
 	Bytes       int64           `json:"bytes"`
 	Duration    time.Duration   `json:"durationNs"`
 	Tracks      []TrackFileInfo `json:"tracks"`
@@ -131,8 +152,13 @@ type Manager struct {
 	mu       sync.Mutex
 	seq      int
 	recs     map[string]*recording
+	past     map[string]pastRecording // by id: recordings of earlier runs
 	forwards map[string]*Forward
 	members  map[string]map[string]*member // room → participant id → member
+
+	quit      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the retention loop and each stopped recording's finishing work
 }
 
 // New checks the directory and returns a manager.
@@ -146,11 +172,35 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Notify == nil {
 		cfg.Notify = func(string, bool, error) {}
 	}
+	if cfg.ExpireEvery <= 0 {
+		cfg.ExpireEvery = time.Hour
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("recording directory: %w", err)
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger, recs: map[string]*recording{}, forwards: map[string]*Forward{},
-		members: map[string]map[string]*member{}}, nil
+	m := &Manager{cfg: cfg, log: cfg.Logger, recs: map[string]*recording{}, forwards: map[string]*Forward{},
+		members: map[string]map[string]*member{}, past: map[string]pastRecording{}, quit: make(chan struct{})}
+	m.loadPast()
+	m.expire(time.Now())
+	if cfg.Keep > 0 {
+		m.wg.Add(1)
+		go m.expireLoop()
+	}
+	return m, nil
+}
+
+func (m *Manager) expireLoop() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.ExpireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.quit:
+			return
+		case now := <-t.C:
+			m.expire(now)
+		}
+	}
 }
 
 // TrackPublished records that a participant publishes a track; a running
@@ -200,7 +250,7 @@ func (m *Manager) TrackUnpublished(room, participant, trackID string) {
 func (m *Manager) activeLocked(room, participant string) []*recording {
 	var out []*recording
 	for _, r := range m.recs {
-		if r.room == room && (r.participant == "" || r.participant == participant) && r.active() {
+		if r.room == room && (r.participant == "" || r.participant == participant) && r.active() && r.records(participant) {
 			out = append(out, r)
 		}
 	}
@@ -218,19 +268,42 @@ func (m *Manager) snapshot(room, participant string) (string, []sfu.TrackInfo) {
 	return mb.identity, append([]sfu.TrackInfo(nil), mb.tracks...)
 }
 
-// Start records a room (participant empty) or one participant of it.
+// Start records a room (participant empty) or one participant of it, at
+// once: an API client that starts a recording takes consent itself.
 func (m *Manager) Start(room, participant string) (Info, error) {
+	return m.StartWith(room, StartOptions{Participant: participant, Consent: Consent{Policy: ConsentElsewhere, By: "api"}})
+}
+
+// StartOptions describe a recording started from the call.
+type StartOptions struct {
+	Participant string // record only this one
+	Consent     Consent
+	People      []Person
+	// Only, when not nil, limits the recording to these participants
+	// (those who agreed); others come in through Answered.
+	Only []string
+}
+
+// StartWith starts a recording as o says.
+func (m *Manager) StartWith(room string, o StartOptions) (Info, error) {
 	if m.cfg.MayRecord != nil && !m.cfg.MayRecord(room) {
 		return Info{}, fmt.Errorf("%w: %q", ErrNotAllowed, room)
 	}
 	m.mu.Lock()
 	ms := m.members[room]
-	if participant != "" && ms[participant] == nil {
+	if o.Participant != "" && ms[o.Participant] == nil {
 		m.mu.Unlock()
-		return Info{}, fmt.Errorf("%w: participant %q publishes nothing in %q", ErrNoRoom, participant, room)
+		return Info{}, fmt.Errorf("%w: participant %q publishes nothing in %q", ErrNoRoom, o.Participant, room)
 	}
 	m.seq++
-	r := newRecording(m, fmt.Sprintf("rec-%d-%d", time.Now().Unix(), m.seq), room, participant)
+	r := newRecording(m, fmt.Sprintf("rec-%d-%d-%s", time.Now().Unix(), m.seq, randomHex(3)), room, o.Participant)
+	r.consent, r.people = o.Consent, append([]Person(nil), o.People...)
+	if o.Only != nil {
+		r.only = map[string]bool{}
+		for _, id := range o.Only {
+			r.only[id] = true
+		}
+	}
 	m.recs[r.id] = r
 	if m.cfg.OnChange != nil {
 		// Now, before any file opens: a file that fails stops the
@@ -239,19 +312,64 @@ func (m *Manager) Start(room, participant string) (Info, error) {
 	}
 	var who []string
 	for id := range ms {
-		if participant == "" || id == participant {
+		if (o.Participant == "" || id == o.Participant) && r.records(id) {
 			who = append(who, id)
 		}
 	}
 	m.mu.Unlock()
+	r.save()
 	sort.Strings(who)
 	for _, id := range who {
 		r.open(id)
 	}
 	m.log.Info("recording started", zap.String("room", room), zap.String("recording", r.id),
-		zap.String("participant", participant))
+		zap.String("participant", o.Participant), zap.String("consent", o.Consent.Policy))
 	m.notify(room, nil)
 	return r.info(), nil
+}
+
+// Answered adds a member's answer, given after the start (a member who
+// came later), to the room's running recordings: one who agreed is
+// recorded from now on, one who declined never is.
+func (m *Manager) Answered(room string, a Answer, p Person) {
+	m.mu.Lock()
+	var recs []*recording
+	for _, r := range m.recs {
+		if r.room == room && r.active() {
+			recs = append(recs, r)
+		}
+	}
+	publishing := m.members[room][a.Participant] != nil
+	m.mu.Unlock()
+	for _, r := range recs {
+		if r.answered(a, p) && publishing {
+			r.open(a.Participant)
+		}
+	}
+}
+
+// StopRoom stops the room's running recordings.
+func (m *Manager) StopRoom(room string) []Info {
+	m.mu.Lock()
+	var recs []*recording
+	for _, r := range m.recs {
+		if r.room == room && r.active() {
+			recs = append(recs, r)
+		}
+	}
+	m.mu.Unlock()
+	out := []Info{}
+	for _, r := range recs {
+		r.stop(nil)
+		out = append(out, r.info())
+	}
+	return out
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Stop ends a recording; its files are complete when Stop returns.
@@ -269,23 +387,27 @@ func (m *Manager) Stop(id string) (Info, error) {
 // info describes one recording.
 func (m *Manager) info(id string) (Info, bool) {
 	m.mu.Lock()
-	r := m.recs[id]
+	r, p := m.recs[id], m.past[id]
 	m.mu.Unlock()
 	if r == nil {
-		return Info{}, false
+		return p.info, p.info.ID != ""
 	}
 	return r.info(), true
 }
 
-// List describes every recording of this run, newest first.
+// List describes every recording, of this run and (from their
+// manifests) of earlier ones, newest first.
 func (m *Manager) List() []Info {
 	m.mu.Lock()
 	recs := make([]*recording, 0, len(m.recs))
 	for _, r := range m.recs {
 		recs = append(recs, r)
 	}
+	out := make([]Info, 0, len(recs)+len(m.past))
+	for _, p := range m.past {
+		out = append(out, p.info)
+	}
 	m.mu.Unlock()
-	out := make([]Info, 0, len(recs))
 	for _, r := range recs {
 		out = append(out, r.info())
 	}
@@ -335,6 +457,8 @@ func (m *Manager) Close() {
 	for _, f := range m.Forwards() {
 		_ = m.StopForward(f.ID)
 	}
+	m.closeOnce.Do(func() { close(m.quit) })
+	m.wg.Wait()
 }
 
 func (m *Manager) notify(room string, err error) {

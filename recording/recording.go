@@ -3,6 +3,7 @@ package recording
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -32,6 +33,16 @@ type recording struct {
 	again   map[string]bool
 	early   map[string]*early // by track id: taps of new tracks until a file takes them
 	missing []MissingTrack
+	consent Consent
+	people  []Person
+	only    map[string]bool // when not nil, who may be recorded (they agreed)
+	hashes  map[*file]string
+	// finished closes once a stopped recording's files are hashed (and
+	// its composite made): its manifest is final.
+	finished  chan struct{}
+	manifest  string
+	saveMu    sync.Mutex
+	composite *CompositeInfo
 }
 
 type part struct {
@@ -45,7 +56,91 @@ type part struct {
 func newRecording(m *Manager, id, room, participant string) *recording {
 	return &recording{m: m, id: id, room: room, participant: participant, started: time.Now(),
 		state: StateRecording, parts: map[string]*part{}, opening: map[string]bool{}, again: map[string]bool{},
-		early: map[string]*early{}}
+		early: map[string]*early{}, hashes: map[*file]string{}, finished: make(chan struct{}),
+		manifest: manifestPath(m.cfg.Dir, room, id)}
+}
+
+// records reports whether the participant may be recorded.
+func (r *recording) records(participant string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.only == nil || r.only[participant]
+}
+
+// answered records a later answer; it reports whether the participant
+// may now be recorded and was not before.
+func (r *recording) answered(a Answer, p Person) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != StateRecording {
+		return false
+	}
+	r.consent.Answers = append(r.consent.Answers, a)
+	r.knowLocked(p)
+	if r.only == nil || !a.Accepted || r.only[a.Participant] {
+		return false
+	}
+	r.only[a.Participant] = true
+	return true
+}
+
+// knowLocked adds a member to the manifest's people, or fills in what it
+// lacked.
+func (r *recording) knowLocked(p Person) {
+	if p.ID == "" {
+		return
+	}
+	for i := range r.people {
+		if q := &r.people[i]; q.ID == p.ID {
+			if p.Role != "" {
+				q.Role = p.Role
+			}
+			if p.Identity != "" {
+				q.Identity = p.Identity
+			}
+			return
+		}
+	}
+	r.people = append(r.people, p)
+}
+
+// stoppedAt is when the recording stopped (zero while it runs).
+func (r *recording) stoppedAt() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped
+}
+
+// finishedWork reports whether the work after the stop is done.
+func (r *recording) finishedWork() bool {
+	select {
+	case <-r.finished:
+		return true
+	default:
+		return false
+	}
+}
+
+// finish hashes the files of a stopped recording into its manifest.
+func (r *recording) finish() {
+	defer close(r.finished)
+	r.mu.Lock()
+	files := append([]*file(nil), r.files...)
+	r.mu.Unlock()
+	for _, f := range files {
+		if f.gone() {
+			continue
+		}
+		sum, err := fileSHA256(f.path)
+		if err != nil {
+			r.m.log.Error("recording file hash", zap.String("room", r.room), zap.String("recording", r.id), zap.Error(err))
+			continue
+		}
+		r.mu.Lock()
+		r.hashes[f] = sum
+		r.mu.Unlock()
+	}
+	r.save()
 }
 
 // active is read with the manager's lock held too; state only changes
@@ -115,6 +210,9 @@ func (r *recording) open(participant string) {
 		}
 		r.mu.Unlock()
 	}()
+	if !r.records(participant) {
+		return
+	}
 	// The snapshot comes after the mark: a track published from here on
 	// asks for another open.
 	identity, tracks := r.m.snapshot(r.room, participant)
@@ -197,10 +295,12 @@ func (r *recording) open(participant string) {
 	prev := r.parts[participant]
 	r.parts[participant] = &part{file: f, stops: stops, tracks: ids, n: n}
 	r.files = append(r.files, f)
+	r.knowLocked(Person{ID: participant, Identity: identity})
 	r.mu.Unlock()
 	if prev != nil {
 		closePart(prev)
 	}
+	r.save() // a crash from here on leaves the file listed for repair
 	log.Info("recording file opened", zap.String("path", path), zap.Int("tracks", len(ids)))
 }
 
@@ -267,17 +367,29 @@ func (r *recording) stop(err error) {
 	} else {
 		r.m.log.Info("recording stopped", zap.String("room", r.room), zap.String("recording", r.id))
 	}
+	r.save()
 	r.m.notify(r.room, err)
 	if r.m.cfg.OnChange != nil {
 		r.m.cfg.OnChange(r.info())
 	}
+	r.m.wg.Add(1)
+	go func() {
+		defer r.m.wg.Done()
+		r.finish()
+	}()
 }
 
 func (r *recording) info() Info {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in := Info{ID: r.id, Room: r.room, Participant: r.participant, State: r.state, Started: r.started,
-		Files: []FileInfo{}, Missing: append([]MissingTrack(nil), r.missing...)}
+		Files: []FileInfo{}, Missing: append([]MissingTrack(nil), r.missing...), Consent: r.consent,
+		People: append([]Person{}, r.people...), Manifest: filepath.Base(r.manifest)}
+	in.Consent.Answers = append([]Answer(nil), r.consent.Answers...)
+	if r.composite != nil {
+		c := *r.composite
+		in.Composite = &c
+	}
 	if r.err != nil {
 		in.Error = r.err.Error()
 	}
@@ -289,8 +401,9 @@ func (r *recording) info() Info {
 		if f.gone() {
 			continue
 		}
-		b, d, tracks := f.stats()
-		in.Files = append(in.Files, FileInfo{Path: f.path, Participant: f.participant, Bytes: b, Duration: d, Tracks: tracks})
+		b, d, tracks, first := f.stats()
+		in.Files = append(in.Files, FileInfo{Path: f.path, Name: filepath.Base(f.path), Participant: f.participant,
+			Started: first, Bytes: b, Duration: d, Tracks: tracks, SHA256: r.hashes[f]})
 		in.Bytes += b
 		in.Duration = max(in.Duration, d)
 	}

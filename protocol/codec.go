@@ -86,6 +86,8 @@ var clientBodies = map[string]func() any{
 	TypeICERestart:      func() any { return &ICERestart{} },
 	TypeChat:            func() any { return &Chat{} },
 	TypeLinkStats:       func() any { return &LinkStats{} },
+	TypeRecord:          func() any { return &Record{} },
+	TypeConsent:         func() any { return &ConsentReply{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -120,6 +122,8 @@ func DecodeClient(data []byte) (Incoming, error) {
 
 func validate(body any) error {
 	switch m := body.(type) {
+	case *ConsentReply:
+		return validConsent(m)
 	case *Join:
 		if err := ValidRoom(m.Room); err != nil {
 			return err

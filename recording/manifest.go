@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"consult/protocol"
 )
 
 // A recording's manifest is what a clinic files with it: JSON beside the
@@ -28,39 +30,19 @@ import (
 
 const manifestExt = ".json"
 
-// Consent policies.
+// Consent policies (protocol.ConsentAsked, protocol.ConsentElsewhere).
 const (
-	// ConsentAsked: every live member was asked in the call and the
-	// recording started once all had agreed.
-	ConsentAsked = "asked"
-	// ConsentElsewhere: the room's policy (or the integration that
-	// started the recording through the API) takes consent outside the
-	// call; the manifest says who started it.
-	ConsentElsewhere = "elsewhere"
+	ConsentAsked     = protocol.ConsentAsked
+	ConsentElsewhere = protocol.ConsentElsewhere
 )
 
-// Consent says how consent to a recording was taken, and the answers.
-type Consent struct {
-	Policy  string   `json:"policy"`
-	By      string   `json:"by,omitempty"` // the member or API client that started it
-	Answers []Answer `json:"answers,omitempty"`
-}
-
-// Answer is one member's answer to the request to record.
-type Answer struct {
-	Participant string    `json:"participant"`
-	Accepted    bool      `json:"accepted"`
-	At          time.Time `json:"at"`
-	// Why, for an answer that was not given: "no answer", "left".
-	Why string `json:"why,omitempty"`
-}
-
-// Person is a member of the recorded room.
-type Person struct {
-	ID       string `json:"id"`
-	Role     string `json:"role,omitempty"`
-	Identity string `json:"identity,omitempty"`
-}
+// Consent, Answer and Person are the manifest's consent and people, as
+// signaling hands them over.
+type (
+	Consent = protocol.RecordingConsent
+	Answer  = protocol.ConsentAnswer
+	Person  = protocol.RecordedPerson
+)
 
 // manifestPath is where a recording's manifest lives.
 func manifestPath(dir, room, id string) string {

@@ -196,7 +196,7 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 	sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(media),
 		Cluster: clusterCfg, LocalWhenDown: cfg.cluster.fallback == "local", Origins: cfg.cluster.allowOrigins,
 		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
-		Observer: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
+		Observer: rec, Recorder: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
 		ResumeGrace: resumeGrace(cfg.resumeGrace),
 		Admission: signaling.AdmissionConfig{MaxLive: cfg.maxLive, MaxWaiting: cfg.maxWaiting, JoinRate: cfg.joinRate,
 			Overloaded: loadGuard(cfg.maxLoad)},

@@ -43,3 +43,13 @@ func (c *Client) Refresh(token string) error {
 func (c *Client) Chat(text, to string) error {
 	return c.Send(protocol.TypeChat, protocol.Chat{Text: text, To: to})
 }
+
+// Record asks to start (or stop) recording the room; a host's only.
+func (c *Client) Record(start bool) error {
+	return c.Send(protocol.TypeRecord, protocol.Record{Start: start})
+}
+
+// Consent answers a request to record.
+func (c *Client) Consent(request string, accept bool) error {
+	return c.Send(protocol.TypeConsent, protocol.ConsentReply{Request: request, Accept: accept})
+}

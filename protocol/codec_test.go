@@ -44,6 +44,7 @@ func TestDecodeClient(t *testing.T) {
 		{"huge capacity", `{"type":"join","room":"r","name":"n","capacity":1000}`, ErrInvalid},
 		{"no sdp", `{"type":"offer","target":"server"}`, ErrInvalid},
 		{"bad mute", `{"type":"mute","kind":"smell"}`, ErrInvalid},
+		{"consent without its request", `{"type":"consent","accept":true}`, ErrInvalid},
 		{"invite nobody", `{"type":"invite"}`, ErrInvalid},
 		{"link-stats", `{"type":"link-stats","rttMs":120.5,"loss":0.01,"jitterMs":4,"relay":true}`, nil},
 		{"link-stats negative rtt", `{"type":"link-stats","rttMs":-1}`, ErrInvalid},
@@ -93,6 +94,7 @@ func FuzzDecodeClient(f *testing.F) {
 		`{"type":"path-ready","path":"sfu"}`, `{"type":"chat","text":"running 5 minutes late"}`,
 		`{"type":"chat","text":"<img src=x onerror=alert(1)>\u202e","to":"abc"}`,
 		`{"type":"link-stats","rttMs":600,"loss":0.02,"jitterMs":12.5,"relay":false}`, `{"type":"link-stats","loss":-0}`,
+		`{"type":"record","start":true}`, `{"type":"consent","request":"rq-1","accept":true}`, `{"type":"consent","accept":1}`,
 	} {
 		f.Add([]byte(s))
 	}

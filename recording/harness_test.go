@@ -29,6 +29,10 @@ import (
 	"consult/signaling"
 )
 
+// consentTimeout is how long members have to answer a request to record
+// in these tests: long enough for a loaded machine, short enough to test.
+var consentTimeout = testenv.Scale(3 * time.Second)
+
 type stack struct {
 	url, api string
 	rec      *recording.Manager
@@ -56,7 +60,8 @@ func startStackWith(t *testing.T, dir string, secret []byte) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig = signaling.New(signaling.Config{Logger: log, Media: signaling.SFUMedia(s), Observer: rec, Secret: secret})
+	sig = signaling.New(signaling.Config{Logger: log, Media: signaling.SFUMedia(s), Observer: rec, Recorder: rec, Secret: secret,
+		ConsentTimeout: consentTimeout})
 	mux := http.NewServeMux()
 	mux.Handle("/", sig.Handler())
 	mux.Handle("/api/recordings", rec.Handler(sig.RoomAccess))

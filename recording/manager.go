@@ -348,6 +348,24 @@ func (m *Manager) Answered(room string, a Answer, p Person) {
 	}
 }
 
+// StartConsented starts a recording that a host asked for in the call
+// (signaling's Recorder): only the members in only (nil: everyone), with
+// the consent as it was taken.
+func (m *Manager) StartConsented(room string, c Consent, people []Person, only []string) error {
+	if only == nil && c.Policy == ConsentAsked {
+		only = []string{} // nobody agreed: nobody is recorded
+	}
+	_, err := m.StartWith(room, StartOptions{Consent: c, People: people, Only: only})
+	return err
+}
+
+// StopRecording stops the room's running recordings (signaling's
+// Recorder).
+func (m *Manager) StopRecording(room string) error {
+	m.StopRoom(room)
+	return nil
+}
+
 // StopRoom stops the room's running recordings.
 func (m *Manager) StopRoom(room string) []Info {
 	m.mu.Lock()

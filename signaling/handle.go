@@ -84,6 +84,10 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.chat(m, ref, in.Body.(*protocol.Chat))
 	case protocol.TypeLinkStats:
 		s.linkStats(m, ref, in.Body.(*protocol.LinkStats))
+	case protocol.TypeRecord:
+		s.record(m, ref, in.Body.(*protocol.Record).Start)
+	case protocol.TypeConsent:
+		s.answer(m, ref, in.Body.(*protocol.ConsentReply))
 	}
 }
 

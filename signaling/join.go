@@ -147,6 +147,9 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		c.send(b)
 	}
 	r.speakersTo(m)
+	if m.live {
+		s.consentArrivedLocked(r, m)
+	}
 	live := m.live
 	s.mu.Unlock()
 	// Identities and names are patient data: the log has ids and roles.
@@ -186,6 +189,9 @@ func (s *Server) detachLocked(m *member, why string, keep bool) []func() {
 		s.clusterAdmittedLocked(m, false) // a guest that left the call waits next time
 	}
 	after := s.releaseLocked(m, why)
+	if start := s.consentLeftLocked(m); start != nil {
+		after = append(after, start)
+	}
 	r.remove(m)
 	r.forget(m)
 	after = append(after, s.reconcileLocked(r)...)

@@ -37,6 +37,7 @@ type room struct {
 	chat        []chatEntry              // chat.go
 	chatLimits  map[string]*rate.Limiter // by identity (chat.go)
 	speakers    speakerState             // speaker.go
+	consent     *consent                 // a request to record (consent.go)
 }
 
 // member is one present participant.
@@ -198,6 +199,13 @@ func (r *room) setLive(m *member, live bool) {
 		m.sharing = false // out of the call, nothing is presented
 	}
 	r.announce(m, true)
+	if r.srv != nil {
+		if live {
+			defer r.srv.consentArrivedLocked(r, m) // after it hears it is live
+		} else if start := r.srv.consentLeftLocked(m); start != nil {
+			go start() // it takes the server's lock
+		}
+	}
 	r.resync(m)
 	r.speakersTo(m)
 }

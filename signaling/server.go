@@ -66,6 +66,11 @@ type Config struct {
 	// QualityInterval is how often calls hear how their members' links
 	// fare (quality.go): 2 s; negative turns it off.
 	QualityInterval time.Duration
+	// Recorder, when set, lets hosts record from the call, with consent
+	// (consent.go); ConsentTimeout is how long members have to answer
+	// (default 60 s).
+	Recorder       Recorder
+	ConsentTimeout time.Duration
 }
 
 // Observer hears of tracks as they come and go, and of rooms that end
@@ -109,6 +114,9 @@ type RoomPolicy struct {
 	DirectEntry bool `json:"directEntry"`           // guests skip the waiting room
 	Capacity    int  `json:"capacity,omitempty"`    // live members (0: the server's default)
 	NoRecording bool `json:"noRecording,omitempty"` // recordings of the room are refused
+	// ConsentElsewhere: consent to record is taken outside the call, so
+	// a host's recording starts without asking (consent.go).
+	ConsentElsewhere bool `json:"consentElsewhere,omitempty"`
 }
 
 // MayRecord reports whether the room's policy lets it be recorded (the
@@ -123,6 +131,9 @@ func (s *Server) MayRecord(room string) bool {
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.ConsentTimeout <= 0 {
+		cfg.ConsentTimeout = time.Minute
 	}
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = 8
@@ -245,6 +256,9 @@ func (s *Server) SetRecording(room string, active bool, err error) {
 		return
 	}
 	r.recording = active
+	if !active {
+		s.recordingEndedLocked(r)
+	}
 	r.forceSFU = active || s.policies[room].SFUOnly
 	defer func() { go func() { run(s.reconcile(room)) }() }() // a recorded room needs its media at the server
 	msg := protocol.Recording{Active: active}

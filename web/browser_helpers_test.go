@@ -101,7 +101,7 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 		t.Fatal(err)
 	}
 	ts.sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(s), Secret: []byte(o.secret),
-		RingTimeout: o.ringTimeout, Observer: rec, P2P: o.p2p})
+		RingTimeout: o.ringTimeout, Observer: rec, Recorder: rec, P2P: o.p2p})
 	sig := ts.sig
 	mux := http.NewServeMux()
 	mux.Handle("/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

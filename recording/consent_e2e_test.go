@@ -195,3 +195,41 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// A room whose policy takes consent outside the call records at the
+// host's word, without asking, and the manifest says so.
+func TestRecordingWithConsentTakenElsewhere(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	if code, b := call(t, "PUT", st.api+"/api/rooms/visit", "", `{"consent":"maybe"}`); code != 400 {
+		t.Fatalf("a bad consent policy: %d %s", code, b)
+	}
+	if code, b := call(t, "PUT", st.api+"/api/rooms/visit", "", `{"consent":"elsewhere"}`); code != 200 {
+		t.Fatalf("policy: %d %s", code, b)
+	}
+	doctor := participant(t, st.url, "visit", "Doctor", nil)
+	patient, _ := guest(t, st, doctor, "Patient")
+	_ = doctor.Record(true)
+	awaitState(t, doctor, protocol.RecordStarted)
+	var list []recording.Info
+	if list = recordings(t, st); len(list) != 1 || list[0].Consent.Policy != recording.ConsentElsewhere ||
+		list[0].Consent.By != doctor.ID() || list[0].State != recording.StateRecording {
+		t.Fatalf("recordings %+v", list)
+	}
+	_ = doctor.Record(false)
+	awaitState(t, doctor, protocol.RecordStopped)
+	// The patient saw the indicator come and go, and was never asked.
+	for _, active := range []bool{true, false} {
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
+		var ind protocol.Recording
+		e, err := patient.Await(ctx, protocol.TypeRecording)
+		cancel()
+		if err != nil || e.Decode(&ind) != nil || ind.Active != active {
+			t.Fatalf("indicator %v: %v %+v", active, err, ind)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if e, err := patient.Await(ctx, protocol.TypeConsentRequest); err == nil {
+		t.Fatalf("the patient was asked: %s", e.Raw)
+	}
+}

@@ -28,6 +28,10 @@ type RoomSettings struct {
 	// Recording false refuses every recording of the room (default true:
 	// a host may record, with the indicator on every page).
 	Recording *bool `json:"recording,omitempty"`
+	// Consent is how consent to record is taken: "ask" (default: every
+	// live member is asked in the call) or "elsewhere" (the clinic takes
+	// it outside the call; a host's recording starts at once).
+	Consent *string `json:"consent,omitempty"`
 }
 
 // maxCapacity bounds a room's live capacity set through the API.
@@ -81,6 +85,10 @@ func (s *Server) serveRoomSettings(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "capacity must be from 1 to 100", http.StatusBadRequest)
 		return
 	}
+	if req.Consent != nil && *req.Consent != "ask" && *req.Consent != protocol.ConsentElsewhere {
+		http.Error(w, `consent must be "ask" or "elsewhere"`, http.StatusBadRequest)
+		return
+	}
 	writeJSON(w, s.applySettings(name, req))
 }
 
@@ -100,6 +108,9 @@ func (s *Server) applySettings(name string, req RoomSettings) RoomPolicy {
 	}
 	if req.Recording != nil {
 		p.NoRecording = !*req.Recording
+	}
+	if req.Consent != nil {
+		p.ConsentElsewhere = *req.Consent == protocol.ConsentElsewhere
 	}
 	s.policies[name] = p
 	after := []func(){func() { s.clusterSavePolicy(name, p) }}

@@ -143,6 +143,8 @@ export class App {
     });
     on('call', (m) => this.view.ring.onCall(m));
     on('recording', (m) => this.#recording(m));
+    on('consent-request', (m) => this.view.consent.request(m));
+    on('record-state', (m) => this.view.consent.state(m));
     on('chat', (m) => this.view.chat.add(m.message));
     on('error', (m) => this.#error(m));
     on('ended', (m) => this.#ended(m));
@@ -169,6 +171,7 @@ export class App {
     this.view.room.show(this.intent.room, { role: j.role, token: this.intent.token });
     this.view.room.banner(null);
     this.view.room.recording(!!j.recording);
+    this.view.consent.joined(j.role, !!j.recording);
     // The server starts everyone unmuted; tell it what is true.
     this.view.controls.joined();
     if (j.live) this.#goLive(j.mode || 'sfu');
@@ -178,6 +181,7 @@ export class App {
   #recording(m) {
     const was = !$('rec').hidden;
     this.view.room.recording(m.active);
+    this.view.consent.recording(m.active);
     if (m.active && !was) toast('This consultation is now being recorded', { tone: 'warn' });
     else if (!m.active && was) toast(m.error ? `Recording stopped: ${m.error}` : 'Recording stopped');
   }

@@ -19,6 +19,7 @@ import { HostTools } from './host.js';
 import { EndedView } from './ended.js';
 import { Chat } from './chat.js';
 import { QualityView } from './quality.js';
+import { RecordConsent } from './consent.js';
 
 const invite = readInvite();
 scrubToken(); // the token is kept in this tab's session storage, not in the address bar
@@ -62,7 +63,8 @@ const devices = new Devices(media, prefs, { onSink: (id) => stage.setSink(id), o
 const ended = new EndedView({ onBack: () => app.leave() });
 const chat = new Chat(roster, { send: (type, body) => app?.signal?.send(type, body) ?? false });
 const quality = new QualityView(stage, roster);
-app = new App({ media, roster, stage, view: { lobby, ring, controls, room, ended, chat, quality } });
+const consent = new RecordConsent(roster, { send: (type, body) => app?.signal?.send(type, body) ?? false });
+app = new App({ media, roster, stage, view: { lobby, ring, controls, room, ended, chat, quality, consent } });
 app.host = host;
 // A handle for the browser console (and the browser tests): which media
 // path is in use, which connections are open.

@@ -28,6 +28,7 @@ type config struct {
 	turn             turnFlags
 	recordDir        string
 	recordKeep       time.Duration
+	recordComposite  bool
 	tapAllow         []netip.Prefix
 	tlsCert, tlsKey  string
 	tlsSelfSigned    bool
@@ -102,6 +103,7 @@ func parseFlags(args []string) (config, error) {
 	str(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9090); empty is off. It needs no token: keep it private")
 	boolean(&c.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on -metrics-addr")
 	str(&c.recordDir, "record-dir", "recordings", "directory for recordings and RTP tap SDP files")
+	boolean(&c.recordComposite, "record-composite", true, "compose each stopped room recording into one MP4 with ffmpeg (needs ffmpeg on PATH)")
 	str(&recordKeep, "record-keep", "", "delete recordings this long after they stop (e.g. 30d, 72h); empty keeps them")
 	str(&tapAllow, "tap-allow", "127.0.0.0/8,::1/128", "CIDRs RTP taps may send to")
 	if err := st.checkFileKeys(); err != nil {

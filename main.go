@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -154,8 +155,13 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 			hooks.Close(ctx)
 		}()
 	}
+	composite := cfg.recordComposite
+	if _, err := exec.LookPath("ffmpeg"); composite && err != nil {
+		log.Warn("no ffmpeg on PATH: recordings are not composed into one MP4 (apt-get install ffmpeg)")
+		composite = false
+	}
 	rec, err := recording.New(recording.Config{Dir: cfg.recordDir, Tapper: media, Logger: log.Named("recording"),
-		ForwardAllow: cfg.tapAllow, Keep: cfg.recordKeep,
+		ForwardAllow: cfg.tapAllow, Keep: cfg.recordKeep, Composite: composite,
 		Notify:   func(room string, active bool, err error) { sig.SetRecording(room, active, err) },
 		OnChange: func(in recording.Info) { hooks.Send(recordingEvent(in)) },
 		Incomplete: func(in recording.Info, err error) {

@@ -60,6 +60,13 @@ type Config struct {
 	// start and every ExpireEvery (default an hour).
 	Keep        time.Duration
 	ExpireEvery time.Duration
+	// Composite, when set, composes each stopped room recording into
+	// one MP4 with ffmpeg (compose.go), of CompositeWidth x
+	// CompositeHeight (default 1280x720), at most CompositeQueue
+	// (default 8) waiting besides the one being made.
+	Composite                       bool
+	CompositeWidth, CompositeHeight int
+	CompositeQueue                  int
 }
 
 // Recording states.
@@ -156,6 +163,7 @@ type Manager struct {
 	forwards map[string]*Forward
 	members  map[string]map[string]*member // room → participant id → member
 
+	composer  *composer // nil without Config.Composite
 	quit      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the retention loop and each stopped recording's finishing work
@@ -180,8 +188,22 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, recs: map[string]*recording{}, forwards: map[string]*Forward{},
 		members: map[string]map[string]*member{}, past: map[string]pastRecording{}, quit: make(chan struct{})}
+	if cfg.Composite {
+		if cfg.CompositeQueue <= 0 {
+			cfg.CompositeQueue = 8
+		}
+		m.cfg = cfg
+		m.composer = newComposer(cfg.Logger.Named("composite"), cfg.CompositeQueue)
+	}
 	m.loadPast()
 	m.expire(time.Now())
+	if m.composer != nil {
+		for id, p := range m.past {
+			if needsComposite(p.info) {
+				m.composePast(id)
+			}
+		}
+	}
 	if cfg.Keep > 0 {
 		m.wg.Add(1)
 		go m.expireLoop()
@@ -476,6 +498,10 @@ func (m *Manager) Close() {
 		_ = m.StopForward(f.ID)
 	}
 	m.closeOnce.Do(func() { close(m.quit) })
+	if m.composer != nil {
+		// A composite cut short here is made again on the next start.
+		m.composer.close()
+	}
 	m.wg.Wait()
 }
 

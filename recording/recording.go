@@ -121,9 +121,9 @@ func (r *recording) finishedWork() bool {
 	}
 }
 
-// finish hashes the files of a stopped recording into its manifest.
+// finish hashes the files of a stopped recording into its manifest, then
+// has a room recording composed.
 func (r *recording) finish() {
-	defer close(r.finished)
 	r.mu.Lock()
 	files := append([]*file(nil), r.files...)
 	r.mu.Unlock()
@@ -141,6 +141,11 @@ func (r *recording) finish() {
 		r.mu.Unlock()
 	}
 	r.save()
+	if r.m.composer == nil || r.participant != "" {
+		close(r.finished)
+		return
+	}
+	r.composeStopped()
 }
 
 // active is read with the manager's lock held too; state only changes

@@ -62,6 +62,7 @@ type serverOptions struct {
 	ringTimeout time.Duration // 20 s when zero
 	p2p         signaling.P2PConfig
 	secret      string // auth on when set
+	composite   bool   // stopped recordings composed into one MP4 (640x360)
 }
 
 // startServer runs SFU + signaling + recording + web, wired as main.go
@@ -96,7 +97,8 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 		t.Fatal(err)
 	}
 	rec, err := recording.New(recording.Config{Dir: ts.recDir, Tapper: s, Logger: log.Named("recording"),
-		Notify: func(room string, active bool, err error) { ts.sig.SetRecording(room, active, err) }})
+		Notify:    func(room string, active bool, err error) { ts.sig.SetRecording(room, active, err) },
+		Composite: o.composite, CompositeWidth: 640, CompositeHeight: 360})
 	if err != nil {
 		t.Fatal(err)
 	}

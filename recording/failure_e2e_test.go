@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,10 +58,10 @@ func childServer(dir string) {
 	_ = http.Serve(ln, mux)
 }
 
-func TestRecordingSurvivesAServerKill(t *testing.T) {
-	needTools(t)
-	ivf, ogg := makeClip(t, 10)
-	dir := t.TempDir()
+// startChild runs the test binary as a recording server on dir and
+// returns its address.
+func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), childEnv+"="+dir)
 	out, _ := child.StdoutPipe()
@@ -71,7 +73,18 @@ func TestRecordingSurvivesAServerKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := strings.TrimSpace(line)
+	return child, strings.TrimSpace(line)
+}
+
+// A server killed with SIGKILL mid-recording leaves files that play up
+// to their last blocks; the next start repairs them (duration and seek
+// index from the blocks there) and lists the recording as recovered,
+// with the files' hashes in its manifest.
+func TestRecordingSurvivesAServerKill(t *testing.T) {
+	needTools(t)
+	ivf, ogg := makeClip(t, 10)
+	dir := t.TempDir()
+	child, addr := startChild(t, dir)
 
 	pub := participant(t, "ws://"+addr+"/ws", "crash", "Patient", nil)
 	stop := make(chan struct{})
@@ -100,6 +113,9 @@ func TestRecordingSurvivesAServerKill(t *testing.T) {
 	if len(p.Streams) != 2 {
 		t.Fatalf("killed recording has streams %+v", p.Streams)
 	}
+	if d, _ := strconv.ParseFloat(p.Format.Duration, 64); d > 0.1 {
+		t.Fatalf("a killed file already reads %.2f s: nothing to repair, the test cannot fail", d)
+	}
 	ends := lastPacketTimes(t, path)
 	if ends[0] < 1 || ends[1] < 1 {
 		t.Fatalf("killed recording holds too little: %v s", ends)
@@ -108,6 +124,31 @@ func TestRecordingSurvivesAServerKill(t *testing.T) {
 		t.Fatalf("killed recording does not decode: %v\n%s", err, out)
 	}
 	t.Logf("after kill -9: %s readable, streams end at %v s", filepath.Base(path), ends)
+
+	// The next start repairs it.
+	_, addr = startChild(t, dir)
+	var list []recording.Info
+	get(t, "http://"+addr+"/api/recordings", &list)
+	if len(list) != 1 || list[0].State != recording.StateRecovered || len(list[0].Files) != 1 || list[0].Error == "" {
+		t.Fatalf("after the restart: %+v", list)
+	}
+	f := list[0].Files[0]
+	d, _ := strconv.ParseFloat(ffprobe(t, path).Format.Duration, 64)
+	last := max(ends[0], ends[1])
+	if math.Abs(d-last) > 0.05*last || math.Abs(f.Duration.Seconds()-d) > 0.1 {
+		t.Fatalf("repaired file reads %.2f s (its last packet at %.2f s), listed %v", d, last, f.Duration)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.SHA256 != sum(b) || f.Bytes != int64(len(b)) || f.Name != filepath.Base(path) {
+		t.Fatalf("listed %+v, the file has %d bytes, hash %s", f, len(b), sum(b))
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("repaired recording decodes with: %v\n%s", err, out)
+	}
+	t.Logf("repaired: %.2f s, recording %s %s", d, list[0].ID, list[0].State)
 }
 
 func TestDiskFullStopsTheRecordingNotTheCall(t *testing.T) {

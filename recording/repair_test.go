@@ -74,7 +74,7 @@ func writeRecording(t testing.TB, frames []testFrame, cuesReserve int) (unfinish
 	t.Helper()
 	var entries []webm.TrackEntry
 	for i, info := range []sfu.TrackInfo{{Kind: "video", Codec: webrtc.MimeTypeVP8}, {Kind: "audio", Codec: webrtc.MimeTypeOpus}} {
-		e, err := trackEntry(i+1, info)
+		e, _, err := trackEntry(i+1, info)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,24 +183,6 @@ func fakeFrames(ms int64, size int, keyMS int64) []testFrame {
 		}
 	}
 	return frames
-}
-
-func runTool(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return string(out)
-}
-
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install ffmpeg): the repaired files are checked with it", tool)
-		}
-	}
 }
 
 func writeTemp(t testing.TB, b []byte) string {

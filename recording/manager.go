@@ -355,15 +355,9 @@ func (m *Manager) StartWith(room string, o StartOptions) (Info, error) {
 // recorded from now on, one who declined never is.
 func (m *Manager) Answered(room string, a Answer, p Person) {
 	m.mu.Lock()
-	var recs []*recording
-	for _, r := range m.recs {
-		if r.room == room && r.active() {
-			recs = append(recs, r)
-		}
-	}
 	publishing := m.members[room][a.Participant] != nil
 	m.mu.Unlock()
-	for _, r := range recs {
+	for _, r := range m.running(room) {
 		if r.answered(a, p) && publishing {
 			r.open(a.Participant)
 		}
@@ -388,18 +382,23 @@ func (m *Manager) StopRecording(room string) error {
 	return nil
 }
 
-// StopRoom stops the room's running recordings.
-func (m *Manager) StopRoom(room string) []Info {
+// running returns the room's running recordings.
+func (m *Manager) running(room string) []*recording {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	var recs []*recording
 	for _, r := range m.recs {
 		if r.room == room && r.active() {
 			recs = append(recs, r)
 		}
 	}
-	m.mu.Unlock()
+	return recs
+}
+
+// StopRoom stops the room's running recordings.
+func (m *Manager) StopRoom(room string) []Info {
 	out := []Info{}
-	for _, r := range recs {
+	for _, r := range m.running(room) {
 		r.stop(nil)
 		out = append(out, r.info())
 	}
@@ -470,17 +469,7 @@ func (m *Manager) Recording(room string) bool {
 // RoomEnded stops the room's recordings: a recording is of one consult,
 // and must not pick up whoever uses the room's name next.
 func (m *Manager) RoomEnded(room string) {
-	m.mu.Lock()
-	var recs []*recording
-	for _, r := range m.recs {
-		if r.room == room && r.active() {
-			recs = append(recs, r)
-		}
-	}
-	m.mu.Unlock()
-	for _, r := range recs {
-		r.stop(nil)
-	}
+	m.StopRoom(room)
 }
 
 // Close stops every recording (server shutdown).

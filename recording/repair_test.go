@@ -298,21 +298,31 @@ func checkRepair(t *testing.T, b []byte) {
 	}
 }
 
+type cuesOnly struct {
+	Segment struct {
+		Cues struct {
+			CuePoint []cuePoint `ebml:"CuePoint"`
+		} `ebml:"Cues"`
+	} `ebml:"Segment"`
+}
+
+// readCues reads a file's Cues with ebml-go (which stops at the unknown-
+// size Clusters' end of file).
+func readCues(t *testing.T, b []byte) cuesOnly {
+	t.Helper()
+	var v cuesOnly
+	if err := ebml.Unmarshal(bytes.NewReader(b), &v); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("ebml-go reads the repaired file: %v", err)
+	}
+	return v
+}
+
 // checkCues reads the Cues with ebml-go: one per video keyframe, or (with
 // no video) one per Cluster, each at a Cluster.
 func checkCues(t *testing.T, path string, p probed) {
 	t.Helper()
 	b, _ := os.ReadFile(path)
-	var v struct {
-		Segment struct {
-			Cues struct {
-				CuePoint []cuePoint `ebml:"CuePoint"`
-			} `ebml:"Cues"`
-		} `ebml:"Segment"`
-	}
-	if err := ebml.Unmarshal(bytes.NewReader(b), &v); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("ebml-go reads the repaired file: %v", err)
-	}
+	v := readCues(t, b)
 	keys := 0
 	for _, k := range p.packets {
 		if k.stream == 0 && k.key {
@@ -418,16 +428,7 @@ func TestRepairThinsCuesToFitTheVoid(t *testing.T) {
 		t.Fatalf("repair: %+v, %v", res, err)
 	}
 	b, _ := os.ReadFile(path)
-	var v struct {
-		Segment struct {
-			Cues struct {
-				CuePoint []cuePoint `ebml:"CuePoint"`
-			} `ebml:"Cues"`
-		} `ebml:"Segment"`
-	}
-	if err := ebml.Unmarshal(bytes.NewReader(b), &v); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatal(err)
-	}
+	v := readCues(t, b)
 	cues := v.Segment.Cues.CuePoint
 	t.Logf("%d cues, %+v", len(cues), cues)
 	if len(cues) < 4 || len(cues) > 20 || cues[0].CueTime != 0 || cues[len(cues)-1].CueTime < 30000 {

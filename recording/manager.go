@@ -164,6 +164,7 @@ type Manager struct {
 	members  map[string]map[string]*member // room → participant id → member
 
 	composer  *composer // nil without Config.Composite
+	closed    bool      // Close is waiting for the work in wg
 	quit      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the retention loop and each stopped recording's finishing work
@@ -487,6 +488,9 @@ func (m *Manager) Close() {
 		_ = m.StopForward(f.ID)
 	}
 	m.closeOnce.Do(func() { close(m.quit) })
+	m.mu.Lock()
+	m.closed = true // from here on a stop finishes its work itself
+	m.mu.Unlock()
 	if m.composer != nil {
 		// A composite cut short here is made again on the next start.
 		m.composer.close()

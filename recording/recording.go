@@ -377,7 +377,14 @@ func (r *recording) stop(err error) {
 	if r.m.cfg.OnChange != nil {
 		r.m.cfg.OnChange(r.info())
 	}
+	r.m.mu.Lock()
+	if r.m.closed { // Close waits for no more work: finish it here
+		r.m.mu.Unlock()
+		r.finish()
+		return
+	}
 	r.m.wg.Add(1)
+	r.m.mu.Unlock()
 	go func() {
 		defer r.m.wg.Done()
 		r.finish()

@@ -105,11 +105,13 @@ func (r *recording) composeStopped() {
 	r.m.composeLater(r.info(), func(c CompositeInfo, final bool) {
 		r.mu.Lock()
 		prev := r.composite
-		r.composite = &c
 		r.mu.Unlock()
 		if final || prev == nil || prev.State != c.State {
-			r.save()
+			r.saveWith(func(in *Info) { in.Composite = &c })
 		}
+		r.mu.Lock()
+		r.composite = &c
+		r.mu.Unlock()
 		if final {
 			close(r.finished)
 		}

@@ -51,15 +51,25 @@ func manifestPath(dir, room, id string) string {
 
 // save writes the recording's manifest. Files are named, not given as
 // paths: the manifest moves with the directory.
-func (r *recording) save() {
+func (r *recording) save() { r.saveWith(nil) }
+
+// saveWith writes the manifest with what edit adds: a change the API
+// shows only once the manifest holds it (the caller makes it in memory
+// after), so that what the API calls final is on disk.
+func (r *recording) saveWith(edit func(*Info)) {
 	r.saveMu.Lock()
 	defer r.saveMu.Unlock()
 	in := r.info()
+	if edit != nil {
+		edit(&in)
+	}
 	for i := range in.Files {
 		in.Files[i].Path = ""
 	}
 	if in.Composite != nil {
-		in.Composite.Path = ""
+		c := *in.Composite // not the caller's
+		c.Path = ""
+		in.Composite = &c
 	}
 	if err := writeManifest(r.manifest, in); err != nil {
 		r.m.log.Error("recording manifest", zap.String("room", r.room), zap.String("recording", r.id), zap.Error(err))

@@ -127,6 +127,8 @@ func (r *recording) finish() {
 	r.mu.Lock()
 	files := append([]*file(nil), r.files...)
 	r.mu.Unlock()
+	sums := map[*file]string{}
+	byName := map[string]string{}
 	for _, f := range files {
 		if f.gone() {
 			continue
@@ -136,11 +138,18 @@ func (r *recording) finish() {
 			r.m.log.Error("recording file hash", zap.String("room", r.room), zap.String("recording", r.id), zap.Error(err))
 			continue
 		}
-		r.mu.Lock()
-		r.hashes[f] = sum
-		r.mu.Unlock()
+		sums[f], byName[filepath.Base(f.path)] = sum, sum
 	}
-	r.save()
+	r.saveWith(func(in *Info) {
+		for i := range in.Files {
+			in.Files[i].SHA256 = byName[in.Files[i].Name]
+		}
+	})
+	r.mu.Lock()
+	for f, sum := range sums {
+		r.hashes[f] = sum
+	}
+	r.mu.Unlock()
 	if r.m.composer == nil || r.participant != "" {
 		close(r.finished)
 		return

@@ -118,10 +118,10 @@ func (s *Server) record(m *member, ref string, start bool) {
 		o.send(protocol.TypeConsentRequest, protocol.ConsentRequest{Request: c.request, From: m.id})
 	}
 	s.recordStateLocked(r, protocol.RecordState{Request: c.request, State: protocol.RecordAsking, Waiting: pendingIDs(c)})
-	timeout := s.cfg.ConsentTimeout
+	timeout, asked := s.cfg.ConsentTimeout, len(c.pending)
 	c.timer = time.AfterFunc(timeout, func() { s.consentTimedOut(r, c) })
 	s.mu.Unlock()
-	m.log.Info("consent to record asked", zap.String("request", c.request), zap.Int("asked", len(c.pending)))
+	m.log.Info("consent to record asked", zap.String("request", c.request), zap.Int("asked", asked))
 }
 
 // answer handles a member's consent reply.

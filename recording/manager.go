@@ -1,8 +1,11 @@
 // Package recording records consults to Matroska files (one per
-// participant: WebM for VP8/VP9, .mkv once H.264 is in it)
-// and forwards live tracks as plain RTP to local tools such as ffmpeg. It
-// takes packets from the SFU through taps and learns about tracks from the
-// signaling layer; it decodes nothing.
+// participant: WebM for VP8/VP9, .mkv once H.264 is in it), keeps a
+// manifest of each recording (who took part, consent, files and their
+// hashes), composes a stopped room recording into one MP4 with ffmpeg,
+// repairs files a crash cut short, and forwards live tracks as plain RTP
+// to local tools. It takes packets from the SFU through taps and learns
+// about tracks from the signaling layer; it decodes nothing itself (the
+// composite is ffmpeg's work, in a subprocess).
 package recording
 
 import (

@@ -133,9 +133,19 @@ func TestChromiumConsultComposedIntoOneMP4(t *testing.T) {
 	if math.Abs(secs-want) > 0.05*want {
 		t.Fatalf("the composite lasts %.2f s, the recording %.2f s", secs, want)
 	}
-	// A picture at the start, while all three were there, and at the
-	// end, with Ben's screen.
-	for _, at := range []float64{2, want / 2, want - 2} {
+	// A picture soon after the first one reached the recorder (a page's
+	// video starts at its first keyframe, which a loaded machine may send
+	// seconds after its sound: until then the composite is rightly
+	// black), halfway, and at the end, with Ben's screen.
+	first := want
+	for _, f := range in.Files {
+		for _, tr := range f.Tracks {
+			if tr.Kind == "video" && tr.Duration > 0 {
+				first = min(first, f.Started.Add(tr.Start).Sub(in.Started).Seconds())
+			}
+		}
+	}
+	for _, at := range []float64{first + 1, want / 2, want - 2} {
 		share := lit(t, path, at, 640, 360)
 		png := filepath.Join(artifactDir(t), fmt.Sprintf("composite-%.0fs.png", at))
 		_ = exec.Command("ffmpeg", "-v", "error", "-y", "-ss", strconv.FormatFloat(at, 'f', 2, 64), "-i", path, "-frames:v", "1", png).Run()

@@ -74,7 +74,7 @@ func TestRecordingFilesAndManifestOnlyWithTheRoomsToken(t *testing.T) {
 
 	ids := map[string]string{}
 	for room, tok := range map[string]string{"visit": visitTok, "other": otherTok} {
-		c := participantWith(t, st.url, protocol.Join{Room: room, Name: "x", Token: tok, Live: true}, nil)
+		c, _ := participantWith(t, st.url, protocol.Join{Room: room, Name: "x", Token: tok, Live: true}, nil)
 		tr := publishClip(t, c)
 		code, b := call(t, "POST", st.api+"/api/recordings", admin, `{"room":"`+room+`"}`)
 		var in recording.Info

@@ -43,10 +43,11 @@ func awaitRequest(t *testing.T, c *client.Client, closed bool) protocol.ConsentR
 	return rq
 }
 
-// guest joins as a guest, waits, and is let in by the host.
-func guest(t *testing.T, st *stack, host *client.Client, name string) (*client.Client, string) {
+// guest joins as a guest, waits, and is let in by the host; it reports
+// whether the room was being recorded when it joined.
+func guest(t *testing.T, st *stack, host *client.Client, name string) (*client.Client, string, bool) {
 	t.Helper()
-	c := participantWith(t, st.url, protocol.Join{Room: "visit", Name: name, Role: protocol.RoleGuest, Live: true}, nil)
+	c, joined := participantWith(t, st.url, protocol.Join{Room: "visit", Name: name, Role: protocol.RoleGuest, Live: true}, nil)
 	id := c.ID()
 	if err := host.Admit(id); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func guest(t *testing.T, st *stack, host *client.Client, name string) (*client.C
 	}); err != nil {
 		t.Fatalf("%s not let in: %v", name, err)
 	}
-	return c, id
+	return c, id, joined.Recording
 }
 
 func recordings(t *testing.T, st *stack) []recording.Info {
@@ -78,7 +79,7 @@ func TestRecordingNeedsEveryonesConsent(t *testing.T) {
 	ivf, ogg := makeClip(t, 30)
 	st := startStack(t, t.TempDir())
 	doctor := participant(t, st.url, "visit", "Doctor", nil)
-	patient, patientID := guest(t, st, doctor, "Patient")
+	patient, patientID, _ := guest(t, st, doctor, "Patient")
 	stop := make(chan struct{})
 	defer close(stop)
 	go sendClip(t, publishClip(t, doctor), ivf, ogg, stop)
@@ -133,7 +134,10 @@ func TestRecordingNeedsEveryonesConsent(t *testing.T) {
 
 	// Family comes in, is asked, declines: the doctor is told, and no
 	// file of theirs is made.
-	family, familyID := guest(t, st, doctor, "Family")
+	family, familyID, shown := guest(t, st, doctor, "Family")
+	if !shown {
+		t.Fatal("a guest joining during the recording is not told of it")
+	}
 	go sendClip(t, publishClip(t, family), ivf, ogg, stop)
 	rq = awaitRequest(t, family, false)
 	_ = family.Consent(rq.Request, false)
@@ -207,7 +211,7 @@ func TestRecordingWithConsentTakenElsewhere(t *testing.T) {
 		t.Fatalf("policy: %d %s", code, b)
 	}
 	doctor := participant(t, st.url, "visit", "Doctor", nil)
-	patient, _ := guest(t, st, doctor, "Patient")
+	patient, _, _ := guest(t, st, doctor, "Patient")
 	_ = doctor.Record(true)
 	awaitState(t, doctor, protocol.RecordStarted)
 	var list []recording.Info

@@ -120,11 +120,12 @@ func run(t *testing.T, name string, args ...string) string {
 // participant joins live and returns its client.
 func participant(t *testing.T, url, room, name string, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
 	t.Helper()
-	return participantWith(t, url, protocol.Join{Room: room, Name: name, Live: true}, onTrack)
+	c, _ := participantWith(t, url, protocol.Join{Room: room, Name: name, Live: true}, onTrack)
+	return c
 }
 
 // participantWith joins as j says (a token, a role) and returns its client.
-func participantWith(t *testing.T, url string, j protocol.Join, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
+func participantWith(t *testing.T, url string, j protocol.Join, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*client.Client, *protocol.Joined) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Scale(10*time.Second))
 	defer cancel()
@@ -137,10 +138,11 @@ func participantWith(t *testing.T, url string, j protocol.Join, onTrack func(*we
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	if _, err := c.Join(ctx, j); err != nil {
+	joined, err := c.Join(ctx, j)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, joined
 }
 
 type clipTracks struct {

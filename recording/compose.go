@@ -140,15 +140,7 @@ func (m *Manager) composePast(id string) {
 		in := p.info
 		m.mu.Unlock()
 		if final || prev == nil || prev.State != c.State {
-			saved := in
-			saved.Files = append([]FileInfo(nil), in.Files...)
-			for i := range saved.Files {
-				saved.Files[i].Path = ""
-			}
-			cc := c
-			cc.Path = ""
-			saved.Composite = &cc
-			if err := writeManifest(p.manifest, saved); err != nil {
+			if err := writeManifest(p.manifest, in); err != nil {
 				m.log.Error("recording manifest", zap.String("recording", id), zap.Error(err))
 			}
 		}

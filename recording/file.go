@@ -52,9 +52,8 @@ type file struct {
 	mu      sync.Mutex
 	fh      *os.File
 	entries []webm.TrackEntry
-	ready   []bool // the track's entry is complete
+	ready   []bool // the track's entry is complete (once begun: it is in the header)
 	ended   []bool
-	inFile  []bool                  // in the header
 	out     []webm.BlockWriteCloser // by track, once begun; nil for a track left out or closed
 	begun   bool                    // the header is written (or the file given up)
 	removed bool                    // nothing could be written: the file is gone
@@ -138,7 +137,7 @@ func openFile(path string, infos []sfu.TrackInfo, start time.Time, fail func(err
 	}
 	f.fh = fh
 	n := len(kept)
-	f.ended, f.inFile, f.out = make([]bool, n), make([]bool, n), make([]webm.BlockWriteCloser, n)
+	f.ended, f.out = make([]bool, n), make([]webm.BlockWriteCloser, n)
 	f.trackFirst, f.trackMS = make([]int64, n), make([]int64, n)
 	for i := range kept {
 		f.trackFirst[i], f.trackMS[i] = -1, -1
@@ -209,7 +208,7 @@ func (f *file) beginLocked() error {
 		return err
 	}
 	for n, w := range ws {
-		f.out[index[n]], f.inFile[index[n]] = w, true
+		f.out[index[n]] = w
 	}
 	sort.SliceStable(pending, func(a, b int) bool { return pending[a].ms < pending[b].ms })
 	for _, p := range pending {
@@ -340,7 +339,7 @@ func (f *file) stats() (int64, time.Duration, []TrackFileInfo, time.Time) {
 	// before, every track that may still be.
 	tracks := make([]TrackFileInfo, 0, len(f.tracks))
 	for i, t := range f.tracks {
-		if f.begun && !f.inFile[i] {
+		if f.begun && !f.ready[i] { // left out of the header
 			continue
 		}
 		ti := TrackFileInfo{Kind: t.info.Kind, Codec: t.info.Codec, Source: t.info.Source}

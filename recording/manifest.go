@@ -49,8 +49,7 @@ func manifestPath(dir, room, id string) string {
 	return filepath.Join(dir, safe(room, 64)+"_"+safe(id, 64)+manifestExt)
 }
 
-// save writes the recording's manifest. Files are named, not given as
-// paths: the manifest moves with the directory.
+// save writes the recording's manifest.
 func (r *recording) save() { r.saveWith(nil) }
 
 // saveWith writes the manifest with what edit adds: a change the API
@@ -63,20 +62,23 @@ func (r *recording) saveWith(edit func(*Info)) {
 	if edit != nil {
 		edit(&in)
 	}
-	for i := range in.Files {
-		in.Files[i].Path = ""
-	}
-	if in.Composite != nil {
-		c := *in.Composite // not the caller's
-		c.Path = ""
-		in.Composite = &c
-	}
 	if err := writeManifest(r.manifest, in); err != nil {
 		r.m.log.Error("recording manifest", zap.String("room", r.room), zap.String("recording", r.id), zap.Error(err))
 	}
 }
 
+// writeManifest writes in as the manifest at path. Files are named, not
+// given as paths: the manifest moves with the directory.
 func writeManifest(path string, in Info) error {
+	in.Files = append([]FileInfo(nil), in.Files...) // not the caller's
+	for i := range in.Files {
+		in.Files[i].Path = ""
+	}
+	if in.Composite != nil {
+		c := *in.Composite
+		c.Path = ""
+		in.Composite = &c
+	}
 	b, err := json.MarshalIndent(in, "", "  ")
 	if err != nil {
 		return err

@@ -47,8 +47,9 @@ const (
 )
 
 type allocator struct {
-	s     *SFU
-	rates map[*UpTrack]*rateMeter
+	s      *SFU
+	rates  map[*UpTrack]*rateMeter
+	lrates map[*layer]*rateMeter // of simulcast layers (layers.go)
 	state map[*DownTrack]*pauseState
 	trend map[*Participant]*trend
 	done  chan struct{}
@@ -84,10 +85,11 @@ type pauseState struct {
 	pausedAt  time.Time
 	resumedAt time.Time
 	retry     time.Duration
+	layers    layerState // a simulcast track's (layers.go)
 }
 
 func newAllocator(s *SFU) *allocator {
-	return &allocator{s: s, rates: map[*UpTrack]*rateMeter{}, state: map[*DownTrack]*pauseState{},
+	return &allocator{s: s, rates: map[*UpTrack]*rateMeter{}, lrates: map[*layer]*rateMeter{}, state: map[*DownTrack]*pauseState{},
 		trend: map[*Participant]*trend{}, done: make(chan struct{})}
 }
 
@@ -108,15 +110,16 @@ func (a *allocator) tick(now time.Time) {
 	rooms := a.s.roomList()
 	seenUp, seenDown, seenP := map[*UpTrack]bool{}, map[*DownTrack]bool{}, map[*Participant]bool{}
 	for _, r := range rooms {
+		for _, up := range r.trackList() {
+			seenUp[up] = true
+			a.measure(up, now)
+			a.followTop(up, now)
+		}
 		for _, p := range r.snapshot() {
 			est := p.estimate.Load()
 			downs := p.downTracks()
 			for _, d := range downs {
 				seenDown[d] = true
-				if !seenUp[d.up] { // once per tick, however many receive it
-					seenUp[d.up] = true
-					a.measure(d.up, now)
-				}
 			}
 			if est != nil && est.fed.Load() {
 				seenP[p] = true
@@ -127,6 +130,9 @@ func (a *allocator) tick(now time.Time) {
 	for up := range a.rates {
 		if !seenUp[up] {
 			delete(a.rates, up)
+			for i := range up.layers {
+				delete(a.lrates, up.layers[i].Load())
+			}
 		}
 	}
 	for d := range a.state {
@@ -141,12 +147,29 @@ func (a *allocator) tick(now time.Time) {
 	}
 }
 
-// measure updates an up-track's rate, smoothed over about a second.
+// measure updates an up-track's rate, and its layers', smoothed over
+// about a second.
 func (a *allocator) measure(up *UpTrack, now time.Time) {
-	m := a.rates[up]
-	bytes := up.bytes.Load()
-	if m == nil {
-		a.rates[up] = &rateMeter{bytes: bytes, at: now}
+	if a.rates[up] == nil {
+		a.rates[up] = &rateMeter{}
+	}
+	a.rates[up].update(up.bytes.Load(), now)
+	if !up.simulcast {
+		return
+	}
+	for i := range up.layers {
+		if l := up.layers[i].Load(); l != nil {
+			if a.lrates[l] == nil {
+				a.lrates[l] = &rateMeter{}
+			}
+			a.lrates[l].update(l.bytes.Load(), now)
+		}
+	}
+}
+
+func (m *rateMeter) update(bytes uint64, now time.Time) {
+	if m.at.IsZero() {
+		m.bytes, m.at = bytes, now
 		return
 	}
 	if dt := now.Sub(m.at).Seconds(); dt >= allocEvery.Seconds()/2 {
@@ -158,6 +181,27 @@ func (a *allocator) measure(up *UpTrack, now time.Time) {
 		}
 		m.bytes, m.at = bytes, now
 	}
+}
+
+// minRate is what a track costs at the least: its lowest layer's rate.
+func (a *allocator) minRate(up *UpTrack) float64 {
+	if up.simulcast {
+		for i := range up.layers {
+			if r := a.layerRate(up, uint8(i)); r > 0 {
+				return r
+			}
+		}
+	}
+	return a.rate(up)
+}
+
+// sending is the rate of what d forwards now.
+func (a *allocator) sending(d *DownTrack) float64 {
+	if !d.up.simulcast {
+		return a.rate(d.up)
+	}
+	cur, _ := d.Layer()
+	return a.layerRate(d.up, cur)
 }
 
 func (a *allocator) rate(up *UpTrack) float64 {
@@ -186,8 +230,21 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 			video = append(video, d)
 		}
 	}
-	// Cheapest first, so that as many pictures as fit go on.
-	sort.Slice(video, func(i, j int) bool { return a.rate(video[i].up) < a.rate(video[j].up) })
+	// Screens first (layers.go), then the cheapest, so that as many
+	// pictures as fit go on.
+	sort.Slice(video, func(i, j int) bool {
+		si, sj := video[i].up.info.Source == SourceScreen, video[j].up.info.Source == SourceScreen
+		if si != sj {
+			return si
+		}
+		return a.minRate(video[i].up) < a.minRate(video[j].up)
+	})
+	sent := audio
+	for _, d := range video {
+		if !d.paused.Load() {
+			sent += a.sending(d)
+		}
+	}
 	budget := estimate - audio*headroom
 	// A pause needs a settled transport, an estimate that is not
 	// climbing, and a bottleneck the subscriber itself reports (loss or
@@ -207,7 +264,16 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 			st = &pauseState{retry: retryFirst}
 			a.state[d] = st
 		}
-		need := a.rate(d.up) * headroom
+		need := a.minRate(d.up) * headroom
+		if d.up.simulcast && !d.paused.Load() {
+			need = a.chooseLayer(p, d, st, budget, estimate, sent, congested, tr.rising(), now)
+			if _, target := d.Layer(); target > 0 || budget >= need*pauseBelow {
+				st.over = 0
+				budget -= need
+				continue
+			}
+			// Not even the lowest layer fits: audio first decides.
+		}
 		if !d.paused.Load() {
 			if budget >= need*pauseBelow || !settled || !congested {
 				st.over = 0
@@ -240,6 +306,9 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		if now.Sub(st.pausedAt) >= st.retry && (budget >= need || starved || !congested) {
 			st.resumedAt = now
 			budget -= need
+			if d.up.simulcast {
+				a.setLayer(p, d, 0, "resume")
+			}
 			a.setPaused(p, d, false, estimate, need)
 		}
 	}

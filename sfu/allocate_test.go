@@ -25,9 +25,9 @@ func newAllocRig(t *testing.T) *allocRig {
 	r.p = &Participant{log: zap.NewNop()}
 	r.p.params.Events.TrackPaused = func(_ TrackInfo, paused bool) { r.events = append(r.events, paused) }
 	up := func(kind string, bps float64) *DownTrack {
-		u := &UpTrack{info: TrackInfo{ID: "pub:" + kind, Kind: kind}}
+		u := testUpTrack(TrackInfo{ID: "pub:" + kind, Kind: kind}, 1)
 		r.a.rates[u] = &rateMeter{bps: bps, at: r.now}
-		return newDownTrack(u, func(*DownTrack) {})
+		return newDownTrack(u, func(*DownTrack) {}, false)
 	}
 	r.audio, r.video = up("audio", 40_000), up("video", 400_000)
 	r.up(r.now.Add(-time.Minute))

@@ -3,6 +3,7 @@ package sfu
 import (
 	"strings"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"consult/sfu/internal/keyframe"
@@ -46,8 +47,20 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 	// (speaker.go). Receive side: the down-tracks write no header
 	// extensions (the ids were the publisher's), so subscribers never get
 	// it, even though pion lists it on their send-receive transceivers.
-	return m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: rtpx.AudioLevelURI},
-		webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverDirectionRecvonly)
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: rtpx.AudioLevelURI},
+		webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+		return err
+	}
+	// Simulcast (simulcast.go): each encoding's packets name their mid
+	// and rid until the server knows the SSRC. Receive side only, like the
+	// audio level: a subscriber gets one stream.
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri},
+			webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func keyframeCodec(mime string) keyframe.Codec {

@@ -42,7 +42,7 @@ type DownTrack struct {
 	// detach runs when the up-track ends: it unsubscribes a subscriber's
 	// down-track, or ends a tap.
 	detach func(*DownTrack)
-	queue  chan uint16
+	queue  chan uint32 // item(layer, sequence number)
 	done   chan struct{}
 	once   sync.Once
 
@@ -55,31 +55,48 @@ type DownTrack struct {
 	ready func() bool
 	// firstMedia, when set, runs once the first packet has gone out.
 	firstMedia func()
+	// tap: a recorder or forwarder, which takes the best layer there is
+	// rather than what a downlink carries.
+	tap bool
 
 	// paused stops the track for this subscriber (allocate.go: its
 	// downlink cannot carry it). The writer drops what arrives, and on
 	// resuming waits for a keyframe and goes on with the next sequence
 	// number, so the subscriber sees one stream with no gap to NACK.
 	paused atomic.Bool
+	// sel holds the layer forwarded and the layer wanted (simulcast.go).
+	sel atomic.Uint32
 	// seqMap is the writer's current mapping, for the NACK reader: bit 32
-	// set once anything was sent, then offset<<16 | base, where a
-	// subscriber's sequence number s is the publisher's s+offset, valid
-	// from the publisher's base on.
+	// set once anything was sent, bits 33-34 the layer, then
+	// offset<<16 | base, where a subscriber's sequence number s is the
+	// layer's s+offset, valid from the layer's base on.
 	seqMap atomic.Uint64
 
 	// Owned by the writer goroutine.
 	buf        [packetcache.MaxPacket]byte
 	ph         rtpx.Header
 	hdr        rtp.Header
+	vp8        rtpx.VP8
 	waitingKey bool
 	askedAt    time.Time
-	seenIn     bool   // a packet came
-	highIn     uint16 // the publisher's newest sequence number seen
-	sentAny    bool   // a packet went out
-	lastOut    uint16 // the highest sequence number sent
-	offset     uint16 // publisher's minus subscriber's sequence numbers
-	base       uint16 // the publisher's first sequence number under offset
-	resync     bool   // dropped for a pause: the next packet sent starts a new offset
+	seenIn     [maxLayers]bool   // a packet of the layer came
+	highIn     [maxLayers]uint16 // the layer's newest sequence number seen
+	sentAny    bool              // a packet went out
+	lastOut    uint16            // the highest sequence number sent
+	offset     uint16            // the layer's minus subscriber's sequence numbers
+	base       uint16            // the layer's first sequence number under offset
+	resync     bool              // dropped for a pause: the next packet sent starts a new offset
+	// Timestamps and VP8 picture ids are the layer's less an offset that
+	// changes at a layer switch only, so that the stream goes on from
+	// where the last layer left it (simulcast.go).
+	tsOff      uint32
+	lastTS     uint32 // the newest timestamp sent
+	lastSentAt int64  // when (unix ns)
+	picOff     uint16
+	tl0Off     uint8
+	lastPic    uint16
+	lastTL0    uint8
+	picSent    bool
 
 	sent, dropped, retransmits atomic.Uint64
 	bytesOut, plisIn           atomic.Uint64 // bytes sent; PLIs and FIRs from the subscriber
@@ -100,20 +117,26 @@ type RTPWriter interface {
 
 var errNoCodec = errors.New("sfu: subscriber does not support the publisher's codec")
 
-func newDownTrack(up *UpTrack, detach func(*DownTrack)) *DownTrack {
-	return &DownTrack{
+// newDownTrack makes a down-track of up; best starts it on the best
+// layer up has (a tap), not the middle one (a subscriber).
+func newDownTrack(up *UpTrack, detach func(*DownTrack), best bool) *DownTrack {
+	d := &DownTrack{
 		up:         up,
 		detach:     detach,
-		queue:      make(chan uint16, queueLen),
+		queue:      make(chan uint32, queueLen),
 		done:       make(chan struct{}),
 		waitingKey: up.codec != keyframe.Unknown,
 	}
+	if up.simulcast {
+		d.sel.Store(sel(noLayer, startLayer(up, best)))
+	}
+	return d
 }
 
 // ID is the server-wide track id (see TrackInfo).
 func (d *DownTrack) ID() string { return d.up.info.ID }
 
-// RID is empty: no simulcast yet.
+// RID is empty: a subscriber receives one stream, whatever layer it is.
 func (d *DownTrack) RID() string { return "" }
 
 // StreamID groups a publisher's tracks for lip sync.
@@ -138,7 +161,8 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 				// A new subscriber needs a keyframe to start. Bind runs
 				// inside SetRemoteDescription with the subscriber's lock
 				// held, and the request writes to the network.
-				go d.up.requestKeyframe()
+				_, target := d.Layer()
+				go d.up.requestKeyframeOf(target)
 			}
 			return c, nil
 		}
@@ -154,9 +178,9 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 
 // enqueue hands a sequence number to the writer, dropping it when the
 // subscriber is behind: never block the up-track's reader.
-func (d *DownTrack) enqueue(seq uint16) {
+func (d *DownTrack) enqueue(it uint32) {
 	select {
-	case d.queue <- seq:
+	case d.queue <- it:
 	default:
 		d.dropped.Add(1)
 	}
@@ -165,8 +189,8 @@ func (d *DownTrack) enqueue(seq uint16) {
 func (d *DownTrack) writeLoop() {
 	for {
 		select {
-		case seq := <-d.queue:
-			d.write(seq)
+		case it := <-d.queue:
+			d.write(it)
 		case <-d.done:
 			return
 		}
@@ -176,16 +200,21 @@ func (d *DownTrack) writeLoop() {
 // write sends one cached packet with the subscriber's SSRC and payload
 // type. Header extensions are dropped: their ids were negotiated with the
 // publisher, not with this subscriber.
-func (d *DownTrack) write(seq uint16) {
+func (d *DownTrack) write(it uint32) {
 	b := d.binding.Load()
 	if b == nil {
 		return
 	}
-	// Fresh packets come from the up-track in order; one that is not
-	// newer than the newest seen is a retransmission.
-	fresh := !d.seenIn || int16(seq-d.highIn) > 0
+	li, seq := uint8(it>>16), uint16(it)
+	lay := d.up.layer(li)
+	if lay == nil {
+		return
+	}
+	// Fresh packets come from the layer's reader in order; one that is
+	// not newer than the newest seen is a retransmission.
+	fresh := !d.seenIn[li] || int16(seq-d.highIn[li]) > 0
 	if fresh {
-		d.highIn, d.seenIn = seq, true
+		d.highIn[li], d.seenIn[li] = seq, true
 	}
 	if d.paused.Load() {
 		if !d.resync {
@@ -195,33 +224,45 @@ func (d *DownTrack) write(seq uint16) {
 		}
 		return
 	}
+	cur, target := d.Layer()
+	switching := li != cur
+	if switching && (li != target || !fresh) {
+		return // a layer left behind, or an old packet of the new one
+	}
+	if !switching && cur != target && fresh {
+		d.askKeyframe(target) // in case the first request was lost
+	}
 	// A stream resumes on a fresh packet, never on an old one resent
 	// (an old keyframe would restart it in the past), and a retransmission
 	// from before the current offset began would land on another packet's
 	// number in the subscriber's stream.
-	if !fresh && d.sentAny && (d.resync || int16(seq-d.base) < 0) {
+	if !switching && !fresh && d.sentAny && (d.resync || int16(seq-d.base) < 0) {
 		return
 	}
-	n := d.up.cache.Get(seq, d.buf[:])
+	n := lay.cache.Get(seq, d.buf[:])
 	if n == 0 || rtpx.Parse(d.buf[:n], &d.ph) != nil {
 		return
 	}
 	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
 	starting := false
-	if d.waitingKey {
+	if d.waitingKey || switching {
 		if !keyframe.IsStart(d.up.codec, payload) {
-			if now := time.Now(); now.Sub(d.askedAt) > keyframeRetry && d.isReady() {
-				d.askedAt = now
-				d.up.requestKeyframe()
-			}
+			d.askKeyframe(li)
 			return
 		}
 		starting = true
 	}
-	off := d.offset
-	if d.resync && d.sentAny {
+	off, tsOff := d.offset, d.tsOff
+	if (d.resync || switching) && d.sentAny {
 		off = seq - (d.lastOut + 1) // continue right after the last packet sent
 	}
+	if switching && d.sentAny {
+		// The new layer's clock has its own origin: go on from the last
+		// timestamp sent, by the time that passed since.
+		gap := max(1, (nanotime()-d.lastSentAt)*int64(d.up.clockRate())/int64(time.Second))
+		tsOff = d.ph.Timestamp - (d.lastTS + uint32(gap))
+	}
+	pic, tl0, picOff, tl0Off, renumber := d.renumberVP8(payload, switching)
 	d.hdr = rtp.Header{
 		Version:        2,
 		Padding:        d.ph.PaddingSize > 0,
@@ -229,7 +270,7 @@ func (d *DownTrack) write(seq uint16) {
 		Marker:         d.ph.Marker,
 		PayloadType:    b.pt,
 		SequenceNumber: seq - off,
-		Timestamp:      d.ph.Timestamp,
+		Timestamp:      d.ph.Timestamp - tsOff,
 		SSRC:           b.ssrc,
 	}
 	// pion reports (0, nil) for a packet it dropped because the
@@ -241,24 +282,67 @@ func (d *DownTrack) write(seq uint16) {
 		if starting {
 			d.waitingKey = false
 		}
+		if switching {
+			d.switched(li)
+			d.tsOff, d.picOff, d.tl0Off = tsOff, picOff, tl0Off
+		}
 		out := seq - off
-		if !d.sentAny || d.resync {
+		if !d.sentAny || d.resync || switching {
 			d.offset, d.base, d.resync = off, seq, false
-			d.seqMap.Store(1<<32 | uint64(off)<<16 | uint64(seq))
+			d.seqMap.Store(seqMapping(li, off, seq))
 		} else if fresh && int16(seq-d.base) > baseSlide {
 			// Keep base within reach of the int16 comparisons: nothing
 			// older than a few thousand packets is in the cache anyway.
 			d.base = seq - baseKeep
-			d.seqMap.Store(1<<32 | uint64(off)<<16 | uint64(d.base))
+			d.seqMap.Store(seqMapping(li, off, d.base))
 		}
 		if !d.sentAny || int16(out-d.lastOut) > 0 {
 			d.lastOut = out
+		}
+		if fresh {
+			d.lastTS, d.lastSentAt = d.hdr.Timestamp, nanotime()
+			if renumber {
+				d.lastPic, d.lastTL0, d.picSent = pic, tl0, true
+			}
 		}
 		if !d.sentAny && d.firstMedia != nil {
 			d.firstMedia()
 		}
 		d.sentAny = true
 	}
+}
+
+// renumberVP8 rewrites a simulcast VP8 packet's picture id and TL0PICIDX
+// in place, less the down-track's offsets; at a switch (a keyframe of the
+// new layer) the offsets are set so that the ids go on by one. It returns
+// the ids written and the offsets used, and false if there were none.
+func (d *DownTrack) renumberVP8(payload []byte, switching bool) (pic uint16, tl0 uint8, picOff uint16, tl0Off uint8, ok bool) {
+	picOff, tl0Off = d.picOff, d.tl0Off
+	if !d.up.simulcast || d.up.codec != keyframe.VP8 || !rtpx.ParseVP8(payload, &d.vp8) || d.vp8.PictureAt < 0 {
+		return 0, 0, picOff, tl0Off, false
+	}
+	mask := d.vp8.PictureMask()
+	if switching && d.picSent {
+		picOff = (d.vp8.PictureID - (d.lastPic + 1)) & mask
+		tl0Off = d.vp8.TL0PicIdx - (d.lastTL0 + 1)
+	}
+	pic, tl0 = (d.vp8.PictureID-picOff)&mask, d.vp8.TL0PicIdx-tl0Off
+	rtpx.SetVP8(payload, &d.vp8, pic, tl0)
+	return pic, tl0, picOff, tl0Off, true
+}
+
+// askKeyframe asks layer i's publisher for a keyframe, at most once per
+// keyframeRetry for this down-track, and only once packets can reach the
+// subscriber.
+func (d *DownTrack) askKeyframe(i uint8) {
+	if now := time.Now(); now.Sub(d.askedAt) > keyframeRetry && d.isReady() {
+		d.askedAt = now
+		d.up.requestKeyframeOf(i)
+	}
+}
+
+func seqMapping(layer uint8, off, base uint16) uint64 {
+	return 1<<32 | uint64(layer)<<33 | uint64(off)<<16 | uint64(base)
 }
 
 // readRTCP handles the subscriber's feedback for this track: keyframe
@@ -282,9 +366,14 @@ func (d *DownTrack) readRTCP() {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.plisIn.Add(1)
 				// A paused subscriber's decoder starves and asks; the
-				// resume asks for its own keyframe.
+				// resume asks for its own keyframe. Only the layer it
+				// receives is asked.
 				if !d.paused.Load() {
-					d.up.requestKeyframe()
+					cur, target := d.Layer()
+					if cur == noLayer {
+						cur = target
+					}
+					d.up.requestKeyframeOf(cur)
 				}
 			case *rtcp.ReceiverReport:
 				// A compound packet reaches every sender it names: keep
@@ -317,14 +406,15 @@ func (d *DownTrack) readRTCP() {
 }
 
 // publisherSeq maps a sequence number of the subscriber's stream to the
-// publisher's, false if it falls before the current mapping.
-func (d *DownTrack) publisherSeq(seq uint16) (uint16, bool) {
+// queue item of the layer's packet, false if it falls before the current
+// mapping.
+func (d *DownTrack) publisherSeq(seq uint16) (uint32, bool) {
 	m := d.seqMap.Load()
 	if m == 0 {
-		return seq, true
+		return item(0, seq), true
 	}
 	in := seq + uint16(m>>16)
-	return in, int16(in-uint16(m)) >= 0
+	return item(uint8(m>>33)&3, in), int16(in-uint16(m)) >= 0
 }
 
 func (d *DownTrack) close() {

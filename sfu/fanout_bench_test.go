@@ -6,10 +6,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"go.uber.org/zap"
 
-	"consult/sfu/internal/keyframe"
-	"consult/sfu/internal/packetcache"
 )
 
 // countingWriter stands in for a subscriber's SRTP stream.
@@ -32,13 +29,10 @@ type fanoutRig struct {
 }
 
 func newFanoutRig(n int) *fanoutRig {
-	up := &UpTrack{info: TrackInfo{ID: "p:v", Kind: "video", Codec: "video/VP8"}, codec: keyframe.VP8,
-		cache: packetcache.New(512), log: zap.NewNop(), done: make(chan struct{})}
-	empty := []*DownTrack{}
-	up.downs.Store(&empty)
+	up := testUpTrack(TrackInfo{ID: "p:v", Kind: "video", Codec: "video/VP8"}, 1)
 	r := &fanoutRig{up: up}
 	for i := 0; i < n; i++ {
-		d := newDownTrack(up, func(*DownTrack) {})
+		d := newDownTrack(up, func(*DownTrack) {}, false)
 		w := &countingWriter{}
 		d.binding.Store(&binding{ssrc: uint32(1000 + i), pt: 96, writer: w})
 		up.addDown(d)
@@ -68,7 +62,7 @@ func marshalAll(ps []*rtp.Packet) [][]byte {
 // step forwards one packet and lets every down-track write it.
 func (r *fanoutRig) step(i int) {
 	pkt := r.pkts[i%len(r.pkts)]
-	r.up.forward(pkt)
+	r.up.forward(0, r.up.layer(0), pkt)
 	for _, d := range r.downs {
 		select {
 		case seq := <-d.queue:

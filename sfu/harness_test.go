@@ -12,6 +12,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"go.uber.org/zap"
 )
 
 // testPeer is a client made of two pion PeerConnections wired straight to
@@ -257,4 +258,19 @@ func startVideoCall(t *testing.T) *videoCall {
 	fb := watchFeedback(a.published[webrtc.RTPCodecTypeVideo], key)
 	go sendVideo(tr, key, stop)
 	return &videoCall{s: s, a: a, b: b, remote: b.awaitTrack(5 * time.Second), fb: fb}
+}
+
+// testUpTrack is an up-track fed by hand (UpTrack.forward) with n layers:
+// one is a plain track, more a simulcast one (rids q, h, f).
+func testUpTrack(info TrackInfo, n int) *UpTrack {
+	t := newUpTrack(info, 0, nil, zap.NewNop())
+	if n == 1 {
+		t.addLayer("", 1, nil)
+		return t
+	}
+	t.simulcast = true
+	for i, rid := range []string{"q", "h", "f"}[:n] {
+		t.addLayer(rid, uint32(10+i), nil)
+	}
+	return t
 }

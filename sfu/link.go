@@ -24,6 +24,13 @@ type Link struct {
 	JitterMS float64 `json:"jitterMs"`
 	RTTMS    float64 `json:"rttMs"`   // 0 until a report answers a sender report
 	Reports  uint64  `json:"reports"` // receiver reports read
+	// Of a simulcast track: the layer (rid) forwarded now, and the one
+	// the allocator wants (different while a switch waits for its
+	// keyframe). Paused: audio first stopped the track for this
+	// subscriber.
+	Layer       string `json:"layer,omitempty"`
+	TargetLayer string `json:"targetLayer,omitempty"`
+	Paused      bool   `json:"paused,omitempty"`
 }
 
 // linkState holds a down-track's Link; the RTCP reader writes it, stats
@@ -126,6 +133,8 @@ func linksOf(downs []*DownTrack) []Link {
 	for _, d := range downs {
 		l := d.link.get()
 		l.Track, l.Kind = d.up.info.ID, d.up.info.Kind
+		cur, target := d.Layer()
+		l.Layer, l.TargetLayer, l.Paused = d.up.ridOf(cur), d.up.ridOf(target), d.paused.Load()
 		out = append(out, l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Track < out[j].Track })

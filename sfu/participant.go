@@ -381,11 +381,16 @@ func (p *Participant) SetScreen(mid string) {
 	p.mu.Unlock()
 }
 
-// onTrack starts forwarding a newly published track.
+// onTrack starts forwarding a newly published track, or a new layer of
+// a simulcast one (pion reports each encoding as a track of its own).
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	rid := remote.RID()
 	id := remote.ID()
 	if id == "" {
-		id = remote.RID() + fmt.Sprint(remote.SSRC())
+		id = rid + fmt.Sprint(remote.SSRC())
+		if rid != "" {
+			id = "mid" + midOf(p.pubPC(), recv) // one id for every layer
+		}
 	}
 	stream := remote.StreamID()
 	if stream == "" {
@@ -414,25 +419,50 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		p.mu.Unlock()
 		return
 	}
-	t := newUpTrack(info, remote, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
+	if rid != "" {
+		// Another layer of a track already published.
+		for _, t := range p.ups {
+			if t.simulcast && t.info.ID == info.ID {
+				i, l := t.addLayer(rid, uint32(remote.SSRC()), remote)
+				p.mu.Unlock()
+				if l != nil {
+					go t.run(i, l)
+					p.log.Info("layer published", zap.String("track", info.ID), zap.String("rid", rid))
+				}
+				return
+			}
+		}
+	}
+	t := newUpTrack(info, p.room.sfu.cfg.KeyframeInterval, pub.WriteRTCP, p.log)
+	t.simulcast = rid != ""
 	t.retired, t.onReport = &p.room.sfu.retired, p.room.sfu.cfg.OnLinkReport
+	t.onEnd = func() { p.endTrack(t) }
 	if info.Source != SourceScreen {
 		// A host turns a camera or microphone off; a screen is the
 		// presenter's to stop (Hold covers camera and microphone).
 		t.held = p.heldFlag(info.Kind)
 	}
 	t.level.ext = audioLevelID(info.Kind, recv)
+	i, l := t.addLayer(rid, uint32(remote.SSRC()), remote)
 	p.ups = append(p.ups, t)
 	p.mu.Unlock()
 
 	go drainRTCP(recv) // sender reports feed the receiver-report interceptor
-	go t.run(func() { p.endTrack(t) })
-	p.log.Info("track published", zap.String("track", info.ID), zap.String("kind", info.Kind), zap.String("codec", info.Codec))
+	go t.run(i, l)
+	p.log.Info("track published", zap.String("track", info.ID), zap.String("kind", info.Kind),
+		zap.String("codec", info.Codec), zap.String("rid", rid))
 	// In the room first, so that whoever hears of the track can tap it.
 	p.room.publish(t)
 	if p.params.Events.TrackPublished != nil {
 		p.params.Events.TrackPublished(info)
 	}
+}
+
+// pubPC is the publishing PeerConnection.
+func (p *Participant) pubPC() *webrtc.PeerConnection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pub
 }
 
 // midOf is the mid of the transceiver that holds recv ("" if none).

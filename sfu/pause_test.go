@@ -5,10 +5,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"go.uber.org/zap"
 
 	"consult/sfu/internal/keyframe"
-	"consult/sfu/internal/packetcache"
 )
 
 // seqWriter records what a down-track sends.
@@ -33,12 +31,8 @@ type pauseRig struct {
 }
 
 func newPauseRig() *pauseRig {
-	up := &UpTrack{info: TrackInfo{ID: "p:v", Kind: "video", Codec: "video/VP8"}, codec: keyframe.VP8,
-		cache: packetcache.New(512), log: zap.NewNop(), done: make(chan struct{})}
-	up.kf = throttle{send: func() {}} // counts its requests in sent
-	empty := []*DownTrack{}
-	up.downs.Store(&empty)
-	d := newDownTrack(up, func(*DownTrack) {})
+	up := testUpTrack(TrackInfo{ID: "p:v", Kind: "video", Codec: "video/VP8"}, 1)
+	d := newDownTrack(up, func(*DownTrack) {}, false)
 	w := &seqWriter{}
 	d.binding.Store(&binding{ssrc: 1, pt: 96, writer: w})
 	up.addDown(d)
@@ -56,7 +50,7 @@ func (r *pauseRig) frame(key bool) {
 	for _, p := range r.pk.Packetize(data, 3000) {
 		b, _ := p.Marshal()
 		r.sent = append(r.sent, p.SequenceNumber)
-		r.up.forward(b)
+		r.up.forward(0, r.up.layer(0), b)
 		r.drain()
 	}
 }
@@ -66,7 +60,7 @@ func (r *pauseRig) small() {
 	p := r.pk.Packetize([]byte{0x11, 0x02, 0x00, 1, 2, 3, 4, 5}, 3000)[0]
 	b, _ := p.Marshal()
 	r.sent = append(r.sent, p.SequenceNumber)
-	r.up.forward(b)
+	r.up.forward(0, r.up.layer(0), b)
 	r.drain()
 }
 
@@ -98,12 +92,12 @@ func TestAPausedTrackResumesAtAKeyframeWithoutAGap(t *testing.T) {
 		t.Fatalf("a paused track sent %d packets", len(r.w.seqs)-before)
 	}
 	r.down.paused.Store(false)
-	asked := r.up.kf.sent
+	asked := r.up.layer(0).kf.sent
 	r.frame(false) // not a keyframe: dropped, and one is asked for
 	if len(r.w.seqs) != before {
 		t.Fatal("resumed on a delta frame")
 	}
-	if r.up.kf.sent == asked {
+	if r.up.layer(0).kf.sent == asked {
 		t.Error("no keyframe asked for on resuming")
 	}
 	r.frame(true)
@@ -120,7 +114,7 @@ func TestAPausedTrackResumesAtAKeyframeWithoutAGap(t *testing.T) {
 	// A NACK names the subscriber's numbers: those sent since the pause
 	// map to the publisher's packets, those from before it to nothing.
 	last := r.w.seqs[len(r.w.seqs)-1]
-	if in, ok := r.down.publisherSeq(last); !ok || in != r.sent[len(r.sent)-1] {
+	if in, ok := r.down.publisherSeq(last); !ok || in != uint32(r.sent[len(r.sent)-1]) {
 		t.Errorf("subscriber's %d maps to %d (%v), want the publisher's %d", last, in, ok, r.sent[len(r.sent)-1])
 	}
 	if _, ok := r.down.publisherSeq(r.w.seqs[before-1]); ok {
@@ -129,7 +123,7 @@ func TestAPausedTrackResumesAtAKeyframeWithoutAGap(t *testing.T) {
 	// And a retransmission from before the pause is not sent again under
 	// the new numbering.
 	n := len(r.w.seqs)
-	r.down.write(r.sent[2])
+	r.down.write(uint32(r.sent[2]))
 	if len(r.w.seqs) != n {
 		t.Error("a packet from before the pause was sent again")
 	}
@@ -150,7 +144,7 @@ func TestPausingDoesNotAllocate(t *testing.T) {
 		for _, b := range src {
 			seq++ // fresh numbers each time, written in place
 			b[2], b[3] = byte(seq>>8), byte(seq)
-			r.up.forward(b)
+			r.up.forward(0, r.up.layer(0), b)
 			r.drain()
 		}
 		i++
@@ -172,11 +166,11 @@ func TestALongStreamKeepsForwarding(t *testing.T) {
 		t.Fatalf("forwarded %d of %d packets", len(r.w.seqs), len(r.sent))
 	}
 	last := r.w.seqs[len(r.w.seqs)-1]
-	if in, ok := r.down.publisherSeq(last - 5); !ok || in != r.sent[len(r.sent)-6] {
+	if in, ok := r.down.publisherSeq(last - 5); !ok || in != uint32(r.sent[len(r.sent)-6]) {
 		t.Fatalf("a NACK for a recent packet maps to %d (%v)", in, ok)
 	}
 	n := len(r.w.seqs)
-	r.down.write(r.sent[len(r.sent)-6]) // a retransmission
+	r.down.write(uint32(r.sent[len(r.sent)-6])) // a retransmission
 	if len(r.w.seqs) != n+1 {
 		t.Fatal("a retransmission of a recent packet was not sent")
 	}
@@ -194,7 +188,7 @@ func TestAResumeWaitsForAFreshKeyframe(t *testing.T) {
 	r.frame(false)
 	r.down.paused.Store(false)
 	n := len(r.w.seqs)
-	r.down.write(oldKey)
+	r.down.write(uint32(oldKey))
 	if len(r.w.seqs) != n {
 		t.Fatal("resumed on an old keyframe resent")
 	}

@@ -181,7 +181,11 @@ func (p *Participant) Quality() Quality {
 	var q Quality
 	var upJitter jitterOf
 	for _, t := range ups {
-		if loss, jit, ok := t.uplink.read(); ok {
+		l := t.base() // every layer crosses the same uplink
+		if l == nil {
+			continue
+		}
+		if loss, jit, ok := l.uplink.read(); ok {
 			q.LossUp, q.Known = max(q.LossUp, loss), true
 			upJitter.add(t.info.Kind, jit)
 		}
@@ -252,10 +256,14 @@ func (p *Participant) fromReports(downs []*DownTrack, now time.Time) reportView 
 			v.starved = v.starved || d.link.isStarved()
 			continue
 		}
-		if d.up.uplink.lastLoss() < cleanUplink {
+		base := d.up.base()
+		if base == nil {
+			continue
+		}
+		if base.uplink.lastLoss() < cleanUplink {
 			v.loss = max(v.loss, l.Loss)
 		}
-		up := d.up.uplink.lastJitterMS()
+		up := base.uplink.lastJitterMS()
 		jitter.add(d.up.info.Kind, math.Sqrt(max(0, l.JitterMS*l.JitterMS-up*up)))
 	}
 	v.jitterMS = jitter.ms()

@@ -116,6 +116,13 @@ func (r *Room) empty() bool {
 	return len(r.participants) == 0
 }
 
+// trackList is the room's tracks now, to visit without r.mu held.
+func (r *Room) trackList() []*UpTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*UpTrack(nil), r.tracks...)
+}
+
 func (r *Room) snapshot() []*Participant {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -12,7 +12,6 @@ import (
 
 	"consult/internal/testenv"
 	"consult/internal/testlog"
-	"consult/sfu/internal/packetcache"
 )
 
 // levelRTP is an Opus-like packet carrying level (in -dBov) in one-byte
@@ -58,8 +57,8 @@ func newSpeakerRig(t *testing.T, ids ...string) *speakerRig {
 	})
 	for _, id := range ids {
 		p := &Participant{id: id, room: r}
-		up := &UpTrack{info: TrackInfo{ID: id + ":mic", Participant: id, Kind: "audio", Codec: webrtc.MimeTypeOpus},
-			cache: packetcache.New(64), log: zap.NewNop(), done: make(chan struct{}), held: p.heldFlag("audio")}
+		up := testUpTrack(TrackInfo{ID: id + ":mic", Participant: id, Kind: "audio", Codec: webrtc.MimeTypeOpus}, 1)
+		up.held = p.heldFlag("audio")
 		up.level.ext = rigExt
 		empty := []*DownTrack{}
 		up.downs.Store(&empty)
@@ -88,7 +87,7 @@ func (rig *speakerRig) intervals(levels map[string]int, n int) {
 		for i := 0; i < 5*n; i++ {
 			rig.seq++
 			b, _ := levelRTP(rig.seq, rig.ts+uint32(i)*960, rigExt, uint8(level)).Marshal()
-			up.forward(b)
+			up.forward(0, up.layer(0), b)
 		}
 	}
 	rig.ts += uint32(5 * n * 960)
@@ -197,14 +196,13 @@ func TestLateTickCountsTheTimeThatPassed(t *testing.T) {
 }
 
 func TestAudioLevelOnTheForwardingPathDoesNotAllocate(t *testing.T) {
-	up := &UpTrack{info: TrackInfo{ID: "p:mic", Participant: "p", Kind: "audio", Codec: webrtc.MimeTypeOpus},
-		cache: packetcache.New(64), log: zap.NewNop(), done: make(chan struct{})}
+	up := testUpTrack(TrackInfo{ID: "p:mic", Participant: "p", Kind: "audio", Codec: webrtc.MimeTypeOpus}, 1)
 	up.level.ext = rigExt
 	empty := []*DownTrack{}
 	up.downs.Store(&empty)
 	var downs []*DownTrack
 	for i := 0; i < 10; i++ {
-		d := newDownTrack(up, func(*DownTrack) {})
+		d := newDownTrack(up, func(*DownTrack) {}, false)
 		d.binding.Store(&binding{ssrc: uint32(1000 + i), pt: 111, writer: &countingWriter{}})
 		up.addDown(d)
 		downs = append(downs, d)
@@ -221,7 +219,7 @@ func TestAudioLevelOnTheForwardingPathDoesNotAllocate(t *testing.T) {
 		b[2], b[3] = byte(seq>>8), byte(seq)
 		ts := uint32(i) * 960
 		b[4], b[5], b[6], b[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
-		up.forward(b)
+		up.forward(0, up.layer(0), b)
 		for _, d := range downs {
 			select {
 			case s := <-d.queue:

@@ -13,7 +13,7 @@ func (p *Participant) subscribe(t *UpTrack) bool {
 		p.mu.Unlock()
 		return false
 	}
-	d := newDownTrack(t, p.unsubscribe)
+	d := newDownTrack(t, p.unsubscribe, false)
 	d.firstMedia = p.firstMedia
 	sub := p.sub
 	d.ready = func() bool { return sub.ConnectionState() == webrtc.PeerConnectionStateConnected }

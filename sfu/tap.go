@@ -25,7 +25,9 @@ type TapInfo struct {
 // keyframe (one is requested), as a recorder or an RTP forwarder needs. w
 // is called from the tap's own goroutine, with the packets of one stream:
 // fixed SSRC and payload type, the publisher's sequence numbers and
-// timestamps. ended runs once if the track ends before stop is called.
+// timestamps (of a simulcast track, the best layer's, renumbered across a
+// change of layer). ended runs once if the track ends before stop is
+// called.
 func (s *SFU) Tap(room, trackID string, w RTPWriter, ended func()) (TapInfo, func(), error) {
 	s.mu.Lock()
 	r := s.rooms[room]
@@ -49,13 +51,15 @@ func (s *SFU) Tap(room, trackID string, w RTPWriter, ended func()) (TapInfo, fun
 		if ended != nil {
 			ended()
 		}
-	})
+	}, true)
+	d.tap = true
 	d.binding.Store(&binding{ssrc: info.SSRC, pt: info.PayloadType, writer: w})
 	if !up.addDown(d) {
 		return TapInfo{}, nil, ErrNoTrack
 	}
 	go d.writeLoop()
-	up.requestKeyframe()
+	_, target := d.Layer()
+	up.requestKeyframeOf(target)
 	up.log.Info("tap started")
 	stop := func() {
 		up.removeDown(d)

@@ -31,30 +31,36 @@ type TrackInfo struct {
 // a subscriber knows the track for a screen from the track alone.
 const SourceScreen = "screen"
 
-// UpTrack is one published track. A single goroutine reads it, stores
-// every packet once in the shared cache and hands its sequence number to
-// each down-track's queue; subscribers never block it.
+// UpTrack is one published track. Each of its layers (one, or up to
+// three for simulcast: simulcast.go) is read by a goroutine of its own,
+// which stores every packet once in the layer's cache and hands its
+// sequence number to each down-track that wants that layer; subscribers
+// never block it.
 type UpTrack struct {
-	info   TrackInfo
-	codec  keyframe.Codec
-	remote *webrtc.TrackRemote
-	cache  *packetcache.Cache
-	kf     throttle
-	log    *zap.Logger
+	info  TrackInfo
+	codec keyframe.Codec
+	log   *zap.Logger
+	// layers are indexed by quality, lowest first; a track without
+	// simulcast has layer 0 alone. A layer is set once, when its first
+	// packet arrives, and never replaced.
+	layers [maxLayers]atomic.Pointer[layer]
+	// simulcast is set when the track's encodings carry rids: its
+	// down-tracks then choose a layer (allocate.go).
+	simulcast bool
+	interval  time.Duration             // between keyframe requests, per layer
+	writeRTCP func([]rtcp.Packet) error // to the publisher
+	readers   atomic.Int32              // layer readers still running
+	onEnd     func()                    // when the last reader stops
 
 	mu    sync.Mutex // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack]
 
-	// Owned by the reader: the last RTP timestamp, to notice a silence.
-	lastTS uint32
-	seenTS bool
 	// level adds up an audio track's speech for the speaker detector
 	// (level.go); its extension id is set before the reader starts.
 	level levelMeter
 
 	packets atomic.Uint64
-	bytes   atomic.Uint64 // for the allocator's rate
-	uplink  uplinkMeter   // what of the stream reaches the server (uplink.go)
+	bytes   atomic.Uint64 // every layer's, for stats
 	// gone holds the counts of down-tracks removed; retired, where the
 	// whole track's counts go when it closes (the SFU's totals).
 	gone     totals
@@ -65,30 +71,107 @@ type UpTrack struct {
 	done     chan struct{}
 }
 
-func newUpTrack(info TrackInfo, remote *webrtc.TrackRemote, interval time.Duration, writeRTCP func([]rtcp.Packet) error, log *zap.Logger) *UpTrack {
-	size := 512 // about 3 s of 1.5 Mbit/s video, more than any useful NACK horizon
-	if info.Kind == "audio" {
-		size = 64
-	}
+// layer is one encoding of a track: its own SSRC, sequence numbers,
+// cache and keyframe throttle.
+type layer struct {
+	rid    string
+	remote *webrtc.TrackRemote
+	cache  *packetcache.Cache
+	kf     throttle
+	uplink uplinkMeter // what of the stream reaches the server (uplink.go)
+	bytes  atomic.Uint64
+	// lastAt is when the layer's last packet came (unix ns): a browser
+	// stops sending a layer its own uplink cannot carry, and a down-track
+	// waiting for it would wait for ever.
+	lastAt atomic.Int64
+
+	// Owned by the reader: the last RTP timestamp, to notice a silence.
+	lastTS uint32
+	seenTS bool
+}
+
+func newUpTrack(info TrackInfo, interval time.Duration, writeRTCP func([]rtcp.Packet) error, log *zap.Logger) *UpTrack {
 	t := &UpTrack{
-		info:   info,
-		codec:  keyframeCodec(info.Codec),
-		remote: remote,
-		cache:  packetcache.New(size),
-		log:    log.With(zap.String("track", info.ID), zap.String("codec", info.Codec)),
-		done:   make(chan struct{}),
+		info:      info,
+		codec:     keyframeCodec(info.Codec),
+		interval:  interval,
+		writeRTCP: writeRTCP,
+		log:       log.With(zap.String("track", info.ID), zap.String("codec", info.Codec)),
+		done:      make(chan struct{}),
 	}
-	ssrc := uint32(remote.SSRC())
-	t.kf = throttle{interval: interval, send: func() {
-		// FIR from a subscriber becomes a PLI too: every browser answers
-		// PLI, and the publisher negotiated it.
-		if err := writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
-			t.log.Debug("keyframe request not sent", zap.Error(err))
-		}
-	}}
 	empty := []*DownTrack{}
 	t.downs.Store(&empty)
 	return t
+}
+
+// newLayer makes layer i of t, reading ssrc's packets (remote may be nil
+// in tests). It returns nil if the slot is taken.
+func (t *UpTrack) newLayer(i int, rid string, ssrc uint32, remote *webrtc.TrackRemote) *layer {
+	size := 512 // about 3 s of 1.5 Mbit/s video, more than any useful NACK horizon
+	if t.info.Kind == "audio" {
+		size = 64
+	}
+	l := &layer{rid: rid, remote: remote, cache: packetcache.New(size)}
+	l.kf = throttle{interval: t.interval, send: func() {
+		// FIR from a subscriber becomes a PLI too: every browser answers
+		// PLI, and the publisher negotiated it.
+		if t.writeRTCP == nil {
+			return
+		}
+		if err := t.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			t.log.Debug("keyframe request not sent", zap.String("rid", rid), zap.Error(err))
+		}
+	}}
+	if !t.layers[i].CompareAndSwap(nil, l) {
+		return nil
+	}
+	return l
+}
+
+// addLayer takes in the encoding named rid (empty: the track's only
+// one), and counts its reader, which the caller starts. It returns a nil
+// layer for an encoding whose slot is taken: a fourth, or a duplicate.
+func (t *UpTrack) addLayer(rid string, ssrc uint32, remote *webrtc.TrackRemote) (uint8, *layer) {
+	i := layerOfRID(rid)
+	if rid == "" {
+		i = 0
+	}
+	if i < 0 {
+		for j := range t.layers {
+			if t.layers[j].Load() == nil {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		return 0, nil
+	}
+	l := t.newLayer(i, rid, ssrc, remote)
+	if l == nil {
+		return 0, nil
+	}
+	t.readers.Add(1)
+	return uint8(i), l
+}
+
+// layer returns layer i, nil if it has not arrived.
+func (t *UpTrack) layer(i uint8) *layer {
+	if int(i) >= maxLayers {
+		return nil
+	}
+	return t.layers[i].Load()
+}
+
+// base is the lowest layer there is: the one whose link stats stand for
+// the publisher's uplink (every layer crosses the same link).
+func (t *UpTrack) base() *layer {
+	for i := range t.layers {
+		if l := t.layers[i].Load(); l != nil {
+			return l
+		}
+	}
+	return nil
 }
 
 // videoClock is the RTP clock rate of every video codec the SFU takes.
@@ -105,25 +188,30 @@ func (t *UpTrack) clockRate() uint32 {
 // Info describes the track.
 func (t *UpTrack) Info() TrackInfo { return t.info }
 
-// run reads the remote track until it ends. It is the forwarding hot
-// path: no allocation, no lock but the cache's, no network write.
-func (t *UpTrack) run(onEnd func()) {
-	defer onEnd()
+// run reads one layer until it ends; the track ends with its last
+// layer. It is the forwarding hot path: no allocation, no lock but the
+// cache's, no network write.
+func (t *UpTrack) run(i uint8, l *layer) {
+	defer func() {
+		if t.readers.Add(-1) == 0 && t.onEnd != nil {
+			t.onEnd()
+		}
+	}()
 	buf := make([]byte, packetcache.MaxPacket)
 	for {
-		n, _, err := t.remote.Read(buf)
+		n, _, err := l.remote.Read(buf)
 		if err != nil {
 			return
 		}
-		t.forward(buf[:n])
+		t.forward(i, l, buf[:n])
 	}
 }
 
-func (t *UpTrack) forward(pkt []byte) {
+func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 	if len(pkt) < 12 {
 		return
 	}
-	t.uplink.observe(pkt, t.clockRate()) // held or not: it measures the link
+	l.uplink.observe(pkt, t.clockRate()) // held or not: it measures the link
 	if t.held != nil && t.held.Load() {
 		return
 	}
@@ -135,23 +223,35 @@ func (t *UpTrack) forward(pkt []byte) {
 		// lost the thread, so ask for a keyframe at once rather than wait
 		// for each of them to notice and ask.
 		ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
-		if t.seenTS && int32(ts-t.lastTS) > videoClock/2 {
-			t.requestKeyframe()
+		if l.seenTS && int32(ts-l.lastTS) > videoClock/2 {
+			l.kf.request()
 		}
-		t.lastTS, t.seenTS = ts, true
+		l.lastTS, l.seenTS = ts, true
 	}
-	t.cache.Store(seq, pkt)
+	l.cache.Store(seq, pkt)
+	l.bytes.Add(uint64(len(pkt)))
+	l.lastAt.Store(nanotime())
 	t.packets.Add(1)
 	t.bytes.Add(uint64(len(pkt)))
 	for _, d := range *t.downs.Load() {
-		d.enqueue(seq)
+		if d.wants(i) {
+			d.enqueue(item(i, seq))
+		}
 	}
 }
 
-// requestKeyframe asks the publisher for a keyframe, throttled.
+// requestKeyframe asks the publisher for a keyframe of every layer,
+// throttled per layer.
 func (t *UpTrack) requestKeyframe() {
-	if t.info.Kind == "video" {
-		t.kf.request()
+	for i := range t.layers {
+		t.requestKeyframeOf(uint8(i))
+	}
+}
+
+// requestKeyframeOf asks for a keyframe of layer i, throttled.
+func (t *UpTrack) requestKeyframeOf(i uint8) {
+	if l := t.layer(i); l != nil && t.info.Kind == "video" {
+		l.kf.request()
 	}
 }
 
@@ -206,7 +306,11 @@ func (t *UpTrack) close() {
 	empty := []*DownTrack{}
 	t.downs.Store(&empty)
 	t.mu.Unlock()
-	t.kf.stop()
+	for i := range t.layers {
+		if l := t.layers[i].Load(); l != nil {
+			l.kf.stop()
+		}
+	}
 	close(t.done)
 	for _, d := range downs {
 		d.detach(d)
@@ -216,7 +320,11 @@ func (t *UpTrack) close() {
 func (t *UpTrack) addStats(st *Stats) {
 	st.PacketsIn += t.packets.Load()
 	st.BytesIn += t.bytes.Load()
-	st.KeyframeRequests += t.kf.count()
+	for i := range t.layers {
+		if l := t.layers[i].Load(); l != nil {
+			st.KeyframeRequests += l.kf.count()
+		}
+	}
 	st.addCounts(t.gone.load())
 	downs := *t.downs.Load()
 	st.DownTracks += len(downs)

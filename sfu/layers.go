@@ -1,0 +1,136 @@
+package sfu
+
+import (
+	"time"
+)
+
+// Layer choice. For each subscriber and simulcast track the allocator
+// (allocate.go) picks the layer its downlink carries, each tick:
+//
+//   - Down at once, on evidence: the estimate no longer covers the layer
+//     and the subscriber reports a bottleneck (loss or queueing), or the
+//     estimate has stayed below it, not climbing, for downTicks. A dip of
+//     GCC's alone on a good link moves nothing.
+//   - Up one layer at a time, carefully: the link shows no bottleneck and
+//     the estimate is well above what is sent (GCC never climbs much past
+//     1.5 times the rate it sees, so "well above" is all an unprobed link
+//     can say) for upTicks in a row. A move up that meets a bottleneck
+//     within upVerdict is undone and the next try waits twice as long
+//     (upRetryFirst doubling to retryMax); one that holds resets that.
+//   - Screen shares are served before cameras: in a consult the shared
+//     document is what everyone is looking at.
+//
+// Below the lowest layer, audio first's pause takes over (allocate.go).
+const (
+	upTicks      = 3
+	downTicks    = 6
+	upClear      = 1.25 // estimate over what is sent, for a move up
+	upVerdict    = 6 * time.Second
+	upRetryFirst = 8 * time.Second
+)
+
+// layerState is a simulcast down-track's history for the allocator.
+type layerState struct {
+	clear, below int       // ticks in a row fit for a move up, under the layer
+	upAt         time.Time // the last move up
+	noUpBefore   time.Time
+	upRetry      time.Duration
+}
+
+// layerRate is layer i's rate (0 if not measured or absent).
+func (a *allocator) layerRate(up *UpTrack, i uint8) float64 {
+	if l := up.layer(i); l != nil {
+		if m := a.lrates[l]; m != nil {
+			return m.bps
+		}
+	}
+	return 0
+}
+
+// chooseLayer sets d's target layer given the budget left for it, and
+// returns the target's need. sent is what the subscriber receives now;
+// congested, whether its reports show a bottleneck; rising, whether its
+// estimate climbs.
+func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, budget, estimate, sent float64,
+	congested, rising bool, now time.Time) float64 {
+	ls := &st.layers
+	if ls.upRetry == 0 {
+		ls.upRetry = upRetryFirst
+	}
+	_, target := d.Layer()
+	top := d.up.top(now)
+	if !d.up.live(target, now) || target > top {
+		// The publisher stopped sending it (its own uplink, or nobody
+		// else needed it): the best below it that is there.
+		next := uint8(0)
+		for i := int(min(target, top)); i >= 0; i-- {
+			if d.up.live(uint8(i), now) {
+				next = uint8(i)
+				break
+			}
+		}
+		a.setLayer(p, d, next, "layer gone")
+		return a.layerRate(d.up, next) * headroom
+	}
+	need := a.layerRate(d.up, target) * headroom
+	if budget < need && !rising {
+		ls.below++
+	} else {
+		ls.below = 0
+	}
+	if target > 0 && budget < need && (congested || ls.below >= downTicks) {
+		next := uint8(0)
+		for i := int(target) - 1; i > 0; i-- {
+			if d.up.live(uint8(i), now) && a.layerRate(d.up, uint8(i))*headroom <= budget {
+				next = uint8(i)
+				break
+			}
+		}
+		if !ls.upAt.IsZero() && now.Sub(ls.upAt) < upVerdict {
+			ls.upRetry = min(2*ls.upRetry, retryMax) // that move up did not hold
+		}
+		ls.noUpBefore, ls.clear, ls.below, ls.upAt = now.Add(ls.upRetry), 0, 0, time.Time{}
+		a.setLayer(p, d, next, "downlink")
+		return a.layerRate(d.up, next) * headroom
+	}
+	if !ls.upAt.IsZero() && now.Sub(ls.upAt) >= 2*upVerdict {
+		ls.upRetry, ls.upAt = upRetryFirst, time.Time{} // it held
+	}
+	next := target + 1
+	for next <= top && !d.up.live(next, now) {
+		next++
+	}
+	if next > top || congested || estimate < upClear*sent || now.Before(ls.noUpBefore) ||
+		(!ls.upAt.IsZero() && now.Sub(ls.upAt) < upVerdict) {
+		ls.clear = 0
+		return need
+	}
+	// Room for the next layer: the estimate says so, or it sits at GCC's
+	// ceiling over what is sent and cannot say more until more is sent.
+	if ls.clear++; ls.clear < upTicks {
+		return need
+	}
+	ls.clear, ls.upAt = 0, now
+	a.setLayer(p, d, next, "headroom")
+	return a.layerRate(d.up, next) * headroom
+}
+
+func (a *allocator) setLayer(p *Participant, d *DownTrack, i uint8, why string) {
+	_, from := d.Layer()
+	if d.setTarget(i) {
+		d.logSwitch(p.log, from, i, why)
+	}
+}
+
+// followTop keeps the taps of simulcast tracks on the best layer there is.
+func (a *allocator) followTop(up *UpTrack, now time.Time) {
+	if !up.simulcast {
+		return
+	}
+	top := up.top(now)
+	for _, d := range *up.downs.Load() {
+		if d.tap {
+			d.setTarget(top)
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package sfu
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pion/rtp"
+
+	"consult/sfu/internal/keyframe"
+	"consult/sfu/internal/rtpx"
+)
+
+// simLayer makes one simulcast encoding's packets by hand, as a browser
+// does: its own SSRC, sequence numbers, timestamp origin, 15-bit picture
+// ids and TL0PICIDX.
+type simLayer struct {
+	seq uint16
+	ts  uint32
+	pic uint16
+	tl0 uint8
+}
+
+// frame is one frame of l as packets (a keyframe or not), each packet
+// with the VP8 descriptor X|S (first) or X, then I, L and T.
+func (l *simLayer) frame(key bool, packets int) [][]byte {
+	l.pic = (l.pic + 1) & 0x7fff
+	l.tl0++
+	l.ts += 3000
+	out := make([][]byte, 0, packets)
+	for i := 0; i < packets; i++ {
+		l.seq++
+		first := byte(0x80)
+		if i == 0 {
+			first = 0x90
+		}
+		desc := []byte{first, 0xe0, 0x80 | byte(l.pic>>8), byte(l.pic), l.tl0, 0x00}
+		body := []byte{0x01, 0x02, 0x00, 7, 7, 7} // a delta frame's header (P bit set)
+		if key && i == 0 {
+			body = []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}
+		}
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: l.seq, Timestamp: l.ts,
+			Marker: i == packets-1}, Payload: append(desc, body...)}
+		b, _ := p.Marshal()
+		out = append(out, b)
+	}
+	return out
+}
+
+// simWriter records what a down-track sends, descriptor included.
+type simWriter struct {
+	seqs []uint16
+	ts   []uint32
+	pics []uint16
+	tl0s []uint8
+	keys []bool
+}
+
+func (w *simWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	var d rtpx.VP8
+	if !rtpx.ParseVP8(payload, &d) {
+		panic("bad descriptor sent")
+	}
+	w.seqs, w.ts = append(w.seqs, h.SequenceNumber), append(w.ts, h.Timestamp)
+	w.pics, w.tl0s = append(w.pics, d.PictureID), append(w.tl0s, d.TL0PicIdx)
+	w.keys = append(w.keys, keyframe.IsStart(keyframe.VP8, payload))
+	return len(payload) + 12, nil
+}
+
+type simRig struct {
+	up     *UpTrack
+	down   *DownTrack
+	w      *simWriter
+	layers [3]*simLayer
+}
+
+func newSimRig() *simRig {
+	up := testUpTrack(TrackInfo{ID: "p:cam", Kind: "video", Codec: "video/VP8"}, 3)
+	up.simulcast = true
+	d := newDownTrack(up, func(*DownTrack) {}, false)
+	w := &simWriter{}
+	d.binding.Store(&binding{ssrc: 7, pt: 96, writer: w})
+	up.addDown(d)
+	// Unrelated origins, near the wrap of each field.
+	return &simRig{up: up, down: d, w: w, layers: [3]*simLayer{
+		{seq: 65530, ts: 4294960000, pic: 32760, tl0: 250},
+		{seq: 1000, ts: 123456, pic: 5, tl0: 3},
+		{seq: 40000, ts: 99, pic: 20000, tl0: 128},
+	}}
+}
+
+// frame sends one frame on every layer, keyframes on those in keys.
+func (r *simRig) frame(keys ...int) {
+	for i, l := range r.layers {
+		key := false
+		for _, k := range keys {
+			key = key || k == i
+		}
+		for _, b := range l.frame(key, 1+i) {
+			r.up.forward(uint8(i), r.up.layer(uint8(i)), b)
+			for {
+				select {
+				case it := <-r.down.queue:
+					r.down.write(it)
+					continue
+				default:
+				}
+				break
+			}
+		}
+	}
+}
+
+func (r *simRig) keyRequests(i int) uint64 { return r.up.layer(uint8(i)).kf.count() }
+
+// Switching layers, up and down, the subscriber sees one stream: sequence
+// numbers go on by one, timestamps never go back, picture ids and
+// TL0PICIDX go on by one per frame. The switch waits for the new layer's
+// keyframe, which is asked of that layer alone.
+func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
+	r := newSimRig()
+	if cur, target := r.down.Layer(); cur != noLayer || target != 0 {
+		t.Fatalf("a new down-track is on %d, wanting %d", cur, target)
+	}
+	r.frame() // no keyframe yet: nothing sent
+	if len(r.w.seqs) != 0 {
+		t.Fatal("started without a keyframe")
+	}
+	r.frame(0, 1, 2)
+	for i := 0; i < 3; i++ {
+		r.frame()
+	}
+	if cur, _ := r.down.Layer(); cur != 0 {
+		t.Fatalf("forwarding layer %d, want 0", cur)
+	}
+	// Layer 0 sends one packet a frame: four frames so far.
+	if len(r.w.seqs) != 4 {
+		t.Fatalf("sent %d packets of layer 0, want 4", len(r.w.seqs))
+	}
+
+	asked := [3]uint64{r.keyRequests(0), r.keyRequests(1), r.keyRequests(2)}
+	r.down.setTarget(2)
+	if r.keyRequests(2) == asked[2] || r.keyRequests(0) != asked[0] || r.keyRequests(1) != asked[1] {
+		t.Fatalf("keyframe requests per layer went from %v to %d %d %d", asked,
+			r.keyRequests(0), r.keyRequests(1), r.keyRequests(2))
+	}
+	r.frame() // no keyframe of layer 2: still on layer 0
+	if cur, target := r.down.Layer(); cur != 0 || target != 2 {
+		t.Fatalf("on %d wanting %d before the keyframe", cur, target)
+	}
+	beforeSwitch := len(r.w.seqs)
+	lastBefore := r.w.seqs[beforeSwitch-1]
+	r.frame(2)
+	if cur, _ := r.down.Layer(); cur != 2 {
+		t.Fatalf("on layer %d after its keyframe, want 2", cur)
+	}
+	for i := 0; i < 3; i++ {
+		r.frame()
+	}
+	// A NACK of a packet from before the switch maps to nothing; one
+	// after it, to the new layer's packet.
+	if _, ok := r.down.publisherSeq(lastBefore); ok {
+		t.Error("a packet of the old layer maps into the new one")
+	}
+	last := r.w.seqs[len(r.w.seqs)-1]
+	if it, ok := r.down.publisherSeq(last); !ok || it != item(2, r.layers[2].seq) {
+		t.Errorf("the newest packet maps to %x (%v), want %x", it, ok, item(2, r.layers[2].seq))
+	}
+
+	r.down.setTarget(1)
+	r.frame(1)
+	r.frame()
+	r.down.setTarget(0)
+	r.frame(0)
+	r.frame()
+	if cur, _ := r.down.Layer(); cur != 0 {
+		t.Fatalf("on layer %d at the end, want 0", cur)
+	}
+
+	w := r.w
+	for i := 1; i < len(w.seqs); i++ {
+		if w.seqs[i] != w.seqs[i-1]+1 {
+			t.Fatalf("sequence numbers jump at %d: %d then %d", i, w.seqs[i-1], w.seqs[i])
+		}
+		if int32(w.ts[i]-w.ts[i-1]) < 0 {
+			t.Fatalf("timestamps go back at %d: %d then %d", i, w.ts[i-1], w.ts[i])
+		}
+		newFrame := w.ts[i] != w.ts[i-1]
+		step := (w.pics[i] - w.pics[i-1]) & 0x7fff
+		if newFrame && step != 1 || !newFrame && step != 0 {
+			t.Fatalf("picture ids at %d: %d then %d (new frame %v)", i, w.pics[i-1], w.pics[i], newFrame)
+		}
+		if tl := w.tl0s[i] - w.tl0s[i-1]; newFrame && tl != 1 || !newFrame && tl != 0 {
+			t.Fatalf("TL0PICIDX at %d: %d then %d", i, w.tl0s[i-1], w.tl0s[i])
+		}
+	}
+	// Each switch began at a keyframe: the first, and three more.
+	keys := 0
+	for _, k := range w.keys {
+		if k {
+			keys++
+		}
+	}
+	// (In the switching frame, layer 0's packet went out before layer 2's
+	// keyframe.)
+	if keys != 4 || !w.keys[0] || !w.keys[beforeSwitch+1] {
+		t.Errorf("%d keyframes sent (want 4, at the start and at each switch)", keys)
+	}
+}
+
+// A layer that is not the one forwarded nor the one wanted costs a
+// subscriber nothing: its packets are not even queued.
+func TestOnlyTheLayersInUseAreQueued(t *testing.T) {
+	r := newSimRig()
+	r.frame(0, 1, 2)
+	n := r.down.sent.Load()
+	for i := 0; i < 5; i++ {
+		for _, b := range r.layers[2].frame(false, 3) {
+			r.up.forward(2, r.up.layer(2), b)
+		}
+	}
+	if len(r.down.queue) != 0 || r.down.dropped.Load() != 0 || r.down.sent.Load() != n {
+		t.Fatalf("packets of an unused layer reached the down-track: %d queued", len(r.down.queue))
+	}
+}
+
+// simFanout is a three-layer track feeding n subscribers spread over
+// the layers, with every frame's packets made beforehand.
+type simFanout struct {
+	up     *UpTrack
+	downs  []*DownTrack
+	frames [][3][][]byte // per frame, each layer's packets
+}
+
+func newSimFanout(n, frames int) *simFanout {
+	up := testUpTrack(TrackInfo{ID: "p:cam", Kind: "video", Codec: "video/VP8"}, 3)
+	r := &simFanout{up: up}
+	for i := 0; i < n; i++ {
+		d := newDownTrack(up, func(*DownTrack) {}, false)
+		d.sel.Store(sel(noLayer, uint8(i%3)))
+		d.binding.Store(&binding{ssrc: uint32(1000 + i), pt: 96, writer: &countingWriter{}})
+		up.addDown(d)
+		r.downs = append(r.downs, d)
+	}
+	// A browser's 150 kbit/s, 500 kbit/s and 1.2 Mbit/s at 30 frames/s:
+	// one, two and five packets a frame; a keyframe every 15 frames.
+	ls := [3]*simLayer{{seq: 1}, {seq: 20000}, {seq: 40000}}
+	sizes := [3]int{1, 2, 5}
+	for f := 0; f < frames; f++ {
+		var fr [3][][]byte
+		for i, l := range ls {
+			fr[i] = l.frame(f%15 == 0, sizes[i])
+		}
+		r.frames = append(r.frames, fr)
+	}
+	return r
+}
+
+// step forwards frame f on every layer and lets each down-track write
+// what it queued; every 15th frame, a third of them change layer.
+func (r *simFanout) step(f int) {
+	if f%15 == 7 {
+		for i, d := range r.downs {
+			if i%3 == (f/15)%3 {
+				_, t := d.Layer()
+				d.setTarget((t + 1) % 3)
+			}
+		}
+	}
+	for i := range r.frames[f] {
+		for _, b := range r.frames[f][i] {
+			r.up.forward(uint8(i), r.up.layer(uint8(i)), b)
+		}
+	}
+	for _, d := range r.downs {
+		for len(d.queue) > 0 {
+			d.write(<-d.queue)
+		}
+	}
+}
+
+// Forwarding simulcast, switching layers included, allocates nothing.
+func TestLayerSwitchingDoesNotAllocate(t *testing.T) {
+	const warm, runs = 30, 300
+	r := newSimFanout(9, warm+runs+2)
+	for f := 0; f < warm; f++ {
+		r.step(f)
+	}
+	f := warm
+	allocs := testing.AllocsPerRun(runs, func() { r.step(f); f++ })
+	if allocs != 0 {
+		t.Fatalf("forwarding simulcast allocates %.1f times per frame", allocs)
+	}
+	for i, d := range r.downs {
+		if cur, _ := d.Layer(); cur == noLayer || d.sent.Load() < runs {
+			t.Fatalf("subscriber %d on layer %d got %d packets", i, cur, d.sent.Load())
+		}
+	}
+}
+
+// BenchmarkFanoutSimulcast forwards a three-layer track to subscribers
+// spread over its layers, a third of them switching every half second.
+// One op is one frame on every layer (eight packets in).
+func BenchmarkFanoutSimulcast(b *testing.B) {
+	for _, n := range []int{3, 30} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			r := newSimFanout(n, 3000)
+			for f := 0; f < 30; f++ {
+				r.step(f)
+			}
+			b.ReportAllocs()
+			f := 30
+			for b.Loop() {
+				r.step(f)
+				if f++; f == len(r.frames) {
+					b.StopTimer()
+					r = newSimFanout(n, 3000)
+					for f = 0; f < 30; f++ {
+						r.step(f)
+					}
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}

@@ -50,6 +50,9 @@ type Config struct {
 	// receiver (the server or the direct peer) asks for a keyframe (PLI
 	// or FIR). The client reads every sender's RTCP itself.
 	OnKeyframeRequest func(trackID string)
+	// OnLayerKeyframeRequest, when set, takes the keyframe requests for
+	// a simulcast track's layers (PublishSimulcast), with the layer's rid.
+	OnLayerKeyframeRequest func(trackID, rid string)
 	// OnMessage sees every message from the server as it arrives, before
 	// the client acts on it (tests that check what a client was told).
 	OnMessage func(raw []byte)

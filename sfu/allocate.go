@@ -135,8 +135,11 @@ func (a *allocator) tick(now time.Time) {
 			}
 		}
 	}
-	for d := range a.state {
+	for d, st := range a.state {
 		if !seenDown[d] {
+			if st.layers.probe != nil {
+				st.layers.probe.stop()
+			}
 			delete(a.state, d)
 		}
 	}

@@ -20,10 +20,10 @@ import (
 // behind loses packets (and may NACK them) instead of slowing anyone else.
 const queueLen = 256
 
-// base, the first publisher sequence number under the current offset,
-// moves up to baseKeep behind the newest packet once it falls baseSlide
-// behind, so that int16 differences with it stay meaningful however long
-// a call lasts.
+// The newest segment of a down-track's sequence map (seqmap.go) starts
+// baseKeep behind the newest packet once it falls baseSlide behind, so
+// that int16 differences with it stay meaningful however long a call
+// lasts.
 const (
 	baseSlide = 0x4000
 	baseKeep  = 0x1000
@@ -66,11 +66,12 @@ type DownTrack struct {
 	paused atomic.Bool
 	// sel holds the layer forwarded and the layer wanted (simulcast.go).
 	sel atomic.Uint32
-	// seqMap is the writer's current mapping, for the NACK reader: bit 32
-	// set once anything was sent, bits 33-34 the layer, then
-	// offset<<16 | base, where a subscriber's sequence number s is the
-	// layer's s+offset, valid from the layer's base on.
-	seqMap atomic.Uint64
+	// seqs maps the subscriber's sequence numbers to the layer's: the
+	// writer keeps it, the NACK reader reads it.
+	seqs seqMap
+	// probeBps is the padding the writer adds to probe the downlink
+	// (probe.go); 0: none.
+	probeBps atomic.Int64
 
 	// Owned by the writer goroutine.
 	buf        [packetcache.MaxPacket]byte
@@ -83,9 +84,11 @@ type DownTrack struct {
 	highIn     [maxLayers]uint16 // the layer's newest sequence number seen
 	sentAny    bool              // a packet went out
 	lastOut    uint16            // the highest sequence number sent
-	offset     uint16            // the layer's minus subscriber's sequence numbers
-	base       uint16            // the layer's first sequence number under offset
+	offset     uint16            // the layer's minus subscriber's sequence numbers, now
+	segStart   uint16            // where the newest segment of seqs starts
 	resync     bool              // dropped for a pause: the next packet sent starts a new offset
+	padTokens  float64           // bytes of padding due (probe.go)
+	padAt      int64             // when they were last counted (unix ns)
 	// Timestamps and VP8 picture ids are the layer's less an offset that
 	// changes at a layer switch only, so that the stream goes on from
 	// where the last layer left it (simulcast.go).
@@ -99,6 +102,7 @@ type DownTrack struct {
 	picSent    bool
 
 	sent, dropped, retransmits atomic.Uint64
+	padded                     atomic.Uint64 // padding packets sent to probe (probe.go)
 	bytesOut, plisIn           atomic.Uint64 // bytes sent; PLIs and FIRs from the subscriber
 	link                       linkState
 }
@@ -226,18 +230,21 @@ func (d *DownTrack) write(it uint32) {
 	}
 	cur, target := d.Layer()
 	switching := li != cur
-	if switching && (li != target || !fresh) {
-		return // a layer left behind, or an old packet of the new one
-	}
-	if !switching && cur != target && fresh {
-		d.askKeyframe(target) // in case the first request was lost
-	}
-	// A stream resumes on a fresh packet, never on an old one resent
-	// (an old keyframe would restart it in the past), and a retransmission
-	// from before the current offset began would land on another packet's
-	// number in the subscriber's stream.
-	if !switching && !fresh && d.sentAny && (d.resync || int16(seq-d.base) < 0) {
+	if !fresh {
+		// A retransmission (the publisher's, or one a NACK asked for):
+		// sent again under the number it had, if it has one.
+		if !switching && d.sentAny && !d.resync {
+			if out, ok := d.seqs.toOut(li, seq); ok {
+				d.resend(b, lay, seq, out)
+			}
+		}
 		return
+	}
+	if switching && li != target {
+		return // a layer left behind
+	}
+	if !switching && cur != target {
+		d.askKeyframe(target) // in case the first request was lost
 	}
 	n := lay.cache.Get(seq, d.buf[:])
 	if n == 0 || rtpx.Parse(d.buf[:n], &d.ph) != nil {
@@ -253,7 +260,8 @@ func (d *DownTrack) write(it uint32) {
 		starting = true
 	}
 	off, tsOff := d.offset, d.tsOff
-	if (d.resync || switching) && d.sentAny {
+	restart := d.resync || switching || !d.sentAny
+	if restart && d.sentAny {
 		off = seq - (d.lastOut + 1) // continue right after the last packet sent
 	}
 	if switching && d.sentAny {
@@ -276,39 +284,63 @@ func (d *DownTrack) write(it uint32) {
 	// pion reports (0, nil) for a packet it dropped because the
 	// subscriber's SRTP is not up yet: then the keyframe did not start
 	// anything and the track keeps waiting for one.
+	n, err := b.writer.WriteRTP(&d.hdr, payload)
+	if err != nil || n == 0 {
+		return
+	}
+	d.sent.Add(1)
+	d.bytesOut.Add(uint64(n))
+	if starting {
+		d.waitingKey = false
+	}
+	if switching {
+		d.switched(li)
+		d.tsOff, d.picOff, d.tl0Off = tsOff, picOff, tl0Off
+	}
+	out := seq - off
+	if restart {
+		d.offset, d.segStart, d.resync = off, out, false
+		d.seqs.reset(li, off, out)
+	} else if int16(out-d.segStart) > baseSlide {
+		d.segStart = out - baseKeep
+		d.seqs.slide(d.segStart)
+	}
+	d.lastOut = out
+	d.lastTS, d.lastSentAt = d.hdr.Timestamp, nanotime()
+	if renumber {
+		d.lastPic, d.lastTL0, d.picSent = pic, tl0, true
+	}
+	if !d.sentAny && d.firstMedia != nil {
+		d.firstMedia()
+	}
+	d.sentAny = true
+	if d.ph.Marker {
+		d.pad(b, li) // between frames, never inside one
+	}
+}
+
+// resend writes a packet of the current layer again under the number out
+// it was first sent with.
+func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
+	n := lay.cache.Get(seq, d.buf[:])
+	if n == 0 || rtpx.Parse(d.buf[:n], &d.ph) != nil {
+		return
+	}
+	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
+	d.renumberVP8(payload, false)
+	d.hdr = rtp.Header{
+		Version:        2,
+		Padding:        d.ph.PaddingSize > 0,
+		PaddingSize:    d.ph.PaddingSize,
+		Marker:         d.ph.Marker,
+		PayloadType:    b.pt,
+		SequenceNumber: out,
+		Timestamp:      d.ph.Timestamp - d.tsOff,
+		SSRC:           b.ssrc,
+	}
 	if n, err := b.writer.WriteRTP(&d.hdr, payload); err == nil && n > 0 {
 		d.sent.Add(1)
 		d.bytesOut.Add(uint64(n))
-		if starting {
-			d.waitingKey = false
-		}
-		if switching {
-			d.switched(li)
-			d.tsOff, d.picOff, d.tl0Off = tsOff, picOff, tl0Off
-		}
-		out := seq - off
-		if !d.sentAny || d.resync || switching {
-			d.offset, d.base, d.resync = off, seq, false
-			d.seqMap.Store(seqMapping(li, off, seq))
-		} else if fresh && int16(seq-d.base) > baseSlide {
-			// Keep base within reach of the int16 comparisons: nothing
-			// older than a few thousand packets is in the cache anyway.
-			d.base = seq - baseKeep
-			d.seqMap.Store(seqMapping(li, off, d.base))
-		}
-		if !d.sentAny || int16(out-d.lastOut) > 0 {
-			d.lastOut = out
-		}
-		if fresh {
-			d.lastTS, d.lastSentAt = d.hdr.Timestamp, nanotime()
-			if renumber {
-				d.lastPic, d.lastTL0, d.picSent = pic, tl0, true
-			}
-		}
-		if !d.sentAny && d.firstMedia != nil {
-			d.firstMedia()
-		}
-		d.sentAny = true
 	}
 }
 
@@ -339,10 +371,6 @@ func (d *DownTrack) askKeyframe(i uint8) {
 		d.askedAt = now
 		d.up.requestKeyframeOf(i)
 	}
-}
-
-func seqMapping(layer uint8, off, base uint16) uint64 {
-	return 1<<32 | uint64(layer)<<33 | uint64(off)<<16 | uint64(base)
 }
 
 // readRTCP handles the subscriber's feedback for this track: keyframe
@@ -406,15 +434,10 @@ func (d *DownTrack) readRTCP() {
 }
 
 // publisherSeq maps a sequence number of the subscriber's stream to the
-// queue item of the layer's packet, false if it falls before the current
-// mapping.
+// queue item of its layer's packet, false if none is known.
 func (d *DownTrack) publisherSeq(seq uint16) (uint32, bool) {
-	m := d.seqMap.Load()
-	if m == 0 {
-		return item(0, seq), true
-	}
-	in := seq + uint16(m>>16)
-	return item(uint8(m>>33)&3, in), int16(in-uint16(m)) >= 0
+	l, in, ok := d.seqs.toLayer(seq)
+	return item(l, in), ok
 }
 
 func (d *DownTrack) close() {

@@ -105,6 +105,7 @@ type twccOnly struct {
 	fed      atomic.Bool  // transport-cc feedback arrived: the estimate means something
 	lastFeed atomic.Int64 // when feedback last came (unix ns)
 	loss     twccLoss     // what the feedback says arrived (quality.go)
+	probe    atomic.Pointer[probe]
 }
 
 func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
@@ -126,7 +127,9 @@ func (e *twccOnly) WriteRTCP(pkts []rtcp.Packet, a interceptor.Attributes) error
 			e.loss.count(fb)
 		}
 	}
-	return e.SendSideBWE.WriteRTCP(pkts, a)
+	err := e.SendSideBWE.WriteRTCP(pkts, a)
+	e.watch()
+	return err
 }
 
 // starved reports whether feedback has stopped (since before now-d):

@@ -11,12 +11,13 @@ import (
 //     and the subscriber reports a bottleneck (loss or queueing), or the
 //     estimate has stayed below it, not climbing, for downTicks. A dip of
 //     GCC's alone on a good link moves nothing.
-//   - Up one layer at a time, carefully: the link shows no bottleneck and
-//     the estimate is well above what is sent (GCC never climbs much past
-//     1.5 times the rate it sees, so "well above" is all an unprobed link
-//     can say) for upTicks in a row. A move up that meets a bottleneck
-//     within upVerdict is undone and the next try waits twice as long
-//     (upRetryFirst doubling to retryMax); one that holds resets that.
+//   - Up one layer at a time, carefully: when the link shows no
+//     bottleneck and the estimate is well above what is sent for upTicks
+//     in a row, a probe (probe.go) pads the stream to the higher layer's
+//     rate; the move follows if the link carried it. A probe that fails,
+//     or a move up that meets a bottleneck within upVerdict, makes the
+//     next try wait (upRetryFirst, doubling to retryMax); a move that
+//     holds resets that.
 //   - Screen shares are served before cameras: in a consult the shared
 //     document is what everyone is looking at.
 //
@@ -35,6 +36,9 @@ type layerState struct {
 	upAt         time.Time // the last move up
 	noUpBefore   time.Time
 	upRetry      time.Duration
+	probe        *probe // on now, towards layer probeTo, until probeUntil
+	probeTo      uint8
+	probeUntil   time.Time
 }
 
 // layerRate is layer i's rate (0 if not measured or absent).
@@ -73,6 +77,27 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		return a.layerRate(d.up, next) * headroom
 	}
 	need := a.layerRate(d.up, target) * headroom
+	est := p.estimate.Load()
+	if pr := ls.probe; pr != nil {
+		switch {
+		case pr.failed.Load() || congested:
+			pr.stop()
+			ls.probe, ls.clear = nil, 0
+			ls.noUpBefore = now.Add(ls.upRetry)
+			ls.upRetry = min(2*ls.upRetry, retryMax)
+			d.logSwitch(p.log, target, ls.probeTo, "probe failed")
+		case now.Before(ls.probeUntil):
+			return need
+		default:
+			pr.stop()
+			ls.probe = nil
+			if d.up.live(ls.probeTo, now) {
+				ls.upAt = now
+				a.setLayer(p, d, ls.probeTo, "probed")
+				return a.layerRate(d.up, ls.probeTo) * headroom
+			}
+		}
+	}
 	if budget < need && !rising {
 		ls.below++
 	} else {
@@ -110,9 +135,15 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 	if ls.clear++; ls.clear < upTicks {
 		return need
 	}
-	ls.clear, ls.upAt = 0, now
-	a.setLayer(p, d, next, "headroom")
-	return a.layerRate(d.up, next) * headroom
+	ls.clear = 0
+	extra := (a.layerRate(d.up, next) - a.layerRate(d.up, target)) * headroom
+	if extra <= 0 {
+		ls.upAt = now
+		a.setLayer(p, d, next, "headroom")
+		return a.layerRate(d.up, next) * headroom
+	}
+	ls.probe, ls.probeTo, ls.probeUntil = startProbe(est, d, extra), next, now.Add(probeFor)
+	return need
 }
 
 func (a *allocator) setLayer(p *Participant, d *DownTrack, i uint8, why string) {

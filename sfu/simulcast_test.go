@@ -3,6 +3,7 @@ package sfu
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -48,6 +49,7 @@ func (l *simLayer) frame(key bool, packets int) [][]byte {
 
 // simWriter records what a down-track sends, descriptor included.
 type simWriter struct {
+	pads int // padding-only packets
 	seqs []uint16
 	ts   []uint32
 	pics []uint16
@@ -56,6 +58,13 @@ type simWriter struct {
 }
 
 func (w *simWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if len(payload) == 0 && h.Padding {
+		w.pads++
+		w.seqs, w.ts = append(w.seqs, h.SequenceNumber), append(w.ts, h.Timestamp)
+		w.pics, w.tl0s = append(w.pics, 0), append(w.tl0s, 0)
+		w.keys = append(w.keys, false)
+		return 12 + int(h.PaddingSize), nil
+	}
 	var d rtpx.VP8
 	if !rtpx.ParseVP8(payload, &d) {
 		panic("bad descriptor sent")
@@ -321,5 +330,93 @@ func BenchmarkFanoutSimulcast(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A probe pads the stream between frames. The padding takes numbers of
+// the subscriber's stream, so the layer's later packets are numbered
+// after it, and a NACK still finds the packet it names, before the
+// padding or after, and nothing for a padding number.
+func TestProbePaddingKeepsNACKsMapped(t *testing.T) {
+	r := newSimRig()
+	r.frame(0, 1, 2)
+	r.frame()
+	r.down.probeBps.Store(2_000_000)
+	r.down.padAt = nanotime() - int64(50*time.Millisecond) // 50 ms of it due at the next frame
+	r.frame()
+	// The frame's one packet, then padding.
+	beforePad, beforeIn := r.w.seqs[len(r.w.seqs)-r.w.pads-1], r.layers[0].seq
+	r.frame()
+	if r.w.pads == 0 {
+		t.Fatal("no padding sent while probing")
+	}
+	if r.down.padded.Load() != uint64(r.w.pads) {
+		t.Errorf("padded counts %d, writer saw %d", r.down.padded.Load(), r.w.pads)
+	}
+	for i := 1; i < len(r.w.seqs); i++ {
+		if r.w.seqs[i] != r.w.seqs[i-1]+1 {
+			t.Fatalf("sequence numbers jump at %d: %d then %d", i, r.w.seqs[i-1], r.w.seqs[i])
+		}
+	}
+	// The packet before the padding, the first padding packet, the last
+	// packet sent.
+	if it, ok := r.down.publisherSeq(beforePad); !ok || it != item(0, beforeIn) {
+		t.Errorf("the packet before the padding maps to %x (%v), want %x", it, ok, item(0, beforeIn))
+	}
+	if _, ok := r.down.publisherSeq(beforePad + 1); ok {
+		t.Error("a padding number maps to a packet")
+	}
+	// A retransmission of the packet before the padding goes out under
+	// the number it had.
+	n := len(r.w.seqs)
+	r.down.write(item(0, beforeIn))
+	if len(r.w.seqs) != n+1 || r.w.seqs[n] != beforePad {
+		t.Fatalf("resent as %v, want %d", r.w.seqs[n:], beforePad)
+	}
+	r.down.probeBps.Store(0)
+	pads := r.w.pads
+	r.frame()
+	r.frame()
+	if r.w.pads != pads {
+		t.Error("padding after the probe ended")
+	}
+	last := r.w.seqs[len(r.w.seqs)-1]
+	if it, ok := r.down.publisherSeq(last); !ok || it != item(0, r.layers[0].seq) {
+		t.Errorf("the newest packet maps to %x (%v), want %x", it, ok, item(0, r.layers[0].seq))
+	}
+}
+
+// The sequence map finds each number's segment, and nothing before the
+// history or in a gap between segments.
+func TestSeqMapSegments(t *testing.T) {
+	var m seqMap
+	m.reset(1, 100, 65530) // out 65530.. is in 65630..
+	m.add(1, 95, 5, 5)     // after five padding numbers, 0 to 4
+	if l, in, ok := m.toLayer(65531); !ok || l != 1 || in != 95 { // 65531+100, wrapped
+		t.Errorf("65531 → %d %d %v", l, in, ok)
+	}
+	if l, in, ok := m.toLayer(6); !ok || l != 1 || in != 6+95 {
+		t.Errorf("6 → %d %d %v", l, in, ok)
+	}
+	if _, _, ok := m.toLayer(2); ok {
+		t.Error("a padding number maps")
+	}
+	if _, _, ok := m.toLayer(65529); ok {
+		t.Error("a number before the history maps")
+	}
+	if out, ok := m.toOut(1, 95); !ok || out != 65531 {
+		t.Errorf("back from the first segment: %d %v", out, ok)
+	}
+	if out, ok := m.toOut(1, 6+95); !ok || out != 6 {
+		t.Errorf("back from the second segment: %d %v", out, ok)
+	}
+	if _, ok := m.toOut(0, 6+95); ok {
+		t.Error("another layer's number maps")
+	}
+	for i := 0; i < 2*seqSegments; i++ {
+		m.add(1, uint16(90-i), uint16(10+i), 0)
+	}
+	if _, _, ok := m.toLayer(6); ok {
+		t.Error("a segment pushed out of the history still maps")
 	}
 }

@@ -1,0 +1,103 @@
+package sfu
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Probing. GCC never lets its estimate climb far past 1.5 times the rate
+// it sees arrive, so a subscriber on a low layer cannot show that its
+// link would carry a higher one. Before a move up (layers.go) the
+// down-track adds padding (RTP packets of padding alone, between frames,
+// which decoders skip) to reach what the higher layer would send, for
+// probeFor. If the link carries it the estimate rises with it and the
+// move goes ahead; if the subscriber's feedback shows queues growing
+// (GCC's overuse), the padding stops at the next feedback, before a
+// queue of any size has built, and the move waits out a back-off. A probe
+// costs a weak link a few hundred milliseconds of queueing, where moving
+// up blindly would cost it a frozen picture.
+const (
+	probeFor = 2 * time.Second
+	// padPayload is one padding packet's padding; maxPadBurst bounds how
+	// many follow one frame.
+	padPayload  = 255
+	maxPadBurst = 24
+)
+
+// probe is a probe in progress on one of a subscriber's down-tracks.
+type probe struct {
+	d      *DownTrack
+	est    *twccOnly // the subscriber's estimator, which watches it (nil in tests)
+	failed atomic.Bool
+}
+
+// startProbe has d pad by bps, watched by est.
+func startProbe(est *twccOnly, d *DownTrack, bps float64) *probe {
+	pr := &probe{d: d, est: est}
+	d.probeBps.Store(int64(bps))
+	if est != nil {
+		est.probe.Store(pr)
+	}
+	return pr
+}
+
+// stop ends the probe.
+func (pr *probe) stop() {
+	pr.d.probeBps.Store(0)
+	if pr.est != nil {
+		pr.est.probe.CompareAndSwap(pr, nil)
+	}
+}
+
+// watch runs on each transport-cc feedback while a probe is on: a queue
+// growing ends it at once.
+func (e *twccOnly) watch() {
+	pr := e.probe.Load()
+	if pr == nil {
+		return
+	}
+	if st := e.SendSideBWE.GetStats(); st["usage"] == "overuse" {
+		pr.failed.Store(true)
+		pr.d.probeBps.Store(0)
+	}
+}
+
+// pad sends the padding due after a frame while a probe is on. It runs
+// on the writer goroutine, after layer li's packet numbered lastOut; the
+// padding takes the numbers after it, so the layer's next packet starts a
+// new segment of the sequence map.
+func (d *DownTrack) pad(b *binding, li uint8) {
+	rate := d.probeBps.Load()
+	now := nanotime()
+	last := d.padAt
+	d.padAt = now
+	if rate <= 0 {
+		d.padTokens = 0
+		return
+	}
+	if last != 0 {
+		d.padTokens += float64(rate) / 8 * float64(now-last) / float64(time.Second)
+	}
+	d.padTokens = min(d.padTokens, float64(rate)/8/10) // no more than 100 ms of it at once
+	sent := 0
+	for d.padTokens >= padPayload && sent < maxPadBurst {
+		d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: b.pt,
+			SequenceNumber: d.lastOut + 1, Timestamp: d.lastTS, SSRC: b.ssrc}
+		n, err := b.writer.WriteRTP(&d.hdr, d.buf[:0])
+		if err != nil || n == 0 {
+			break
+		}
+		d.lastOut++
+		d.padTokens -= float64(n)
+		d.bytesOut.Add(uint64(n))
+		d.padded.Add(1)
+		sent++
+	}
+	if sent > 0 {
+		d.offset -= uint16(sent)
+		d.segStart = d.lastOut + 1
+		d.seqs.add(li, d.offset, d.segStart, uint8(sent))
+	}
+}

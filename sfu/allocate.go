@@ -50,9 +50,9 @@ type allocator struct {
 	s      *SFU
 	rates  map[*UpTrack]*rateMeter
 	lrates map[*layer]*rateMeter // of simulcast layers (layers.go)
-	state map[*DownTrack]*pauseState
-	trend map[*Participant]*trend
-	done  chan struct{}
+	state  map[*DownTrack]*pauseState
+	trend  map[*Participant]*trend
+	done   chan struct{}
 }
 
 // trend holds a subscriber's last estimates, to tell a link that is

@@ -6,7 +6,6 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-
 )
 
 // countingWriter stands in for a subscriber's SRTP stream.

@@ -390,8 +390,8 @@ func TestProbePaddingKeepsNACKsMapped(t *testing.T) {
 // history or in a gap between segments.
 func TestSeqMapSegments(t *testing.T) {
 	var m seqMap
-	m.reset(1, 100, 65530) // out 65530.. is in 65630..
-	m.add(1, 95, 5, 5)     // after five padding numbers, 0 to 4
+	m.reset(1, 100, 65530)                                        // out 65530.. is in 65630..
+	m.add(1, 95, 5, 5)                                            // after five padding numbers, 0 to 4
 	if l, in, ok := m.toLayer(65531); !ok || l != 1 || in != 95 { // 65531+100, wrapped
 		t.Errorf("65531 → %d %d %v", l, in, ok)
 	}

@@ -12,22 +12,32 @@ import (
 //     estimate has stayed below it, not climbing, for downTicks. A dip of
 //     GCC's alone on a good link moves nothing.
 //   - Up one layer at a time, carefully: when the link shows no
-//     bottleneck and the estimate is well above what is sent for upTicks
-//     in a row, a probe (probe.go) pads the stream to the higher layer's
-//     rate; the move follows if the link carried it. A probe that fails,
-//     or a move up that meets a bottleneck within upVerdict, makes the
-//     next try wait (upRetryFirst, doubling to retryMax); a move that
-//     holds resets that.
+//     bottleneck for upTicks in a row, and either the estimate is well
+//     above what is sent or the last move up was a probe that the link
+//     carried (GCC climbs about 8 % a second, far slower than a probe
+//     shows what a link can do), a probe (probe.go) pads the stream to the
+//     higher layer's rate; the move follows if the link carried it. A
+//     probe that fails makes the next wait (probeRetryFirst, doubling to
+//     probeRetryMax: a probe stops at the first sign of a queue, so it
+//     costs little, and a link that got better is found soon); a move up
+//     that meets a bottleneck within upVerdict costs a frozen moment, so
+//     the next try waits longer (upRetryFirst, doubling to retryMax). A
+//     move that holds resets both. Moves up are upSettle apart, so that
+//     each is judged before the next.
 //   - Screen shares are served before cameras: in a consult the shared
 //     document is what everyone is looking at.
 //
 // Below the lowest layer, audio first's pause takes over (allocate.go).
 const (
-	upTicks      = 3
+	upTicks      = 2
+	upSettle     = 2 * time.Second
 	downTicks    = 6
 	upClear      = 1.25 // estimate over what is sent, for a move up
 	upVerdict    = 6 * time.Second
 	upRetryFirst = 8 * time.Second
+
+	probeRetryFirst = 3 * time.Second
+	probeRetryMax   = 6 * time.Second
 )
 
 // layerState is a simulcast down-track's history for the allocator.
@@ -36,6 +46,8 @@ type layerState struct {
 	upAt         time.Time // the last move up
 	noUpBefore   time.Time
 	upRetry      time.Duration
+	probeRetry   time.Duration
+	proven       bool   // the last move up was a probe the link carried
 	probe        *probe // on now, towards layer probeTo, until probeUntil
 	probeTo      uint8
 	probeUntil   time.Time
@@ -59,7 +71,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 	congested, rising bool, now time.Time) float64 {
 	ls := &st.layers
 	if ls.upRetry == 0 {
-		ls.upRetry = upRetryFirst
+		ls.upRetry, ls.probeRetry = upRetryFirst, probeRetryFirst
 	}
 	_, target := d.Layer()
 	top := d.up.top(now)
@@ -82,9 +94,9 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		switch {
 		case pr.failed.Load() || congested:
 			pr.stop()
-			ls.probe, ls.clear = nil, 0
-			ls.noUpBefore = now.Add(ls.upRetry)
-			ls.upRetry = min(2*ls.upRetry, retryMax)
+			ls.probe, ls.clear, ls.proven = nil, 0, false
+			ls.noUpBefore = now.Add(ls.probeRetry)
+			ls.probeRetry = min(2*ls.probeRetry, probeRetryMax)
 			d.logSwitch(p.log, target, ls.probeTo, "probe failed")
 		case now.Before(ls.probeUntil):
 			return need
@@ -92,7 +104,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 			pr.stop()
 			ls.probe = nil
 			if d.up.live(ls.probeTo, now) {
-				ls.upAt = now
+				ls.upAt, ls.proven = now, true
 				a.setLayer(p, d, ls.probeTo, "probed")
 				return a.layerRate(d.up, ls.probeTo) * headroom
 			}
@@ -114,25 +126,26 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		if !ls.upAt.IsZero() && now.Sub(ls.upAt) < upVerdict {
 			ls.upRetry = min(2*ls.upRetry, retryMax) // that move up did not hold
 		}
-		ls.noUpBefore, ls.clear, ls.below, ls.upAt = now.Add(ls.upRetry), 0, 0, time.Time{}
+		ls.noUpBefore, ls.clear, ls.below, ls.upAt, ls.proven = now.Add(ls.upRetry), 0, 0, time.Time{}, false
 		a.setLayer(p, d, next, "downlink")
 		return a.layerRate(d.up, next) * headroom
 	}
 	if !ls.upAt.IsZero() && now.Sub(ls.upAt) >= 2*upVerdict {
-		ls.upRetry, ls.upAt = upRetryFirst, time.Time{} // it held
+		ls.upRetry, ls.probeRetry, ls.upAt = upRetryFirst, probeRetryFirst, time.Time{} // it held
 	}
 	next := target + 1
 	for next <= top && !d.up.live(next, now) {
 		next++
 	}
-	if next > top || congested || estimate < upClear*sent || now.Before(ls.noUpBefore) ||
-		(!ls.upAt.IsZero() && now.Sub(ls.upAt) < upVerdict) {
+	if congested {
+		ls.proven = false
+	}
+	if next > top || congested || (estimate < upClear*sent && !ls.proven) || now.Before(ls.noUpBefore) {
 		ls.clear = 0
 		return need
 	}
-	// Room for the next layer: the estimate says so, or it sits at GCC's
-	// ceiling over what is sent and cannot say more until more is sent.
-	if ls.clear++; ls.clear < upTicks {
+	// Room for the next layer, it seems: make sure with a probe.
+	if ls.clear++; ls.clear < upTicks || (!ls.upAt.IsZero() && now.Sub(ls.upAt) < upSettle) {
 		return need
 	}
 	ls.clear = 0

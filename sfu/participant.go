@@ -426,6 +426,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 				i, l := t.addLayer(rid, uint32(remote.SSRC()), remote)
 				p.mu.Unlock()
 				if l != nil {
+					go drainRTCP(recv, rid)
 					go t.run(i, l)
 					p.log.Info("layer published", zap.String("track", info.ID), zap.String("rid", rid))
 				}
@@ -447,7 +448,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	p.ups = append(p.ups, t)
 	p.mu.Unlock()
 
-	go drainRTCP(recv) // sender reports feed the receiver-report interceptor
+	go drainRTCP(recv, rid) // sender reports feed the receiver-report interceptor
 	go t.run(i, l)
 	p.log.Info("track published", zap.String("track", info.ID), zap.String("kind", info.Kind),
 		zap.String("codec", info.Codec), zap.String("rid", rid))
@@ -475,12 +476,19 @@ func midOf(pc *webrtc.PeerConnection, recv *webrtc.RTPReceiver) string {
 	return ""
 }
 
-// drainRTCP reads a receiver's RTCP so that pion's interceptors see the
-// publisher's sender reports; nothing else in it concerns the SFU.
-func drainRTCP(r *webrtc.RTPReceiver) {
+// drainRTCP reads a receiver's RTCP (of the encoding rid, for
+// simulcast) so that pion's interceptors see the publisher's sender
+// reports; nothing else in it concerns the SFU.
+func drainRTCP(r *webrtc.RTPReceiver, rid string) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := r.Read(buf); err != nil {
+		var err error
+		if rid == "" {
+			_, _, err = r.Read(buf)
+		} else {
+			_, _, err = r.ReadSimulcast(buf, rid)
+		}
+		if err != nil {
 			return
 		}
 	}

@@ -126,11 +126,17 @@ func startLayer(t *UpTrack, best bool) uint8 {
 	if !t.simulcast {
 		return 0
 	}
-	now := time.Now()
 	if best {
-		return t.top(now)
+		return t.top(time.Now())
 	}
-	return min(1, t.top(now))
+	// The layers arrive within a few packets of each other: the middle
+	// one, if it is there, even before it has been seen to flow.
+	for i := 1; i >= 0; i-- {
+		if t.layer(uint8(i)) != nil {
+			return uint8(i)
+		}
+	}
+	return t.top(time.Now())
 }
 
 // logSwitch notes a layer change for one subscriber, at debug level: a

@@ -177,6 +177,15 @@ func downCap(downBits int) *vnet.TBFQueue {
 // (nil: no cap).
 func (mw *mediaWorld) memberOn(t *testing.T, name string, down *vnet.TBFQueue, ips ...string) *peer {
 	t.Helper()
+	p := mw.joinOn(t, name, down, nil, ips...)
+	startPublisher(t, p)
+	return p
+}
+
+// joinOn joins "visit" like memberOn but publishes nothing; tweak, when
+// set, adjusts the client's configuration.
+func (mw *mediaWorld) joinOn(t *testing.T, name string, down *vnet.TBFQueue, tweak func(*client.Config), ips ...string) *peer {
+	t.Helper()
 	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: ips})
 	if err != nil {
 		t.Fatal(err)
@@ -197,11 +206,15 @@ func (mw *mediaWorld) memberOn(t *testing.T, name string, down *vnet.TBFQueue, i
 	se.SetNet(n)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	p := mw.e.dialWith(t, se, func(c *client.Config) { c.Resume = true })
+	p := mw.e.dialWith(t, se, func(c *client.Config) {
+		c.Resume = true
+		if tweak != nil {
+			tweak(c)
+		}
+	})
 	if _, err := p.Join(ctxT(t, 5*time.Second), protocol.Join{Room: "visit", Name: name, Live: true}); err != nil {
 		t.Fatal(err)
 	}
-	startPublisher(t, p)
 	return p
 }
 

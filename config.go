@@ -40,6 +40,7 @@ type config struct {
 	iceDisconnected  time.Duration
 	iceKeepalive     time.Duration
 	audioFirst       bool
+	simulcast        bool
 	metricsAddr      string
 	pprof            bool
 	maxLive          int
@@ -89,6 +90,7 @@ func parseFlags(args []string) (config, error) {
 	boolean(&c.tlsSelfSigned, "tls-self-signed", false, "serve HTTPS with a certificate made at start for this machine's names and LAN IPs")
 	str(&tlsHosts, "tls-hosts", "", "extra host names for -tls-self-signed, comma-separated")
 	boolean(&c.p2p, "p2p", true, "let 1:1 calls try a direct connection before the SFU")
+	boolean(&c.simulcast, "simulcast", false, "have browsers send their camera to the server as three layers, each subscriber getting the one its downlink carries (docs/simulcast.md)")
 	boolean(&c.audioFirst, "audio-first", true, "pause a member's incoming video when its downlink cannot carry it, so that its audio stays whole")
 	boolean(&c.p2pReturn, "p2p-return", true, "return a room to the direct path when it is back to two")
 	duration(&c.p2pDeadline, "p2p-deadline", 5*time.Second, "how long a direct attempt may take before the SFU takes over")

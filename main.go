@@ -204,6 +204,7 @@ func run(ctx, now context.Context, cfg config, log *zap.Logger, ready func(addr 
 		Secret: []byte(cfg.secret), Capacity: cfg.capacity, RingTimeout: cfg.ringTimeout, ICEServers: iceServers,
 		Observer: rec, Recorder: rec, P2P: signaling.P2PConfig{Disabled: !cfg.p2p, Deadline: cfg.p2pDeadline, NoReturn: !cfg.p2pReturn},
 		ResumeGrace: resumeGrace(cfg.resumeGrace),
+		Simulcast:   cfg.simulcast,
 		Admission: signaling.AdmissionConfig{MaxLive: cfg.maxLive, MaxWaiting: cfg.maxWaiting, JoinRate: cfg.joinRate,
 			Overloaded: loadGuard(cfg.maxLoad)},
 		EventNames: cfg.webhookNames,

@@ -205,6 +205,9 @@ type Joined struct {
 	// within ResumeGraceMS of losing the old one.
 	ResumeToken   string `json:"resumeToken,omitempty"`
 	ResumeGraceMS int64  `json:"resumeGraceMs,omitempty"`
+	// Simulcast asks the client to send its camera to the server as
+	// simulcast layers (rids q, h, f; docs/simulcast.md).
+	Simulcast bool `json:"simulcast,omitempty"`
 }
 
 // ICEServer has the field names of the browser's RTCIceServer.

@@ -52,7 +52,10 @@ type allocator struct {
 	lrates map[*layer]*rateMeter // of simulcast layers (layers.go)
 	state  map[*DownTrack]*pauseState
 	trend  map[*Participant]*trend
-	done   chan struct{}
+	// probedAt is when a subscriber's last probe ended (probe.go): its
+	// reports just after are the probe's doing.
+	probedAt map[*Participant]time.Time
+	done     chan struct{}
 }
 
 // trend holds a subscriber's last estimates, to tell a link that is
@@ -90,7 +93,7 @@ type pauseState struct {
 
 func newAllocator(s *SFU) *allocator {
 	return &allocator{s: s, rates: map[*UpTrack]*rateMeter{}, lrates: map[*layer]*rateMeter{}, state: map[*DownTrack]*pauseState{},
-		trend: map[*Participant]*trend{}, done: make(chan struct{})}
+		trend: map[*Participant]*trend{}, probedAt: map[*Participant]time.Time{}, done: make(chan struct{})}
 }
 
 func (a *allocator) run() {
@@ -146,6 +149,7 @@ func (a *allocator) tick(now time.Time) {
 	for p := range a.trend {
 		if !seenP[p] {
 			delete(a.trend, p)
+			delete(a.probedAt, p)
 		}
 	}
 }
@@ -256,11 +260,16 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 	upAt := p.subUpAt.Load()
 	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp && !tr.rising()
 	congested := false
+	aftermath := now.Sub(a.probedAt[p]) < probeAftermath
 	for _, d := range downs {
-		if d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt)) {
+		if aftermath {
+			break
+		}
+		if d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt), d.up.info.Kind == "audio") {
 			congested = true
 		}
 	}
+	resumed := false
 	for _, d := range video {
 		st := a.state[d]
 		if st == nil {
@@ -269,7 +278,7 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		}
 		need := a.minRate(d.up) * headroom
 		if d.up.simulcast && !d.paused.Load() {
-			need = a.chooseLayer(p, d, st, budget, estimate, sent, congested, tr.rising(), now)
+			need = a.chooseLayer(p, d, st, budget, estimate, sent, congested, now)
 			if _, target := d.Layer(); target > 0 || budget >= need*pauseBelow {
 				st.over = 0
 				budget -= need
@@ -306,7 +315,10 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		// carries audio well would carry the video again (GCC climbs
 		// about 8 % a second unprobed, and sits at its floor after a
 		// pause). A link still reporting a bottleneck is not retried.
-		if now.Sub(st.pausedAt) >= st.retry && (budget >= need || starved || !congested) {
+		// One retry at a time: two pictures back at once on a link that
+		// carried neither would break the voice again.
+		if !resumed && now.Sub(st.pausedAt) >= st.retry && (budget >= need || starved || !congested) {
+			resumed = true
 			st.resumedAt = now
 			budget -= need
 			if d.up.simulcast {

@@ -8,9 +8,10 @@ import (
 // (allocate.go) picks the layer its downlink carries, each tick:
 //
 //   - Down at once, on evidence: the estimate no longer covers the layer
-//     and the subscriber reports a bottleneck (loss or queueing), or the
-//     estimate has stayed below it, not climbing, for downTicks. A dip of
-//     GCC's alone on a good link moves nothing.
+//     and the subscriber reports a bottleneck (loss, or queueing on its
+//     audio). A low estimate alone moves nothing: on a busy machine
+//     GCC's delay detector takes the scheduler's hiccups for queues, and
+//     a link really too narrow soon shows loss.
 //   - Up one layer at a time, carefully: when the link shows no
 //     bottleneck for upTicks in a row, and either the estimate is well
 //     above what is sent or the last move up was a probe that the link
@@ -31,7 +32,6 @@ import (
 const (
 	upTicks      = 2
 	upSettle     = 2 * time.Second
-	downTicks    = 6
 	upClear      = 1.25 // estimate over what is sent, for a move up
 	upVerdict    = 6 * time.Second
 	upRetryFirst = 8 * time.Second
@@ -42,15 +42,15 @@ const (
 
 // layerState is a simulcast down-track's history for the allocator.
 type layerState struct {
-	clear, below int       // ticks in a row fit for a move up, under the layer
-	upAt         time.Time // the last move up
-	noUpBefore   time.Time
-	upRetry      time.Duration
-	probeRetry   time.Duration
-	proven       bool   // the last move up was a probe the link carried
-	probe        *probe // on now, towards layer probeTo, until probeUntil
-	probeTo      uint8
-	probeUntil   time.Time
+	clear      int       // ticks in a row fit for a move up
+	upAt       time.Time // the last move up
+	noUpBefore time.Time
+	upRetry    time.Duration
+	probeRetry time.Duration
+	proven     bool   // the last move up was a probe the link carried
+	probe      *probe // on now, towards layer probeTo, until probeUntil
+	probeTo    uint8
+	probeUntil time.Time
 }
 
 // layerRate is layer i's rate (0 if not measured or absent).
@@ -65,10 +65,9 @@ func (a *allocator) layerRate(up *UpTrack, i uint8) float64 {
 
 // chooseLayer sets d's target layer given the budget left for it, and
 // returns the target's need. sent is what the subscriber receives now;
-// congested, whether its reports show a bottleneck; rising, whether its
-// estimate climbs.
+// congested, whether its reports show a bottleneck.
 func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, budget, estimate, sent float64,
-	congested, rising bool, now time.Time) float64 {
+	congested bool, now time.Time) float64 {
 	ls := &st.layers
 	if ls.upRetry == 0 {
 		ls.upRetry, ls.probeRetry = upRetryFirst, probeRetryFirst
@@ -95,14 +94,17 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		case pr.failed.Load() || congested:
 			pr.stop()
 			ls.probe, ls.clear, ls.proven = nil, 0, false
+			a.probedAt[p] = now
 			ls.noUpBefore = now.Add(ls.probeRetry)
 			ls.probeRetry = min(2*ls.probeRetry, probeRetryMax)
 			d.logSwitch(p.log, target, ls.probeTo, "probe failed")
 		case now.Before(ls.probeUntil):
+			pr.ramp(now)
 			return need
 		default:
 			pr.stop()
 			ls.probe = nil
+			a.probedAt[p] = now
 			if d.up.live(ls.probeTo, now) {
 				ls.upAt, ls.proven = now, true
 				a.setLayer(p, d, ls.probeTo, "probed")
@@ -110,12 +112,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 			}
 		}
 	}
-	if budget < need && !rising {
-		ls.below++
-	} else {
-		ls.below = 0
-	}
-	if target > 0 && budget < need && (congested || ls.below >= downTicks) {
+	if target > 0 && budget < need && congested {
 		next := uint8(0)
 		for i := int(target) - 1; i > 0; i-- {
 			if d.up.live(uint8(i), now) && a.layerRate(d.up, uint8(i))*headroom <= budget {
@@ -126,7 +123,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		if !ls.upAt.IsZero() && now.Sub(ls.upAt) < upVerdict {
 			ls.upRetry = min(2*ls.upRetry, retryMax) // that move up did not hold
 		}
-		ls.noUpBefore, ls.clear, ls.below, ls.upAt, ls.proven = now.Add(ls.upRetry), 0, 0, time.Time{}, false
+		ls.noUpBefore, ls.clear, ls.upAt, ls.proven = now.Add(ls.upRetry), 0, time.Time{}, false
 		a.setLayer(p, d, next, "downlink")
 		return a.layerRate(d.up, next) * headroom
 	}
@@ -155,7 +152,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		a.setLayer(p, d, next, "headroom")
 		return a.layerRate(d.up, next) * headroom
 	}
-	ls.probe, ls.probeTo, ls.probeUntil = startProbe(est, d, extra), next, now.Add(probeFor)
+	ls.probe, ls.probeTo, ls.probeUntil = startProbe(est, d, extra, now), next, now.Add(probeFor)
 	return need
 }
 

@@ -11,15 +11,20 @@ import (
 // it sees arrive, so a subscriber on a low layer cannot show that its
 // link would carry a higher one. Before a move up (layers.go) the
 // down-track adds padding (RTP packets of padding alone, between frames,
-// which decoders skip) to reach what the higher layer would send, for
-// probeFor. If the link carries it the estimate rises with it and the
-// move goes ahead; if the subscriber's feedback shows queues growing
-// (GCC's overuse), the padding stops at the next feedback, before a
-// queue of any size has built, and the move waits out a back-off. A probe
-// costs a weak link a few hundred milliseconds of queueing, where moving
-// up blindly would cost it a frozen picture.
+// which decoders skip), rising over probeFor to what the higher layer
+// would add. If the link carries it the move goes ahead; if the
+// subscriber's feedback shows queues growing (GCC's overuse), the padding
+// stops at the next feedback, and the move waits out a back-off. The ramp
+// finds a link's limit with a small overload rather than a large one: a
+// probe costs a weak link a few hundred milliseconds of queueing, where
+// moving up blindly would cost it a frozen picture. Loss right after a
+// probe is the probe's doing, not evidence that the media does not fit
+// (allocate.go).
 const (
-	probeFor = 2 * time.Second
+	probeFor = 2500 * time.Millisecond
+	// probeAftermath is how long after a probe the subscriber's reports
+	// are not taken as a bottleneck.
+	probeAftermath = 3 * time.Second
 	// padPayload is one padding packet's padding; maxPadBurst bounds how
 	// many follow one frame.
 	padPayload  = 255
@@ -30,17 +35,30 @@ const (
 type probe struct {
 	d      *DownTrack
 	est    *twccOnly // the subscriber's estimator, which watches it (nil in tests)
+	bps    float64   // the padding the probe rises to
+	start  time.Time
+	over   atomic.Int32 // feedbacks in a row that found the queue growing
 	failed atomic.Bool
 }
 
-// startProbe has d pad by bps, watched by est.
-func startProbe(est *twccOnly, d *DownTrack, bps float64) *probe {
-	pr := &probe{d: d, est: est}
-	d.probeBps.Store(int64(bps))
+// startProbe has d pad up to bps over probeFor, watched by est.
+func startProbe(est *twccOnly, d *DownTrack, bps float64, now time.Time) *probe {
+	pr := &probe{d: d, est: est, bps: bps, start: now}
+	pr.ramp(now)
 	if est != nil {
 		est.probe.Store(pr)
 	}
 	return pr
+}
+
+// ramp sets the padding for now: a quarter of the whole at first, all of
+// it for the last tick.
+func (pr *probe) ramp(now time.Time) {
+	if pr.failed.Load() {
+		return
+	}
+	f := min(1, 0.25+float64(now.Sub(pr.start))/float64(probeFor-allocEvery))
+	pr.d.probeBps.Store(int64(f * pr.bps))
 }
 
 // stop ends the probe.
@@ -52,13 +70,16 @@ func (pr *probe) stop() {
 }
 
 // watch runs on each transport-cc feedback while a probe is on: a queue
-// growing ends it at once.
+// growing ends it, once two feedbacks in a row say so (one alone is as
+// often a busy machine's scheduling as a queue).
 func (e *twccOnly) watch() {
 	pr := e.probe.Load()
 	if pr == nil {
 		return
 	}
-	if st := e.SendSideBWE.GetStats(); st["usage"] == "overuse" {
+	if st := e.SendSideBWE.GetStats(); st["usage"] != "overuse" {
+		pr.over.Store(0)
+	} else if pr.over.Add(1) >= 2 {
 		pr.failed.Store(true)
 		pr.d.probeBps.Store(0)
 	}

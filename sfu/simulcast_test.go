@@ -86,6 +86,7 @@ func newSimRig() *simRig {
 	up := testUpTrack(TrackInfo{ID: "p:cam", Kind: "video", Codec: "video/VP8"}, 3)
 	up.simulcast = true
 	d := newDownTrack(up, func(*DownTrack) {}, false)
+	d.sel.Store(sel(noLayer, 0)) // the tests start on the lowest layer
 	w := &simWriter{}
 	d.binding.Store(&binding{ssrc: 7, pt: 96, writer: w})
 	up.addDown(d)
@@ -127,8 +128,12 @@ func (r *simRig) keyRequests(i int) uint64 { return r.up.layer(uint8(i)).kf.coun
 // keyframe, which is asked of that layer alone.
 func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
 	r := newSimRig()
-	if cur, target := r.down.Layer(); cur != noLayer || target != 0 {
-		t.Fatalf("a new down-track is on %d, wanting %d", cur, target)
+	// A subscriber starts on the middle layer, a tap on the best.
+	if l := startLayer(r.up, false); l != 1 {
+		t.Errorf("a subscriber starts on layer %d, want 1", l)
+	}
+	if cur, target := newDownTrack(r.up, func(*DownTrack) {}, true).Layer(); cur != noLayer || target != 0 {
+		t.Errorf("a tap of layers that have sent nothing is on %d, wanting %d", cur, target)
 	}
 	r.frame() // no keyframe yet: nothing sent
 	if len(r.w.seqs) != 0 {

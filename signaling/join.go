@@ -133,7 +133,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 	joined := protocol.Joined{Room: r.name, You: m.id, Name: m.name, Role: m.role, CanPublish: m.grants.Publish,
 		Live: m.live, Recording: r.recording, Participants: others,
 		ICEServers: s.cfg.ICEServers(m.identity, c.host), ResumeToken: s.resumeTokenLocked(m),
-		ResumeGraceMS: s.cfg.ResumeGrace.Milliseconds(), Chat: r.chatSeenLocked(m)}
+		ResumeGraceMS: s.cfg.ResumeGrace.Milliseconds(), Chat: r.chatSeenLocked(m), Simulcast: s.cfg.Simulcast}
 	if m.live || may(m, actSeeWait) {
 		// The room's path and size say whether a call goes on: not a
 		// waiting guest's business.

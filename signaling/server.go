@@ -26,6 +26,10 @@ type Config struct {
 	// (for instance fresh TURN credentials). host is the host name the
 	// client reached this server by, a good guess for reaching TURN too.
 	ICEServers func(identity, host string) []protocol.ICEServer
+	// Simulcast has clients send their camera to the server as layers
+	// (protocol.Joined.Simulcast), which the SFU chooses among per
+	// subscriber.
+	Simulcast bool
 	// Capacity is a room's default live capacity (8).
 	Capacity int
 	// RingTimeout ends an unanswered invite (30 s).

@@ -63,6 +63,7 @@ type serverOptions struct {
 	p2p         signaling.P2PConfig
 	secret      string // auth on when set
 	composite   bool   // stopped recordings composed into one MP4 (640x360)
+	simulcast   bool   // browsers send their camera as layers
 }
 
 // startServer runs SFU + signaling + recording + web, wired as main.go
@@ -103,7 +104,7 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 		t.Fatal(err)
 	}
 	ts.sig = signaling.New(signaling.Config{Logger: log.Named("signaling"), Media: signaling.SFUMedia(s), Secret: []byte(o.secret),
-		RingTimeout: o.ringTimeout, Observer: rec, Recorder: rec, P2P: o.p2p})
+		RingTimeout: o.ringTimeout, Observer: rec, Recorder: rec, P2P: o.p2p, Simulcast: o.simulcast})
 	sig := ts.sig
 	mux := http.NewServeMux()
 	mux.Handle("/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -165,6 +165,7 @@ export class App {
     this.view.chat.reset(j.chat);
     this.canPublish = j.canPublish !== false;
     this.iceServers = j.iceServers || [];
+    this.simulcast = !!j.simulcast;
     showRoomInAddress(this.intent.room, this.intent.token ? '' : this.intent.role);
     this.view.lobby.busy(false);
     this.view.lobby.hide();
@@ -258,7 +259,7 @@ export class App {
     this.roster.setLive(true);
     this.#setState('live');
     this.#stopMedia();
-    const session = new MediaSession(this.signal, this.iceServers, { publish: this.canPublish });
+    const session = new MediaSession(this.signal, this.iceServers, { publish: this.canPublish, simulcast: this.simulcast });
     this.session = session;
     session.on('track', (track, stream, owner, source) => this.stage.addTrack(track, stream, owner, source));
     session.on('ended', (track) => this.stage.dropTrack(track));

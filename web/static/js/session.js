@@ -40,6 +40,17 @@ const RESTART_EVERY_MS = 4000;
 // server's keepalives every 500 ms) for this long has lost its path.
 const SILENT_MS = 1500;
 
+// CAMERA_LAYERS is the camera's simulcast towards the server: quarter,
+// half and full size, lowest first, with caps for a consult's face on a
+// phone (docs/simulcast.md). The server sends each subscriber the layer
+// its downlink carries; the direct path sends one stream and lets the two
+// browsers adapt it. A browser sends fewer layers for a small camera.
+const CAMERA_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 60_000, maxFramerate: 15 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+];
+
 // Queue runs async steps on one PeerConnection strictly in order, so a
 // candidate is never added before the description it belongs to.
 class Queue {
@@ -69,10 +80,11 @@ export class MediaSession extends Emitter {
 
   // publish is false for a member whose token grants no publishing: it
   // only receives.
-  constructor(signal, iceServers, { publish = true } = {}) {
+  constructor(signal, iceServers, { publish = true, simulcast = false } = {}) {
     super();
     this.signal = signal;
     this.canPublish = publish;
+    this.simulcast = simulcast; // the server asked for the camera as layers
     this.config = { iceServers: iceServers || [], bundlePolicy: 'max-bundle' };
   }
 
@@ -158,7 +170,9 @@ export class MediaSession extends Emitter {
     const { audio, video, stream, screen, screenStream } = this.#local;
     this.pub = this.#newPC('publish');
     for (const [kind, track, s] of [['audio', audio, stream], ['video', video, stream], ['screen', screen, screenStream]]) {
-      const tr = this.pub.addTransceiver(track || (kind === 'audio' ? 'audio' : 'video'), { direction: 'sendonly', streams: [s] });
+      const init = { direction: 'sendonly', streams: [s] };
+      if (kind === 'video' && this.simulcast) init.sendEncodings = CAMERA_LAYERS.map((l) => ({ ...l }));
+      const tr = this.pub.addTransceiver(track || (kind === 'audio' ? 'audio' : 'video'), init);
       this.#senders[kind] = tr.sender;
       if (kind === 'screen') this.#screenTr = tr;
     }

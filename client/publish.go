@@ -27,16 +27,11 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 		c.later(func() { c.addDirect(tracks) })
 		return nil, nil
 	}
-	if c.pub == nil {
-		pc, err := c.newPC(protocol.PCPublish)
-		if err != nil {
-			c.mu.Unlock()
-			return nil, err
-		}
-		c.pub = pc
-	}
-	pub := c.pub
+	pub, err := c.pubLocked()
 	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	senders := make([]*webrtc.RTPSender, 0, len(tracks))
 	for _, t := range tracks {
 		s, err := c.addTrack(pub, t)
@@ -46,6 +41,19 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 		senders = append(senders, s)
 	}
 	return senders, c.negotiate(ctx, pub, false)
+}
+
+// pubLocked is the publishing PeerConnection, made on first use. Called
+// with c.mu held.
+func (c *Client) pubLocked() (*webrtc.PeerConnection, error) {
+	if c.pub == nil {
+		pc, err := c.newPC(protocol.PCPublish)
+		if err != nil {
+			return nil, err
+		}
+		c.pub = pc
+	}
+	return c.pub, nil
 }
 
 // PublishScreen publishes t as a screen share, beside the camera: the

@@ -10,8 +10,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
-
-	"consult/protocol"
 )
 
 // Simulcast: a camera published as several encodings of one picture
@@ -116,16 +114,11 @@ func (c *Client) PublishSimulcast(ctx context.Context, layers ...*SimulcastLayer
 		c.mu.Unlock()
 		return nil, errSimulcastDirect
 	}
-	if c.pub == nil {
-		pc, err := c.newPC(protocol.PCPublish)
-		if err != nil {
-			c.mu.Unlock()
-			return nil, err
-		}
-		c.pub = pc
-	}
-	pub := c.pub
+	pub, err := c.pubLocked()
 	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	s, err := pub.AddTrack(layers[0])
 	if err != nil {
 		return nil, err

@@ -259,15 +259,17 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 	// came up), not a low estimate alone.
 	upAt := p.subUpAt.Load()
 	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp && !tr.rising()
-	congested := false
+	// lossy is the stricter sign, loss alone: what moves a subscriber
+	// down a layer (layers.go).
+	congested, lossy := false, false
 	aftermath := now.Sub(a.probedAt[p]) < probeAftermath
 	for _, d := range downs {
 		if aftermath {
 			break
 		}
-		if d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt), d.up.info.Kind == "audio") {
-			congested = true
-		}
+		after, since := now.Add(-3*time.Second), time.Unix(0, upAt)
+		congested = congested || d.link.congested(after, since, d.up.info.Kind == "audio")
+		lossy = lossy || d.link.congested(after, since, false)
 	}
 	resumed := false
 	for _, d := range video {
@@ -278,7 +280,7 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		}
 		need := a.minRate(d.up) * headroom
 		if d.up.simulcast && !d.paused.Load() {
-			need = a.chooseLayer(p, d, st, budget, estimate, sent, congested, now)
+			need = a.chooseLayer(p, d, st, budget, estimate, sent, congested, lossy, now)
 			if _, target := d.Layer(); target > 0 || budget >= need*pauseBelow {
 				st.over = 0
 				budget -= need

@@ -271,16 +271,7 @@ func (d *DownTrack) write(it uint32) {
 		tsOff = d.ph.Timestamp - (d.lastTS + uint32(gap))
 	}
 	pic, tl0, picOff, tl0Off, renumber := d.renumberVP8(payload, switching)
-	d.hdr = rtp.Header{
-		Version:        2,
-		Padding:        d.ph.PaddingSize > 0,
-		PaddingSize:    d.ph.PaddingSize,
-		Marker:         d.ph.Marker,
-		PayloadType:    b.pt,
-		SequenceNumber: seq - off,
-		Timestamp:      d.ph.Timestamp - tsOff,
-		SSRC:           b.ssrc,
-	}
+	d.header(b, seq-off, d.ph.Timestamp-tsOff)
 	// pion reports (0, nil) for a packet it dropped because the
 	// subscriber's SRTP is not up yet: then the keyframe did not start
 	// anything and the track keeps waiting for one.
@@ -328,19 +319,25 @@ func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 	}
 	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
 	d.renumberVP8(payload, false)
+	d.header(b, out, d.ph.Timestamp-d.tsOff)
+	if n, err := b.writer.WriteRTP(&d.hdr, payload); err == nil && n > 0 {
+		d.sent.Add(1)
+		d.bytesOut.Add(uint64(n))
+	}
+}
+
+// header sets the header of the packet parsed into d.ph as the
+// subscriber gets it: its SSRC and payload type, numbered seq, at ts.
+func (d *DownTrack) header(b *binding, seq uint16, ts uint32) {
 	d.hdr = rtp.Header{
 		Version:        2,
 		Padding:        d.ph.PaddingSize > 0,
 		PaddingSize:    d.ph.PaddingSize,
 		Marker:         d.ph.Marker,
 		PayloadType:    b.pt,
-		SequenceNumber: out,
-		Timestamp:      d.ph.Timestamp - d.tsOff,
+		SequenceNumber: seq,
+		Timestamp:      ts,
 		SSRC:           b.ssrc,
-	}
-	if n, err := b.writer.WriteRTP(&d.hdr, payload); err == nil && n > 0 {
-		d.sent.Add(1)
-		d.bytesOut.Add(uint64(n))
 	}
 }
 

@@ -8,10 +8,10 @@ import (
 // (allocate.go) picks the layer its downlink carries, each tick:
 //
 //   - Down at once, on evidence: the estimate no longer covers the layer
-//     and the subscriber reports a bottleneck (loss, or queueing on its
-//     audio). A low estimate alone moves nothing: on a busy machine
-//     GCC's delay detector takes the scheduler's hiccups for queues, and
-//     a link really too narrow soon shows loss.
+//     and the subscriber reports loss. A low estimate alone moves
+//     nothing, nor does jitter: on a busy machine GCC's delay detector
+//     and the subscriber's jitter take the scheduler's hiccups for
+//     queues, and a link really too narrow soon overflows its queue.
 //   - Up one layer at a time, carefully: when the link shows no
 //     bottleneck for upTicks in a row, and either the estimate is well
 //     above what is sent or the last move up was a probe that the link
@@ -20,7 +20,8 @@ import (
 //     higher layer's rate; the move follows if the link carried it. A
 //     probe that fails makes the next wait (probeRetryFirst, doubling to
 //     probeRetryMax: a probe stops at the first sign of a queue, so it
-//     costs little, and a link that got better is found soon); a move up
+//     costs little, and a link that got better is found soon), whatever
+//     the estimate, which the failed probe itself brought down; a move up
 //     that meets a bottleneck within upVerdict costs a frozen moment, so
 //     the next try waits longer (upRetryFirst, doubling to retryMax). A
 //     move that holds resets both. Moves up are upSettle apart, so that
@@ -31,13 +32,13 @@ import (
 // Below the lowest layer, audio first's pause takes over (allocate.go).
 const (
 	upTicks      = 2
-	upSettle     = 2 * time.Second
+	upSettle     = 1500 * time.Millisecond
 	upClear      = 1.25 // estimate over what is sent, for a move up
 	upVerdict    = 6 * time.Second
 	upRetryFirst = 8 * time.Second
 
 	probeRetryFirst = 3 * time.Second
-	probeRetryMax   = 6 * time.Second
+	probeRetryMax   = 4 * time.Second
 )
 
 // layerState is a simulcast down-track's history for the allocator.
@@ -48,6 +49,7 @@ type layerState struct {
 	upRetry    time.Duration
 	probeRetry time.Duration
 	proven     bool   // the last move up was a probe the link carried
+	retrying   bool   // a probe failed since the last move: probe again on the back-off
 	probe      *probe // on now, towards layer probeTo, until probeUntil
 	probeTo    uint8
 	probeUntil time.Time
@@ -65,9 +67,10 @@ func (a *allocator) layerRate(up *UpTrack, i uint8) float64 {
 
 // chooseLayer sets d's target layer given the budget left for it, and
 // returns the target's need. sent is what the subscriber receives now;
-// congested, whether its reports show a bottleneck.
+// congested, whether its reports show a bottleneck (loss, or queueing on
+// audio); lossy, whether they show loss.
 func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, budget, estimate, sent float64,
-	congested bool, now time.Time) float64 {
+	congested, lossy bool, now time.Time) float64 {
 	ls := &st.layers
 	if ls.upRetry == 0 {
 		ls.upRetry, ls.probeRetry = upRetryFirst, probeRetryFirst
@@ -93,7 +96,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		switch {
 		case pr.failed.Load() || congested:
 			pr.stop()
-			ls.probe, ls.clear, ls.proven = nil, 0, false
+			ls.probe, ls.clear, ls.proven, ls.retrying = nil, 0, false, true
 			a.probedAt[p] = now
 			ls.noUpBefore = now.Add(ls.probeRetry)
 			ls.probeRetry = min(2*ls.probeRetry, probeRetryMax)
@@ -106,13 +109,13 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 			ls.probe = nil
 			a.probedAt[p] = now
 			if d.up.live(ls.probeTo, now) {
-				ls.upAt, ls.proven = now, true
+				ls.upAt, ls.proven, ls.retrying = now, true, false
 				a.setLayer(p, d, ls.probeTo, "probed")
 				return a.layerRate(d.up, ls.probeTo) * headroom
 			}
 		}
 	}
-	if target > 0 && budget < need && congested {
+	if target > 0 && budget < need && lossy {
 		next := uint8(0)
 		for i := int(target) - 1; i > 0; i-- {
 			if d.up.live(uint8(i), now) && a.layerRate(d.up, uint8(i))*headroom <= budget {
@@ -123,7 +126,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		if !ls.upAt.IsZero() && now.Sub(ls.upAt) < upVerdict {
 			ls.upRetry = min(2*ls.upRetry, retryMax) // that move up did not hold
 		}
-		ls.noUpBefore, ls.clear, ls.upAt, ls.proven = now.Add(ls.upRetry), 0, time.Time{}, false
+		ls.noUpBefore, ls.clear, ls.upAt, ls.proven, ls.retrying = now.Add(ls.upRetry), 0, time.Time{}, false, false
 		a.setLayer(p, d, next, "downlink")
 		return a.layerRate(d.up, next) * headroom
 	}
@@ -137,7 +140,11 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 	if congested {
 		ls.proven = false
 	}
-	if next > top || congested || (estimate < upClear*sent && !ls.proven) || now.Before(ls.noUpBefore) {
+	// One probe at a time per subscriber: its feedback judges one.
+	busy := est != nil && est.probe.Load() != nil
+	// After a failed probe the estimate sits low for a while (GCC cut it
+	// for the probe's queue): the back-off alone says when to try again.
+	if next > top || congested || busy || (estimate < upClear*sent && !ls.proven && !ls.retrying) || now.Before(ls.noUpBefore) {
 		ls.clear = 0
 		return need
 	}

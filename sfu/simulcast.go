@@ -3,6 +3,8 @@ package sfu
 import (
 	"time"
 
+	"consult/sfu/internal/rtpx"
+
 	"go.uber.org/zap"
 )
 
@@ -54,6 +56,15 @@ func (t *UpTrack) ridOf(i uint8) string {
 func item(layer uint8, seq uint16) uint32 { return uint32(layer)<<16 | uint32(seq) }
 
 func nanotime() int64 { return time.Now().UnixNano() }
+
+// paddingOnly reports whether an RTP packet carries nothing but padding.
+func paddingOnly(pkt []byte) bool {
+	if pkt[0]&0x20 == 0 {
+		return false
+	}
+	var h rtpx.Header
+	return rtpx.Parse(pkt, &h) == nil && h.PayloadEnd == h.PayloadStart
+}
 
 // live reports whether layer i sent a packet within the last second.
 func (t *UpTrack) live(i uint8, now time.Time) bool {

@@ -425,3 +425,30 @@ func TestSeqMapSegments(t *testing.T) {
 		t.Error("a segment pushed out of the history still maps")
 	}
 }
+
+// A layer the publisher only pads (a browser probing its uplink, or
+// keeping a stopped layer's pacing) does not count as flowing, so no
+// subscriber is left waiting on it.
+func TestAPaddedLayerIsNotLive(t *testing.T) {
+	r := newSimRig()
+	now := time.Now()
+	r.frame(0, 1, 2)
+	if !r.up.live(2, time.Now()) {
+		t.Fatal("a layer sending frames is not live")
+	}
+	r.up.layer(2).lastAt.Store(now.Add(-2 * time.Second).UnixNano())
+	l := r.layers[2]
+	for i := 0; i < 5; i++ {
+		l.seq++
+		p := rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, PayloadType: 96, SequenceNumber: l.seq, Timestamp: l.ts},
+			PaddingSize: 200}
+		b, _ := p.Marshal()
+		r.up.forward(2, r.up.layer(2), b)
+	}
+	if r.up.live(2, time.Now()) {
+		t.Error("a layer sending padding alone counts as live")
+	}
+	if r.up.top(time.Now()) != 1 {
+		t.Errorf("the best flowing layer is %d, want 1", r.up.top(time.Now()))
+	}
+}

@@ -229,8 +229,13 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 		l.lastTS, l.seenTS = ts, true
 	}
 	l.cache.Store(seq, pkt)
-	l.bytes.Add(uint64(len(pkt)))
-	l.lastAt.Store(nanotime())
+	if !paddingOnly(pkt) {
+		// A browser pads a layer to probe its own uplink, and keeps
+		// padding one whose frames it stopped: that is not a layer that
+		// flows, nor what it costs.
+		l.bytes.Add(uint64(len(pkt)))
+		l.lastAt.Store(nanotime())
+	}
 	t.packets.Add(1)
 	t.bytes.Add(uint64(len(pkt)))
 	for _, d := range *t.downs.Load() {

@@ -48,18 +48,12 @@ func TestAudioFirstOnAWeakDownlink(t *testing.T) {
 		t.Fatalf("track-paused %+v", tp)
 	}
 	// What was queued when the pause came drains first.
-	settle := time.Now().Add(time.Second)
-	testenv.Eventually(t, 5*time.Second, "the queue to drain", func() bool { return time.Now().After(settle) })
-	from := audio.mark() + 1
-	end := time.Now().Add(3 * time.Second)
-	testenv.Eventually(t, 10*time.Second, "three seconds of audio", func() bool { return time.Now().After(end) })
-	to := audio.mark()
-	lost := audio.missing(from, to)
-	t.Logf("with the video paused, %d of %d audio packets lost", lost, to-from+1)
+	lost, n := audio.lossOver(t, time.Second)
+	t.Logf("with the video paused, %d of %d audio packets lost", lost, n)
 	// At least some audio (the test's publisher, on a loaded machine,
 	// sends fewer than its 50 packets a second), and nearly all of it.
-	if to-from < 30 || float64(lost) > 0.02*float64(to-from+1) {
-		t.Errorf("audio on the weak link: %d of %d packets lost", lost, to-from+1)
+	if n < 30 || float64(lost) > 0.02*float64(n) {
+		t.Errorf("audio on the weak link: %d of %d packets lost", lost, n)
 	}
 	if patient.said(`"track-paused"`) {
 		t.Error("the patient, on a good link, was told a track paused")
@@ -78,9 +72,9 @@ func TestAudioFirstOnAWeakDownlink(t *testing.T) {
 	// dozen) instead of jumping by the hundreds of packets the pause held
 	// back, and nothing is missing after the resume.
 	first := video.firstAfter(beforePause)
-	end = time.Now().Add(2 * time.Second)
+	end := time.Now().Add(2 * time.Second)
 	testenv.Eventually(t, 10*time.Second, "two seconds of video", func() bool { return time.Now().After(end) })
-	to = video.mark()
+	to := video.mark()
 	lost = video.missing(first, to)
 	t.Logf("numbers: %d before the pause, %d first after it; %d of %d missing since", beforePause, first, lost, to-first+1)
 	if first-beforePause > 60 {

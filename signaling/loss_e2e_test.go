@@ -81,6 +81,20 @@ func (l *seqLog) missing(from, to int64) int {
 	return n
 }
 
+// lossOver waits for drain to pass (what a queue held when the link
+// changed), then counts the packets of the next three seconds: how many
+// were sent (the span of their numbers) and how many never came.
+func (l *seqLog) lossOver(t *testing.T, drain time.Duration) (lost int, n int64) {
+	t.Helper()
+	settle := time.Now().Add(drain)
+	testenv.Eventually(t, 2*drain+5*time.Second, "the queue to drain", func() bool { return time.Now().After(settle) })
+	from := l.mark() + 1
+	end := time.Now().Add(3 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "three seconds of packets", func() bool { return time.Now().After(end) })
+	to := l.mark()
+	return l.missing(from, to), to - from + 1
+}
+
 // A patient on an uplink that loses 5 % of its packets: the server asks
 // for what it missed, and the doctor receives the patient's video almost
 // whole. Without repair the doctor would miss about one packet in twenty.

@@ -29,6 +29,9 @@ const (
 	// many follow one frame.
 	padPayload  = 255
 	maxPadBurst = 24
+	// overuseFeedbacks in a row (about a third of a second of feedback)
+	// end a probe.
+	overuseFeedbacks = 4
 )
 
 // probe is a probe in progress on one of a subscriber's down-tracks.
@@ -70,8 +73,9 @@ func (pr *probe) stop() {
 }
 
 // watch runs on each transport-cc feedback while a probe is on: a queue
-// growing ends it, once two feedbacks in a row say so (one alone is as
-// often a busy machine's scheduling as a queue).
+// growing ends it, once overuseFeedbacks in a row say so (a few alone
+// are as often a busy machine's scheduling as a queue: a real one goes on
+// growing while the probe lasts).
 func (e *twccOnly) watch() {
 	pr := e.probe.Load()
 	if pr == nil {
@@ -79,7 +83,7 @@ func (e *twccOnly) watch() {
 	}
 	if st := e.SendSideBWE.GetStats(); st["usage"] != "overuse" {
 		pr.over.Store(0)
-	} else if pr.over.Add(1) >= 2 {
+	} else if pr.over.Add(1) >= overuseFeedbacks {
 		pr.failed.Store(true)
 		pr.d.probeBps.Store(0)
 	}

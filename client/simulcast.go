@@ -85,6 +85,7 @@ func (l *SimulcastLayer) WriteRTP(p *rtp.Packet) error {
 		return nil
 	}
 	h := p.Header
+	h.Extensions = append([]rtp.Extension(nil), p.Header.Extensions...) // not the caller's
 	h.SSRC, h.PayloadType = uint32(b.ssrc), b.pt
 	if mid := l.mid.Load(); mid != nil && b.midID != 0 {
 		if err := h.SetExtension(b.midID, []byte(*mid)); err != nil {

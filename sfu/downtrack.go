@@ -180,8 +180,9 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// enqueue hands a sequence number to the writer, dropping it when the
-// subscriber is behind: never block the up-track's reader.
+// enqueue hands an item (layer, sequence number) to the writer,
+// dropping it when the subscriber is behind: never block the up-track's
+// reader.
 func (d *DownTrack) enqueue(it uint32) {
 	select {
 	case d.queue <- it:

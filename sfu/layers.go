@@ -80,6 +80,10 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 	if !d.up.live(target, now) || target > top {
 		// The publisher stopped sending it (its own uplink, or nobody
 		// else needed it): the best below it that is there.
+		if ls.probe != nil {
+			ls.probe.stop()
+			ls.probe = nil
+		}
 		next := uint8(0)
 		for i := int(min(target, top)); i >= 0; i-- {
 			if d.up.live(uint8(i), now) {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -155,21 +156,27 @@ func (c *Client) addTrack(pc *webrtc.PeerConnection, t webrtc.TrackLocal) (*webr
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		for {
-			pkts, _, err := s.ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, p := range pkts {
-				switch p.(type) {
-				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-					if f := c.cfg.OnKeyframeRequest; f != nil {
-						f(t.ID())
-					}
-				}
+	go readKeyframeRequests(s.ReadRTCP, func() {
+		if f := c.cfg.OnKeyframeRequest; f != nil {
+			f(t.ID())
+		}
+	})
+	return s, nil
+}
+
+// readKeyframeRequests reads a sender's RTCP until it ends (pion's
+// interceptors need it read) and calls asked for each PLI or FIR.
+func readKeyframeRequests(read func() ([]rtcp.Packet, interceptor.Attributes, error), asked func()) {
+	for {
+		pkts, _, err := read()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				asked()
 			}
 		}
-	}()
-	return s, nil
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -131,7 +132,15 @@ func (c *Client) PublishSimulcast(ctx context.Context, layers ...*SimulcastLayer
 		}
 	}
 	for _, l := range layers {
-		go c.readLayerRTCP(s, l)
+		go readKeyframeRequests(func() ([]rtcp.Packet, interceptor.Attributes, error) {
+			return s.ReadSimulcastRTCP(l.RID())
+		}, func() {
+			if f := c.cfg.OnLayerKeyframeRequest; f != nil {
+				f(l.ID(), l.RID())
+			} else if f := c.cfg.OnKeyframeRequest; f != nil {
+				f(l.ID())
+			}
+		})
 	}
 	if err := c.negotiate(ctx, pub, false); err != nil {
 		return s, err
@@ -145,25 +154,4 @@ func (c *Client) PublishSimulcast(ctx context.Context, layers ...*SimulcastLayer
 		}
 	}
 	return s, nil
-}
-
-// readLayerRTCP reads one encoding's RTCP (pion's interceptors need it
-// read) and reports its keyframe requests.
-func (c *Client) readLayerRTCP(s *webrtc.RTPSender, l *SimulcastLayer) {
-	for {
-		pkts, _, err := s.ReadSimulcastRTCP(l.RID())
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if f := c.cfg.OnLayerKeyframeRequest; f != nil {
-					f(l.ID(), l.RID())
-				} else if f := c.cfg.OnKeyframeRequest; f != nil {
-					f(l.ID())
-				}
-			}
-		}
-	}
 }

@@ -267,9 +267,9 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		if aftermath {
 			break
 		}
-		after, since := now.Add(-3*time.Second), time.Unix(0, upAt)
-		congested = congested || d.link.congested(after, since, d.up.info.Kind == "audio")
-		lossy = lossy || d.link.congested(after, since, false)
+		l, q := d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt))
+		lossy = lossy || l
+		congested = congested || l || q && d.up.info.Kind == "audio" // queueing, on audio alone
 	}
 	resumed := false
 	for _, d := range video {

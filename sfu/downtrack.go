@@ -121,18 +121,18 @@ type RTPWriter interface {
 
 var errNoCodec = errors.New("sfu: subscriber does not support the publisher's codec")
 
-// newDownTrack makes a down-track of up; best starts it on the best
-// layer up has (a tap), not the middle one (a subscriber).
-func newDownTrack(up *UpTrack, detach func(*DownTrack), best bool) *DownTrack {
+// newDownTrack makes a down-track of up, for a subscriber or a tap.
+func newDownTrack(up *UpTrack, detach func(*DownTrack), tap bool) *DownTrack {
 	d := &DownTrack{
 		up:         up,
 		detach:     detach,
+		tap:        tap,
 		queue:      make(chan uint32, queueLen),
 		done:       make(chan struct{}),
 		waitingKey: up.codec != keyframe.Unknown,
 	}
 	if up.simulcast {
-		d.sel.Store(sel(noLayer, startLayer(up, best)))
+		d.sel.Store(sel(noLayer, startLayer(up, tap)))
 	}
 	return d
 }
@@ -298,7 +298,10 @@ func (d *DownTrack) write(it uint32) {
 		d.seqs.slide(d.segStart)
 	}
 	d.lastOut = out
-	d.lastTS, d.lastSentAt = d.hdr.Timestamp, nanotime()
+	d.lastTS = d.hdr.Timestamp
+	if d.up.simulcast {
+		d.lastSentAt = nanotime() // for the timestamps of a switch
+	}
 	if renumber {
 		d.lastPic, d.lastTL0, d.picSent = pic, tl0, true
 	}

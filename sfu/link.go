@@ -84,14 +84,16 @@ func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) 
 // bottleneck: packets lost or held up in a queue. A report of a stream
 // that received nothing in its interval (paused, muted by a host) is no
 // evidence: its jitter is the last one measured, and stands until
-// packets flow again. Jitter counts for audio alone (jitter says so):
-// a video stream's is as much its encoder's pacing as the network's, and
-// on a busy sender runs to tens of milliseconds on any link.
-func (l *linkState) congested(after, since time.Time, jitter bool) bool {
+// packets flow again. It tells loss from queueing: a video stream's
+// jitter is as much its encoder's pacing as the network's, and on a busy
+// sender runs to tens of milliseconds on any link.
+func (l *linkState) congested(after, since time.Time) (lossy, queued bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.at.After(after) && l.prevAt.After(since) && l.moved &&
-		(l.link.Loss >= congestedLoss || jitter && l.link.JitterMS >= congestedJitterMS)
+	if !l.at.After(after) || !l.prevAt.After(since) || !l.moved {
+		return false, false
+	}
+	return l.link.Loss >= congestedLoss, l.link.JitterMS >= congestedJitterMS
 }
 
 // What congested takes for a bottleneck. A healthy link shows neither,

@@ -386,11 +386,12 @@ func (p *Participant) SetScreen(mid string) {
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	rid := remote.RID()
 	id := remote.ID()
-	if id == "" {
-		id = rid + fmt.Sprint(remote.SSRC())
-		if rid != "" {
-			id = "mid" + midOf(p.pubPC(), recv) // one id for every layer
-		}
+	switch {
+	case id != "":
+	case rid != "":
+		id = "mid" + midOf(p.pubPC(), recv) // one id for every layer
+	default:
+		id = fmt.Sprint(remote.SSRC())
 	}
 	stream := remote.StreamID()
 	if stream == "" {

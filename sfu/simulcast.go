@@ -26,12 +26,13 @@ const maxLayers = 3
 // noLayer marks a down-track that has not forwarded any layer yet.
 const noLayer = 0xff
 
-// layerOfRID is the slot for an encoding named rid: the names the web
-// and Go clients give (q, h, f), the ones some clients number (0, 1, 2),
-// else -1 (the next free slot is used, in the order the layers arrive).
+// layerOfRID is the slot for an encoding named rid: 0 for a track's only
+// one (no rid), the names the web and Go clients give (q, h, f), the ones
+// some clients number (0, 1, 2), else -1 (the next free slot is used, in
+// the order the layers arrive).
 func layerOfRID(rid string) int {
 	switch rid {
-	case "q", "0", "low":
+	case "", "q", "0", "low":
 		return 0
 	case "h", "1", "mid":
 		return 1
@@ -133,11 +134,11 @@ func (d *DownTrack) switched(i uint8) {
 // startLayer is where a new subscriber starts: the middle layer, which a
 // consult's usual downlink carries, until the allocator knows better; a
 // tap (a recording) takes the best there is.
-func startLayer(t *UpTrack, best bool) uint8 {
+func startLayer(t *UpTrack, tap bool) uint8 {
 	if !t.simulcast {
 		return 0
 	}
-	if best {
+	if tap {
 		return t.top(time.Now())
 	}
 	// The layers arrive within a few packets of each other: the middle

@@ -52,7 +52,6 @@ func (s *SFU) Tap(room, trackID string, w RTPWriter, ended func()) (TapInfo, fun
 			ended()
 		}
 	}, true)
-	d.tap = true
 	d.binding.Store(&binding{ssrc: info.SSRC, pt: info.PayloadType, writer: w})
 	if !up.addDown(d) {
 		return TapInfo{}, nil, ErrNoTrack

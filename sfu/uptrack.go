@@ -78,11 +78,12 @@ type layer struct {
 	remote *webrtc.TrackRemote
 	cache  *packetcache.Cache
 	kf     throttle
-	uplink uplinkMeter // what of the stream reaches the server (uplink.go)
+	uplink uplinkMeter // what reaches the server, kept by the base layer (uplink.go)
+	// Of a simulcast layer: its media bytes, and when its last media
+	// packet came (unix ns). A browser stops sending a layer its own
+	// uplink cannot carry, and a down-track waiting for it would wait for
+	// ever.
 	bytes  atomic.Uint64
-	// lastAt is when the layer's last packet came (unix ns): a browser
-	// stops sending a layer its own uplink cannot carry, and a down-track
-	// waiting for it would wait for ever.
 	lastAt atomic.Int64
 
 	// Owned by the reader: the last RTP timestamp, to notice a silence.
@@ -133,9 +134,6 @@ func (t *UpTrack) newLayer(i int, rid string, ssrc uint32, remote *webrtc.TrackR
 // layer for an encoding whose slot is taken: a fourth, or a duplicate.
 func (t *UpTrack) addLayer(rid string, ssrc uint32, remote *webrtc.TrackRemote) (uint8, *layer) {
 	i := layerOfRID(rid)
-	if rid == "" {
-		i = 0
-	}
 	if i < 0 {
 		for j := range t.layers {
 			if t.layers[j].Load() == nil {
@@ -211,7 +209,11 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 	if len(pkt) < 12 {
 		return
 	}
-	l.uplink.observe(pkt, t.clockRate()) // held or not: it measures the link
+	if l == t.base() {
+		// Held or not: it measures the link, which every layer crosses
+		// (the quality reads the lowest layer's alone).
+		l.uplink.observe(pkt, t.clockRate())
+	}
 	if t.held != nil && t.held.Load() {
 		return
 	}
@@ -229,10 +231,10 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 		l.lastTS, l.seenTS = ts, true
 	}
 	l.cache.Store(seq, pkt)
-	if !paddingOnly(pkt) {
-		// A browser pads a layer to probe its own uplink, and keeps
-		// padding one whose frames it stopped: that is not a layer that
-		// flows, nor what it costs.
+	if t.simulcast && !paddingOnly(pkt) {
+		// What the layer choice needs (layers.go). A browser pads a layer
+		// to probe its own uplink, and keeps padding one whose frames it
+		// stopped: that is not a layer that flows, nor what it costs.
 		l.bytes.Add(uint64(len(pkt)))
 		l.lastAt.Store(nanotime())
 	}

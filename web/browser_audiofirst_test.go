@@ -12,21 +12,28 @@ import (
 	"consult/signaling"
 )
 
-// audioJS reads the page's received audio from its server connection:
-// samples received and samples concealed (made up for lost packets).
-const audioJS = `(async () => {
+// inboundJS sums what the page's server connection received, per kind:
+// video frames decoded, freezes (Chrome's count: a frame later than three
+// times the usual gap, or 150 ms past it), audio samples received and
+// concealed.
+const inboundJS = `(async () => {
   const s = window.consultApp?.session?.sub;
-  if (!s) return {received: 0, concealed: 0};
-  let received = 0, concealed = 0;
+  const out = {frames: 0, freezes: 0, received: 0, concealed: 0, widths: []};
+  if (!s) return out;
   (await s.getStats()).forEach(r => {
-    if (r.type === 'inbound-rtp' && r.kind === 'audio') { received += r.totalSamplesReceived || 0; concealed += r.concealedSamples || 0; }
+    if (r.type !== 'inbound-rtp') return;
+    if (r.kind === 'video') { out.frames += r.framesDecoded || 0; out.freezes += r.freezeCount || 0; out.widths.push(r.frameWidth || 0); }
+    if (r.kind === 'audio') { out.received += r.totalSamplesReceived || 0; out.concealed += r.concealedSamples || 0; }
   });
-  return {received, concealed};
+  return out;
 })()`
 
-type audioStats struct {
+type inbound struct {
+	Frames    float64 `json:"frames"`
+	Freezes   float64 `json:"freezes"`
 	Received  float64 `json:"received"`
 	Concealed float64 `json:"concealed"`
+	Widths    []int   `json:"widths"`
 }
 
 // videoBytesJS is the video bytes the page received from the server.
@@ -87,10 +94,10 @@ func TestAWeakDownlinkKeepsTheVoiceAndPausesThePicture(t *testing.T) {
 	// The voice over the next five seconds, once the queue has drained.
 	settle := time.Now().Add(time.Second)
 	testenv.Eventually(t, 5*time.Second, "the queue to drain", func() bool { return time.Now().After(settle) })
-	a := eval[audioStats](t, patient, audioJS)
+	a := eval[inbound](t, patient, inboundJS)
 	end := time.Now().Add(5 * time.Second)
 	testenv.Eventually(t, 15*time.Second, "five seconds of audio", func() bool { return time.Now().After(end) })
-	b := eval[audioStats](t, patient, audioJS)
+	b := eval[inbound](t, patient, inboundJS)
 	got, concealed := b.Received-a.Received, b.Concealed-a.Concealed
 	t.Logf("with the video paused the patient concealed %.1f %% of the doctor's audio (%.0f of %.0f samples)",
 		100*concealed/max(got, 1), concealed, got)

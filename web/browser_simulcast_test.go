@@ -12,30 +12,6 @@ import (
 	"consult/signaling"
 )
 
-// inboundJS sums what the page's server connection received, per kind:
-// video frames decoded, freezes (Chrome's count: a frame later than three
-// times the usual gap, or 150 ms past it), audio samples received and
-// concealed.
-const inboundJS = `(async () => {
-  const s = window.consultApp?.session?.sub;
-  const out = {frames: 0, freezes: 0, received: 0, concealed: 0, widths: []};
-  if (!s) return out;
-  (await s.getStats()).forEach(r => {
-    if (r.type !== 'inbound-rtp') return;
-    if (r.kind === 'video') { out.frames += r.framesDecoded || 0; out.freezes += r.freezeCount || 0; out.widths.push(r.frameWidth || 0); }
-    if (r.kind === 'audio') { out.received += r.totalSamplesReceived || 0; out.concealed += r.concealedSamples || 0; }
-  });
-  return out;
-})()`
-
-type inbound struct {
-	Frames    float64 `json:"frames"`
-	Freezes   float64 `json:"freezes"`
-	Received  float64 `json:"received"`
-	Concealed float64 `json:"concealed"`
-	Widths    []int   `json:"widths"`
-}
-
 // layersAt is what the server forwards to one member: per track, the
 // layer (empty for a track without simulcast).
 func (ts *testServer) layersAt(t *testing.T, room, member string) map[string]string {

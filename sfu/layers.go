@@ -7,8 +7,8 @@ import (
 // Layer choice. For each subscriber and simulcast track the allocator
 // (allocate.go) picks the layer its downlink carries, each tick:
 //
-//   - Down at once, on evidence: the estimate no longer covers the layer
-//     and the subscriber reports loss. A low estimate alone moves
+//   - Down at once, on evidence, to the lowest layer: the estimate no
+//     longer covers the layer and the subscriber reports loss. A low estimate alone moves
 //     nothing, nor does jitter: on a busy machine GCC's delay detector
 //     and the subscriber's jitter take the scheduler's hiccups for
 //     queues, and a link really too narrow soon overflows its queue.
@@ -120,13 +120,12 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		}
 	}
 	if target > 0 && budget < need && lossy {
+		// Straight to the lowest layer: while the link loses packets the
+		// estimate lags behind it, and a layer chosen by it can be as
+		// much too big (seen: from 1 Mbit/s to 600 kbit/s on a
+		// 60 kbit/s link). From the lowest, audio first can pause, and
+		// probes find the way back up.
 		next := uint8(0)
-		for i := int(target) - 1; i > 0; i-- {
-			if d.up.live(uint8(i), now) && a.layerRate(d.up, uint8(i))*headroom <= budget {
-				next = uint8(i)
-				break
-			}
-		}
 		if !ls.upAt.IsZero() && now.Sub(ls.upAt) < upVerdict {
 			ls.upRetry = min(2*ls.upRetry, retryMax) // that move up did not hold
 		}

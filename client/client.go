@@ -53,6 +53,10 @@ type Config struct {
 	// OnLayerKeyframeRequest, when set, takes the keyframe requests for
 	// a simulcast track's layers (PublishSimulcast), with the layer's rid.
 	OnLayerKeyframeRequest func(trackID, rid string)
+	// OnLayers, when set, sees each layers message (which layers of a
+	// simulcast track somebody needs: view.go), on the reader goroutine;
+	// it must not block. The message also goes to the inbox.
+	OnLayers func(protocol.Layers)
 	// OnMessage sees every message from the server as it arrives, before
 	// the client acts on it (tests that check what a client was told).
 	OnMessage func(raw []byte)
@@ -373,6 +377,8 @@ func (c *Client) readLoop(ws *websocket.Conn) {
 			c.onSpeaker(b)
 		case h.Type == protocol.TypeQuality:
 			c.quality.set(b)
+		case h.Type == protocol.TypeLayers:
+			c.onLayers(b)
 		case h.Type == protocol.TypeMode:
 			var m protocol.Mode
 			if json.Unmarshal(b, &m) == nil {

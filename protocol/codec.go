@@ -88,6 +88,7 @@ var clientBodies = map[string]func() any{
 	TypeLinkStats:       func() any { return &LinkStats{} },
 	TypeRecord:          func() any { return &Record{} },
 	TypeConsent:         func() any { return &ConsentReply{} },
+	TypeTrackView:       func() any { return &TrackView{} },
 }
 
 // DecodeClient parses and validates one client message. The error wraps
@@ -208,6 +209,8 @@ func validate(body any) error {
 		}
 		m.Text = text
 	case *LinkStats:
+		return m.validate()
+	case *TrackView:
 		return m.validate()
 	}
 	return nil

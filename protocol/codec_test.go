@@ -53,6 +53,12 @@ func TestDecodeClient(t *testing.T) {
 		{"link-stats huge jitter", `{"type":"link-stats","jitterMs":20000}`, ErrInvalid},
 		{"link-stats wrong type", `{"type":"link-stats","loss":"high"}`, ErrMalformed},
 		{"link-stats number too big for JSON", `{"type":"link-stats","rttMs":1e400}`, ErrMalformed},
+		{"track-view", `{"type":"track-view","track":"p1:cam","width":640,"height":360,"visible":true}`, nil},
+		{"track-view hidden", `{"type":"track-view","track":"p1:cam","visible":false}`, nil},
+		{"track-view without track", `{"type":"track-view","width":640,"height":360}`, ErrInvalid},
+		{"track-view negative", `{"type":"track-view","track":"t","width":-1}`, ErrInvalid},
+		{"track-view huge", `{"type":"track-view","track":"t","height":100000}`, ErrInvalid},
+		{"track-view fraction", `{"type":"track-view","track":"t","width":1.5}`, ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,6 +101,7 @@ func FuzzDecodeClient(f *testing.F) {
 		`{"type":"chat","text":"<img src=x onerror=alert(1)>\u202e","to":"abc"}`,
 		`{"type":"link-stats","rttMs":600,"loss":0.02,"jitterMs":12.5,"relay":false}`, `{"type":"link-stats","loss":-0}`,
 		`{"type":"record","start":true}`, `{"type":"consent","request":"rq-1","accept":true}`, `{"type":"consent","accept":1}`,
+		`{"type":"track-view","track":"p1:cam","width":320,"height":180,"visible":true}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -123,6 +130,11 @@ func FuzzDecodeClient(f *testing.F) {
 		if l, ok := m.Body.(*LinkStats); ok {
 			if !(l.Loss >= 0 && l.Loss <= 1 && l.RTTMS >= 0 && l.RTTMS <= MaxLinkMS && l.JitterMS >= 0 && l.JitterMS <= MaxLinkMS) {
 				t.Fatalf("accepted link-stats out of range %+v", l)
+			}
+		}
+		if v, ok := m.Body.(*TrackView); ok {
+			if v.Track == "" || v.Width < 0 || v.Width > MaxViewPixels || v.Height < 0 || v.Height > MaxViewPixels {
+				t.Fatalf("accepted a track-view out of range %+v", v)
 			}
 		}
 		if c, ok := m.Body.(*Chat); ok {

@@ -66,6 +66,8 @@ type DownTrack struct {
 	paused atomic.Bool
 	// sel holds the layer forwarded and the layer wanted (simulcast.go).
 	sel atomic.Uint32
+	// view is how the subscriber shows the track (dynacast.go).
+	view atomic.Uint64
 	// seqs maps the subscriber's sequence numbers to the layer's: the
 	// writer keeps it, the NACK reader reads it.
 	seqs seqMap

@@ -76,10 +76,24 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		ls.upRetry, ls.probeRetry = upRetryFirst, probeRetryFirst
 	}
 	_, target := d.Layer()
+	// No higher than the subscriber's view needs (dynacast.go).
+	limit := d.maxLayer()
 	top := d.up.top(now)
+	if limit < top {
+		// Held down by the view, not by the link: when the view grows,
+		// probe on the back-off rather than wait for the estimate, which
+		// a stream held small does not raise (GCC's stays near what is
+		// sent, or sinks to its floor).
+		top, ls.retrying = limit, true
+	}
 	if !d.up.live(target, now) || target > top {
 		// The publisher stopped sending it (its own uplink, or nobody
-		// else needed it): the best below it that is there.
+		// else needed it), or the subscriber shows the picture smaller:
+		// the best below it that is there.
+		why := "layer gone"
+		if target > limit {
+			why = "view"
+		}
 		if ls.probe != nil {
 			ls.probe.stop()
 			ls.probe = nil
@@ -91,7 +105,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 				break
 			}
 		}
-		a.setLayer(p, d, next, "layer gone")
+		a.setLayer(p, d, next, why)
 		return a.layerRate(d.up, next) * headroom
 	}
 	need := a.layerRate(d.up, target) * headroom

@@ -46,6 +46,11 @@ type Events struct {
 	// paused for it (its downlink cannot carry it: allocate.go) or
 	// resumed. Called with no lock of the SFU's held.
 	TrackPaused func(t TrackInfo, paused bool)
+	// LayersWanted tells a publisher which layers of its simulcast track
+	// somebody needs (active) and which nobody does (inactive: it may stop
+	// encoding them), by rid (dynacast.go). Called with the track's
+	// dynacast lock held, in order: it must not block or call the SFU.
+	LayersWanted func(t TrackInfo, active, inactive []string)
 }
 
 // ParticipantParams describe a joining participant.
@@ -439,6 +444,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	t.simulcast = rid != ""
 	t.retired, t.onReport = &p.room.sfu.retired, p.room.sfu.cfg.OnLinkReport
 	t.onEnd = func() { p.endTrack(t) }
+	t.dyn.onWanted = p.params.Events.LayersWanted
 	if info.Source != SourceScreen {
 		// A host turns a camera or microphone off; a screen is the
 		// presenter's to stop (Hold covers camera and microphone).

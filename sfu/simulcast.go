@@ -26,6 +26,9 @@ const maxLayers = 3
 // noLayer marks a down-track that has not forwarded any layer yet.
 const noLayer = 0xff
 
+// ridNames are the rids the web and Go clients give the layers.
+var ridNames = [maxLayers]string{"q", "h", "f"}
+
 // layerOfRID is the slot for an encoding named rid: 0 for a track's only
 // one (no rid), the names the web and Go clients give (q, h, f), the ones
 // some clients number (0, 1, 2), else -1 (the next free slot is used, in

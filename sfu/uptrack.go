@@ -69,6 +69,7 @@ type UpTrack struct {
 	held     *atomic.Bool              // not forwarded while set (Participant.Hold); nil: never
 	closed   atomic.Bool
 	done     chan struct{}
+	dyn      dynacast // the layers the publisher is asked for (dynacast.go)
 }
 
 // layer is one encoding of a track: its own SSRC, sequence numbers,
@@ -85,6 +86,9 @@ type layer struct {
 	// ever.
 	bytes  atomic.Uint64
 	lastAt atomic.Int64
+	// size is the picture's width<<16 | height, from its last VP8
+	// keyframe (0: not known), for the subscribers' views (dynacast.go).
+	size atomic.Uint32
 
 	// Owned by the reader: the last RTP timestamp, to notice a silence.
 	lastTS uint32
@@ -102,6 +106,7 @@ func newUpTrack(info TrackInfo, interval time.Duration, writeRTCP func([]rtcp.Pa
 	}
 	empty := []*DownTrack{}
 	t.downs.Store(&empty)
+	t.dyn.asked = maxLayers - 1 // a publisher starts with every layer on
 	return t
 }
 
@@ -231,6 +236,9 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 		l.lastTS, l.seenTS = ts, true
 	}
 	l.cache.Store(seq, pkt)
+	if t.simulcast && t.codec == keyframe.VP8 {
+		t.observeSize(l, pkt)
+	}
 	if t.simulcast && !paddingOnly(pkt) {
 		// What the layer choice needs (layers.go). A browser pads a layer
 		// to probe its own uplink, and keeps padding one whose frames it
@@ -264,8 +272,8 @@ func (t *UpTrack) requestKeyframeOf(i uint8) {
 
 func (t *UpTrack) addDown(d *DownTrack) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed.Load() {
+		t.mu.Unlock()
 		return false
 	}
 	old := *t.downs.Load()
@@ -273,12 +281,13 @@ func (t *UpTrack) addDown(d *DownTrack) bool {
 	copy(next, old)
 	next = append(next, d)
 	t.downs.Store(&next)
+	t.mu.Unlock()
+	t.reviewLayers(false)
 	return true
 }
 
 func (t *UpTrack) removeDown(d *DownTrack) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	old := *t.downs.Load()
 	next := make([]*DownTrack, 0, len(old))
 	for _, x := range old {
@@ -292,6 +301,8 @@ func (t *UpTrack) removeDown(d *DownTrack) {
 	if len(next) < len(old) {
 		t.gone.add(d.stats())
 	}
+	t.mu.Unlock()
+	t.reviewLayers(false)
 }
 
 // close ends the track and every down-track fed by it.
@@ -313,6 +324,7 @@ func (t *UpTrack) close() {
 	empty := []*DownTrack{}
 	t.downs.Store(&empty)
 	t.mu.Unlock()
+	t.stopDynacast()
 	for i := range t.layers {
 		if l := t.layers[i].Load(); l != nil {
 			l.kf.stop()

@@ -88,6 +88,8 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.record(m, ref, in.Body.(*protocol.Record).Start)
 	case protocol.TypeConsent:
 		s.answer(m, ref, in.Body.(*protocol.ConsentReply))
+	case protocol.TypeTrackView:
+		s.trackView(m, ref, in.Body.(*protocol.TrackView))
 	}
 }
 

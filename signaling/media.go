@@ -38,6 +38,10 @@ type Peer interface {
 	// halves, since the last call (the quality ticker's, quality.go). It
 	// takes the media server's locks: never call it with Server.mu held.
 	Quality() sfu.Quality
+	// View sets how the participant shows a track it receives
+	// (signaling/view.go). It takes the media server's locks: never call
+	// it with Server.mu held.
+	View(track string, v sfu.View) error
 	Close()
 }
 
@@ -150,6 +154,7 @@ func (s *Server) mediaEvents(m *member, gen int) sfu.Events {
 			send(protocol.TypeTrackPaused, protocol.TrackPaused{Participant: t.Participant, Track: t.ID,
 				Kind: t.Kind, Paused: paused, Reason: protocol.PauseBandwidth})
 		},
+		LayersWanted: layersWanted(send),
 		MediaState: func(role sfu.Role, up bool) {
 			// Called from pion's goroutine with the SFU's locks free; the
 			// ICE restart it may ask for runs after unlocking.

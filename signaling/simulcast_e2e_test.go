@@ -17,11 +17,12 @@ import (
 
 // simLayers are the test publisher's layers, as a browser's simulcast
 // for a consult: rid, bytes per frame at 25 frames a second (150 kbit/s,
-// 600 kbit/s, 1 Mbit/s).
+// 600 kbit/s, 1 Mbit/s), and the picture size its keyframes give.
 var simLayers = []struct {
-	rid   string
-	bytes int
-}{{"q", 750}, {"h", 3000}, {"f", 5000}}
+	rid           string
+	bytes         int
+	width, height int
+}{{"q", 750, 320, 180}, {"h", 3000, 640, 360}, {"f", 5000, 1280, 720}}
 
 // simPublisher sends a three-layer VP8 camera and Opus. Each frame's last
 // byte names its layer, so a subscriber can tell which one it gets; a
@@ -110,6 +111,7 @@ func (sp *simPublisher) run() {
 			body := make([]byte, l.bytes)
 			if key {
 				body = append(append([]byte(nil), vp8Key[:10]...), make([]byte, 2*l.bytes)...)
+				body[6], body[7], body[8], body[9] = byte(l.width), byte(l.width>>8), byte(l.height), byte(l.height>>8)
 			} else {
 				copy(body, vp8Delta[:3])
 			}

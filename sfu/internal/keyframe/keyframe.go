@@ -33,23 +33,46 @@ func IsStart(c Codec, payload []byte) bool {
 // first partition's first packet the VP8 header whose P bit is 0 for a key
 // frame.
 func vp8(b []byte) bool {
+	i := vp8Start(b)
+	return i >= 0 && b[i]&0x01 == 0
+}
+
+// VP8Size reads the picture size from the first packet of a VP8 keyframe
+// (RFC 6386 section 9.1: after the frame tag, a start code and two
+// 14-bit dimensions). It reports false for any other payload.
+func VP8Size(b []byte) (width, height int, ok bool) {
+	i := vp8Start(b)
+	if i < 0 || b[i]&0x01 != 0 || len(b) < i+10 {
+		return 0, 0, false
+	}
+	if b[i+3] != 0x9d || b[i+4] != 0x01 || b[i+5] != 0x2a {
+		return 0, 0, false
+	}
+	width = int(b[i+6]) | int(b[i+7]&0x3f)<<8
+	height = int(b[i+8]) | int(b[i+9]&0x3f)<<8
+	return width, height, width > 0 && height > 0
+}
+
+// vp8Start is where the VP8 payload starts in the first packet of a
+// frame's first partition, or -1 if b is not one.
+func vp8Start(b []byte) int {
 	if len(b) < 1 {
-		return false
+		return -1
 	}
 	s, pid := b[0]&0x10 != 0, b[0]&0x07
 	if !s || pid != 0 {
-		return false
+		return -1
 	}
 	i := 1
 	if b[0]&0x80 != 0 { // X: extension byte follows
 		if len(b) < 2 {
-			return false
+			return -1
 		}
 		x := b[1]
 		i = 2
 		if x&0x80 != 0 { // I: picture ID, one or two bytes
 			if len(b) <= i {
-				return false
+				return -1
 			}
 			if b[i]&0x80 != 0 {
 				i++
@@ -64,9 +87,9 @@ func vp8(b []byte) bool {
 		}
 	}
 	if len(b) <= i {
-		return false
+		return -1
 	}
-	return b[i]&0x01 == 0
+	return i
 }
 
 // vp9 follows the VP9 RTP payload format (RFC 9628 section 4.2): a frame

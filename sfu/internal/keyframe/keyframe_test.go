@@ -1,6 +1,7 @@
 package keyframe
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/pion/rtp/codecs"
@@ -70,5 +71,45 @@ func FuzzIsStart(f *testing.F) {
 	f.Add(uint8(H264), []byte{0x78, 0x00, 0x02, 0x67, 0x42})
 	f.Fuzz(func(t *testing.T, c uint8, b []byte) {
 		IsStart(Codec(c%4), b) // must not panic on any input
+	})
+}
+
+// TestVP8Size reads a keyframe's dimensions through pion's payloader,
+// and nothing from a delta frame, a continuation or a short packet.
+func TestVP8Size(t *testing.T) {
+	p := &codecs.VP8Payloader{EnablePictureID: true}
+	// 640x360 with a scaling code in the top bits, which are not size.
+	key := append([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x42, 0x68, 0x81}, make([]byte, 3000)...)
+	pkts := p.Payload(1200, key)
+	if w, h, ok := VP8Size(pkts[0]); !ok || w != 640 || h != 360 {
+		t.Fatalf("VP8Size = %d, %d, %v; want 640, 360", w, h, ok)
+	}
+	if _, _, ok := VP8Size(pkts[1]); ok {
+		t.Fatal("a continuation packet has no size")
+	}
+	delta := append([]byte{0x11, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01}, make([]byte, 100)...)
+	if _, _, ok := VP8Size(p.Payload(1200, delta)[0]); ok {
+		t.Fatal("a delta frame has no size")
+	}
+	if _, _, ok := VP8Size(pkts[0][:8]); ok {
+		t.Fatal("a cut keyframe has no size")
+	}
+	bad := append([]byte(nil), pkts[0]...)
+	bad[bytes.IndexByte(bad, 0x9d)] = 0 // the start code broken
+	if _, _, ok := VP8Size(bad); ok {
+		t.Fatal("a keyframe without its start code has no size")
+	}
+}
+
+func FuzzVP8Size(f *testing.F) {
+	f.Add([]byte{0x90, 0x80, 0x81, 0x23, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w, h, ok := VP8Size(b)
+		if ok && (w <= 0 || h <= 0 || w > 0x3fff || h > 0x3fff) {
+			t.Fatalf("size %dx%d out of range", w, h)
+		}
+		if ok != (ok && IsStart(VP8, b)) {
+			t.Fatal("a size from a packet that starts no keyframe")
+		}
 	})
 }

@@ -10,6 +10,7 @@ import { $, toast } from './ui.js';
 import { Signal } from './signal.js';
 import { MediaSession } from './session.js';
 import { StatsMonitor } from './stats.js';
+import { ViewReporter } from './views.js';
 import { showRoomInAddress } from './invite.js';
 import { endedText, GOODBYES } from './ended.js';
 import { resumeDelay, tryResume, sayLeave } from './reconnect.js';
@@ -32,6 +33,7 @@ export class App {
   signal = null;
   session = null;
   stats = null;
+  views = null; // ViewReporter, with simulcast
   #attempt = 0;
   #retryTimer = null;
   #retryAt = 0;
@@ -136,6 +138,7 @@ export class App {
     });
     on('speaker', (m) => { if (!this.session?.directActive) this.stage.speakers(m); });
     on('quality', (m) => this.view.quality.update(m.members));
+    on('layers', (m) => this.session?.setLayers(m));
     on('track-paused', (m) => {
       if (m.kind !== 'video') return;
       const screen = this.roster.get(m.participant)?.tracks?.some((t) => t.id === m.track && t.source === 'screen');
@@ -267,6 +270,11 @@ export class App {
     const m = this.media;
     session.start({ audio: m.audioTrack, video: m.videoTrack, stream: this.#localStream, screen: m.screen, screenStream: m.screenStream }, mode);
     this.stats = new StatsMonitor(session);
+    if (this.simulcast) {
+      this.views = new ViewReporter(this.stage, this.roster, (type, body) => this.signal?.send(type, body),
+        () => this.session === session && !session.directActive);
+      this.views.start();
+    }
     this.stats.on('levels', (l) => this.stage.levels(l));
     this.stats.on('quality', (q) => {
       this.view.room.quality(q);
@@ -290,6 +298,8 @@ export class App {
   #stopMedia() {
     this.stats?.stop();
     this.stats = null;
+    this.views?.stop();
+    this.views = null;
     this.session?.close();
     this.session = null;
     this.stage.clear();
@@ -362,6 +372,11 @@ export class App {
   }
 
   #error(e) {
+    if (e.ref === 'track-view') {
+      // A view is advice; one for a track that just went away is no news.
+      console.warn('view:', e.message);
+      return;
+    }
     if (e.ref === 'chat') {
       this.view.chat.error(e.message);
       return;

@@ -193,6 +193,28 @@ export class MediaSession extends Emitter {
     return { target: 'server', sdp: offer.sdp, screen: this.#screenTr?.mid || undefined };
   }
 
+  // setLayers follows the server's word on which of the camera's layers
+  // somebody needs (a layers message): the others stop, which saves this
+  // device's CPU and uplink, until they are needed again.
+  setLayers({ active = [], inactive = [] }) {
+    const s = this.#senders.video;
+    if (!s || !this.simulcast || this.#closed) return;
+    this.#pubQ.run(async () => {
+      const p = s.getParameters();
+      if (!p.encodings || p.encodings.length < 2) return;
+      let changed = false;
+      for (const e of p.encodings) {
+        const want = active.includes(e.rid) ? true : inactive.includes(e.rid) ? false : e.active;
+        if (e.active !== want) {
+          e.active = want;
+          changed = true;
+        }
+      }
+      if (!p.encodings.some((e) => e.active)) p.encodings[0].active = true; // never nothing
+      if (changed) await s.setParameters(p);
+    });
+  }
+
   // replace changes what a sender sends (kind audio, video or screen),
   // without renegotiating.
   async replace(kind, track) {

@@ -277,6 +277,26 @@ export class Tile {
     this.#fit();
   }
 
+  // view is how this tile shows its picture (views.js): the picture's
+  // size on the screen in device pixels, rounded to step (cropped or
+  // letterboxed as the tile fits it; the tile's own size before the
+  // first frame), and whether any of it can be seen.
+  view(pageHidden, step) {
+    const r = this.video.getBoundingClientRect();
+    const onScreen = r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0
+      && r.top < window.innerHeight && r.left < window.innerWidth;
+    const { videoWidth: vw, videoHeight: vh } = this.video;
+    let w = r.width;
+    let hgt = r.height;
+    if (vw && vh && w && hgt) {
+      const scale = this.el.dataset.fit === 'contain' ? Math.min(w / vw, hgt / vh) : Math.max(w / vw, hgt / vh);
+      w = vw * scale;
+      hgt = vh * scale;
+    }
+    const px = (x) => Math.min(16384, Math.ceil((x * (window.devicePixelRatio || 1)) / step) * step);
+    return { width: px(w), height: px(hgt), visible: !pageHidden && onScreen };
+  }
+
   remove() {
     this.video.srcObject = null;
     this.el.remove();

@@ -137,16 +137,20 @@ func (t *UpTrack) observeSize(l *layer, pkt []byte) {
 
 // dynacast is an up-track's record of the layers asked of the publisher.
 type dynacast struct {
-	// mu is held while the publisher is told, so that what it hears last
-	// is the latest need.
 	mu    sync.Mutex
 	asked uint8 // the highest layer asked for (newUpTrack: all of them)
 	timer *time.Timer
 	// onWanted tells the publisher which layers to send
-	// (Events.LayersWanted). It is called with mu held: it must not block
-	// or call into the SFU.
+	// (Events.LayersWanted). It is called from a goroutine of its own with
+	// no lock held (a review can come from a caller holding its own
+	// locks, as a recorder tapping the track does), one call at a time,
+	// and only the latest of the changes made meanwhile.
 	onWanted func(t TrackInfo, active, inactive []string)
+	pending  *wantedLayers // the latest change not yet told
+	telling  bool          // a goroutine is telling the publisher
 }
+
+type wantedLayers struct{ active, inactive []string }
 
 // reviewLayers works out the highest layer a subscriber needs and tells
 // the publisher when that changed: at once for more, after dynacastHold
@@ -200,7 +204,28 @@ func (t *UpTrack) reviewLayers(settle bool) {
 		}
 	}
 	t.log.Debug("layers wanted", zap.Strings("active", active), zap.Strings("inactive", inactive))
-	t.dyn.onWanted(t.info, active, inactive)
+	t.dyn.pending = &wantedLayers{active, inactive}
+	if !t.dyn.telling {
+		t.dyn.telling = true
+		go t.tellPublisher()
+	}
+}
+
+// tellPublisher hands the publisher the latest change until none is left.
+func (t *UpTrack) tellPublisher() {
+	for {
+		t.dyn.mu.Lock()
+		w := t.dyn.pending
+		t.dyn.pending = nil
+		if w == nil {
+			t.dyn.telling = false
+		}
+		t.dyn.mu.Unlock()
+		if w == nil {
+			return
+		}
+		t.dyn.onWanted(t.info, w.active, w.inactive)
+	}
 }
 
 // stopDynacast ends a pending review (the track closed).

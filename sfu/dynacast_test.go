@@ -56,8 +56,17 @@ func (r *dynRig) next(t *testing.T, within time.Duration) wanted {
 	return wanted{}
 }
 
+// quiet checks that every layer is still asked for (the record is kept
+// at once; telling the publisher follows on a goroutine) and that nothing
+// else has been told.
 func (r *dynRig) quiet(t *testing.T) {
 	t.Helper()
+	r.up.dyn.mu.Lock()
+	asked := r.up.dyn.asked
+	r.up.dyn.mu.Unlock()
+	if asked != maxLayers-1 {
+		t.Fatalf("layers up to %d asked for, want all", asked)
+	}
 	select {
 	case w := <-r.told:
 		t.Fatalf("the publisher was told %v too soon", w)

@@ -48,8 +48,8 @@ type Events struct {
 	TrackPaused func(t TrackInfo, paused bool)
 	// LayersWanted tells a publisher which layers of its simulcast track
 	// somebody needs (active) and which nobody does (inactive: it may stop
-	// encoding them), by rid (dynacast.go). Called with the track's
-	// dynacast lock held, in order: it must not block or call the SFU.
+	// encoding them), by rid (dynacast.go). Called with no lock of the
+	// SFU's held, one call per track at a time, the latest last.
 	LayersWanted func(t TrackInfo, active, inactive []string)
 }
 

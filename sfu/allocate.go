@@ -281,7 +281,11 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		need := a.minRate(d.up) * headroom
 		if d.up.simulcast && !d.paused.Load() {
 			need = a.chooseLayer(p, d, st, budget, estimate, sent, congested, lossy, now)
-			if _, target := d.Layer(); target > 0 || budget >= need*pauseBelow {
+			// Held to a low layer by its view, the stream is small, and
+			// GCC's estimate of a small stream sinks to its floor: then
+			// only loss shows that the link cannot carry it.
+			viewHeld := d.maxLayer() < d.up.top(now) && !lossy
+			if _, target := d.Layer(); target > 0 || budget >= need*pauseBelow || viewHeld {
 				st.over = 0
 				budget -= need
 				continue

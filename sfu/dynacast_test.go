@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"go.uber.org/zap"
 )
@@ -236,5 +237,29 @@ func TestALayerNotStartedIsToldOffByItsName(t *testing.T) {
 		}
 	case <-time.After(dynacastHold + 2*time.Second):
 		t.Fatal("the publisher was told nothing")
+	}
+}
+
+// A stream held to the low layer by its view is small, and GCC's estimate
+// of a small stream sinks to its floor: that and queueing on the audio
+// (a busy machine's scheduler looks like a queue) do not pause the
+// picture. Only loss would.
+func TestAViewHeldPictureIsNotPausedForALowEstimate(t *testing.T) {
+	r := newLayerRig()
+	for i, s := range []uint32{320<<16 | 180, 640<<16 | 360, 1280<<16 | 720} {
+		r.video.up.layer(uint8(i)).size.Store(s)
+	}
+	r.video.view.Store(packView(View{Width: 300, Height: 170, Visible: true}))
+	var aseq uint32
+	for i := 0; i < 40; i++ {
+		aseq += 50
+		r.audio.link.update(rtcp.ReceptionReport{Jitter: 2400, LastSequenceNumber: aseq}, r.now, 48000) // 50 ms
+		r.tick(60_000, 0)
+		if r.video.paused.Load() {
+			t.Fatalf("tick %d: the picture held small by its view was paused on a low estimate", i)
+		}
+	}
+	if r.target() != 0 {
+		t.Fatalf("on layer %d, want the low one", r.target())
 	}
 }

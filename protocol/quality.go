@@ -49,6 +49,10 @@ type MemberQuality struct {
 	LossPct     float64 `json:"lossPct"` // 0..100, to 0.1
 	JitterMS    int     `json:"jitterMs"`
 	RTTMS       int     `json:"rttMs"`
+	// DownKbps is what the server estimates the member's downlink
+	// carries, rounded (on the SFU path, from its transport-cc feedback;
+	// absent when there is no estimate, and on the direct path).
+	DownKbps int `json:"downKbps,omitempty"`
 }
 
 // Bounds of a link-stats report: a round trip or jitter beyond

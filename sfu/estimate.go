@@ -189,8 +189,14 @@ func (p *Participant) Downlink() Downlink {
 	for _, down := range downs {
 		d.KeyframeRequests += down.plisIn.Load()
 	}
-	if est := p.estimate.Load(); est != nil && est.fed.Load() {
-		d.EstimateKbps = est.GetTargetBitrate() / 1000
-	}
+	d.EstimateKbps = p.estimateKbps()
 	return d
+}
+
+// estimateKbps is p's downlink estimate in kbit/s, 0 while there is none.
+func (p *Participant) estimateKbps() int {
+	if est := p.estimate.Load(); est != nil && est.fed.Load() {
+		return est.GetTargetBitrate() / 1000
+	}
+	return 0
 }

@@ -42,6 +42,9 @@ type Quality struct {
 	JitterMS float64
 	RTTMS    float64
 	Relay    bool
+	// DownKbps is what the server estimates the participant's downlink
+	// carries (Downlink's EstimateKbps; 0: no estimate).
+	DownKbps int
 	// Known: something was measured. With nothing (no media yet, a
 	// quiet interval) the other fields are zero and mean nothing.
 	Known bool
@@ -204,6 +207,7 @@ func (p *Participant) Quality() Quality {
 	if down.starved {
 		q.LossDown = 1
 	}
+	q.DownKbps = p.estimateKbps()
 	for _, pc := range pcs {
 		if pc == nil {
 			continue

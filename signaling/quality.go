@@ -67,6 +67,7 @@ type reading struct {
 	path                  string
 	loss, jitterMS, rttMS float64 // loss 0..1
 	known                 bool
+	downKbps              int // the server's estimate of the downlink (0: none)
 }
 
 // level grades a reading.
@@ -85,7 +86,24 @@ func (rd reading) level() string {
 func (rd reading) view(id, level string) protocol.MemberQuality {
 	return protocol.MemberQuality{Participant: id, Level: level, Path: rd.path,
 		LossPct:  math.Round(min(max(rd.loss, 0), 1)*1000) / 10,
-		JitterMS: int(math.Round(rd.jitterMS)), RTTMS: int(math.Round(rd.rttMS))}
+		JitterMS: int(math.Round(rd.jitterMS)), RTTMS: int(math.Round(rd.rttMS)), DownKbps: roundKbps(rd.downKbps)}
+}
+
+// roundKbps rounds an estimate to what a tooltip needs (10 kbit/s below
+// 100, 50 below 1000, else 100): the estimate moves a little with every
+// feedback, and a figure that never repeats would send every member a
+// fresh quality message every tick.
+func roundKbps(k int) int {
+	step := 100
+	switch {
+	case k <= 0:
+		return 0
+	case k < 100:
+		step = 10
+	case k < 1000:
+		step = 50
+	}
+	return max(step, (k+step/2)/step*step)
 }
 
 // qualityMark smooths readings' levels into the level shown.
@@ -183,6 +201,7 @@ func (p probe) read() reading {
 		rd.path = protocol.PathDirect
 	} else if p.peer != nil {
 		q := p.peer.Quality()
+		rd.downKbps = q.DownKbps
 		if q.Relay {
 			rd.path = protocol.PathRelay
 		}
@@ -276,6 +295,9 @@ func (s *Server) qualityTick(now time.Time) {
 				q.known = rd
 			} else if level != protocol.QualityUnknown {
 				rd.loss, rd.jitterMS, rd.rttMS = q.known.loss, q.known.jitterMS, q.known.rttMS
+				if rd.downKbps == 0 {
+					rd.downKbps = q.known.downKbps
+				}
 			}
 			v := rd.view(m.id, level)
 			msg.Members = append(msg.Members, v)

@@ -54,7 +54,7 @@ func readAll(t *testing.T, p *peer) {
 func levels(q protocol.Quality) string {
 	var b strings.Builder
 	for _, m := range q.Members {
-		fmt.Fprintf(&b, "%s=%s(%s) %.1f%%/%dms/%dms ", m.Participant, m.Level, m.Path, m.LossPct, m.RTTMS, m.JitterMS)
+		fmt.Fprintf(&b, "%s=%s(%s) %.1f%%/%dms/%dms/%dkbps ", m.Participant, m.Level, m.Path, m.LossPct, m.RTTMS, m.JitterMS, m.DownKbps)
 	}
 	return b.String()
 }
@@ -78,6 +78,16 @@ func TestTheCallIsToldWhoseLinkIsPoor(t *testing.T) {
 	clean := func(m protocol.MemberQuality) bool {
 		return (m.Level == protocol.QualityGood || m.Level == protocol.QualityFair) && m.Path == protocol.PathSFU && m.LossPct < 5
 	}
+	// Each member's downlink estimate comes with its figures (the
+	// clients send transport-cc feedback).
+	estimated := func(q protocol.Quality) bool {
+		for _, p := range ps {
+			if m, ok := memberOf(q, p.ID()); !ok || m.DownKbps <= 0 {
+				return false
+			}
+		}
+		return true
+	}
 	allClean := func(q protocol.Quality) bool {
 		for _, p := range ps {
 			if m, ok := memberOf(q, p.ID()); !ok || !clean(m) {
@@ -87,7 +97,8 @@ func TestTheCallIsToldWhoseLinkIsPoor(t *testing.T) {
 		return len(q.Members) == 3
 	}
 	for _, p := range ps {
-		p.awaitQuality("every link clean before the loss", 20*time.Second, allClean)
+		p.awaitQuality("every link clean, with its estimate, before the loss", 20*time.Second,
+			func(q protocol.Quality) bool { return allClean(q) && estimated(q) })
 	}
 
 	mw.setLoss(ips[2], 0.2)
@@ -139,6 +150,11 @@ func TestOnTheDirectPathTheClientsReportGradesItsLink(t *testing.T) {
 			return okA && okB && len(q.Members) == 2 && ma.Level == protocol.QualityPoor && ma.Path == protocol.PathDirect &&
 				ma.RTTMS == 600 && ma.LossPct == 1 && mb.Path == protocol.PathDirect && mb.Level == protocol.QualityUnknown
 		})
+		for _, m := range q.Members {
+			if m.DownKbps != 0 {
+				t.Errorf("%s has a downlink estimate (%d kbit/s) on the direct path, where the server sends it nothing", m.Participant, m.DownKbps)
+			}
+		}
 		t.Logf("%s is told: %s", p.ID(), levels(q))
 	}
 	if a.said(`"type":"error"`) {

@@ -31,8 +31,23 @@ func TestQualityLevelUsesTheWebClientsThresholds(t *testing.T) {
 		}
 	}
 	v := reading{path: protocol.PathSFU, loss: 0.12345, jitterMS: 12.6, rttMS: 99.4}.view("x", protocol.QualityPoor)
-	if v.LossPct != 12.3 || v.JitterMS != 13 || v.RTTMS != 99 {
+	if v.LossPct != 12.3 || v.JitterMS != 13 || v.RTTMS != 99 || v.DownKbps != 0 {
 		t.Errorf("figures %+v", v)
+	}
+}
+
+// A downlink estimate is shown rounded, so that its small moves send no
+// new quality message: to 10 kbit/s below 100, to 50 below 1000, to 100
+// above; a positive one never rounds to nothing.
+func TestDownlinkEstimatesAreRounded(t *testing.T) {
+	for in, want := range map[int]int{-5: 0, 0: 0, 1: 10, 54: 50, 55: 60, 99: 100, 100: 100, 124: 100, 125: 150,
+		974: 950, 975: 1000, 1049: 1000, 1050: 1100, 2468: 2500} {
+		if got := roundKbps(in); got != want {
+			t.Errorf("roundKbps(%d) = %d, want %d", in, got, want)
+		}
+		if v := (reading{downKbps: in}).view("x", protocol.QualityGood); v.DownKbps != want {
+			t.Errorf("a reading of %d kbit/s shows %d", in, v.DownKbps)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -54,10 +55,14 @@ func TestSpeakerViewFollowsTheServersActiveSpeaker(t *testing.T) {
 		func(s string) bool { return s == "server "+doc.PID+" true true false" })
 }
 
+// estimateWords is how a tooltip gives the server's downlink estimate.
+var estimateWords = regexp.MustCompile(`you can receive about [0-9.]+ (kbit|Mbit)/s\.$`)
+
 // The server's view of each member's connection shows on every tile: the
 // patient's link through a lossy relay is marked poor on the clinician's
 // page, with the figures in words, and the clinician is told; the
-// clinician's own link is good.
+// clinician's own link is good, and its tooltip says what the server
+// estimates reaches it.
 func TestNetworkQualityMarksAndTheHostAlert(t *testing.T) {
 	srv := startServerWith(t, serverOptions{p2p: signaling.P2PConfig{Disabled: true}})
 	_, p := newPages(t, 90*time.Second, 2, "doctor", "patient")
@@ -84,6 +89,10 @@ func TestNetworkQualityMarksAndTheHostAlert(t *testing.T) {
 	waitFor(t, doctor, "the clinician's own mark", 10*time.Second,
 		`(() => { const m = document.querySelector('.tile[data-local] .tile-net'); return m.hidden ? '' : m.dataset.quality; })()`,
 		func(s string) bool { return s == "good" })
+	// With the server's estimate of what reaches the clinician, in words.
+	waitFor(t, doctor, "the clinician's downlink estimate in the mark's words", 10*time.Second,
+		`document.querySelector('.tile[data-local] .tile-net').title`,
+		func(s string) bool { return estimateWords.MatchString(s) })
 	// The patient's page shows the clinician's mark too, and is not told
 	// about anyone's connection.
 	waitFor(t, patient, "the clinician's mark on the patient's page", 20*time.Second,

@@ -121,7 +121,7 @@ export class Tile {
   }
 
   // setQuality shows the server's view of this person's connection
-  // ({level, path, lossPct, jitterMs, rttMs}; null hides the mark), with
+  // ({level, path, lossPct, jitterMs, rttMs, downKbps}; null hides the mark), with
   // the words for it in a tooltip.
   setQuality(q) {
     this.net.hidden = !q;
@@ -319,5 +319,12 @@ export function describeQuality(q, mine = false) {
     parts.push(`${q.lossPct ?? 0}% of data lost`);
     if (q.rttMs) parts.push(`${q.rttMs} ms delay`);
   }
+  // The server's estimate of what reaches this person: what decides the
+  // size of the pictures it sends them.
+  if (q.downKbps > 0) parts.push(`${mine ? 'you can' : 'can'} receive about ${rateWords(q.downKbps)}`);
   return `${parts.join('; ')}.`;
+}
+
+function rateWords(kbps) {
+  return kbps >= 1000 ? `${(kbps / 1000).toFixed(1)} Mbit/s` : `${kbps} kbit/s`;
 }

@@ -17,7 +17,7 @@ import (
 // again and is cut short), unless the subscriber still reports loss or
 // queueing. Tracks resume at a keyframe with no gap in their numbering
 // (DownTrack.paused). Only a subscriber that sends transport-cc feedback
-// is judged: without it there is no estimate. With one layer per track
+// or REMB is judged: without either there is no estimate. With one layer per track
 // (no simulcast yet) pausing is all the allocator can do; choosing layers
 // will take its place for video that has them.
 const (
@@ -41,7 +41,7 @@ const (
 	settleAfterUp = 5 * time.Second
 	// A retry is judged within retryVerdict, with half the ticks.
 	retryVerdict = 5 * time.Second
-	// With no transport-cc feedback for starvedAfter, a paused track is
+	// With no transport-cc feedback (or REMB) for starvedAfter, a paused track is
 	// retried when its back-off ends, whatever the (frozen) estimate.
 	starvedAfter = 3 * time.Second
 )
@@ -124,9 +124,12 @@ func (a *allocator) tick(now time.Time) {
 			for _, d := range downs {
 				seenDown[d] = true
 			}
-			if est != nil && est.fed.Load() {
+			if est == nil {
+				continue
+			}
+			if bps, starved, ok := est.target(now); ok {
 				seenP[p] = true
-				a.allocate(p, float64(est.GetTargetBitrate()), est.starved(now, starvedAfter), downs, now)
+				a.allocate(p, bps, starved, downs, now)
 			}
 		}
 	}

@@ -26,10 +26,12 @@ var codecList = []webrtc.RTPCodecParameters{
 }
 
 // videoFeedback advertises what the SFU answers: NACK from the shared
-// cache, PLI and FIR turned into throttled keyframe requests. transport-cc
-// is added by the TWCC interceptor set-up.
+// cache, PLI and FIR turned into throttled keyframe requests, and REMB
+// from a subscriber that sends no transport-cc feedback (remb.go).
+// transport-cc is added by the TWCC interceptor set-up; a client that has
+// both sends transport-cc feedback, which wins.
 var videoFeedback = []webrtc.RTCPFeedback{
-	{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
+	{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: webrtc.TypeRTCPFBGoogREMB},
 }
 
 func registerCodecs(m *webrtc.MediaEngine) error {

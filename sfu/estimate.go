@@ -97,15 +97,19 @@ func (idleEstimator) OnTargetBitrateChange(func(int))                       {}
 func (idleEstimator) GetStats() map[string]any                              { return nil }
 func (idleEstimator) Close() error                                          { return nil }
 
-// twccOnly estimates from transport-cc feedback alone: a stream whose
+// twccOnly estimates from transport-cc feedback: a stream whose
 // subscriber did not take the transport-cc header extension is not
-// recorded packet by packet for feedback that will never come.
+// recorded packet by packet for feedback that will never come. A client
+// that sends no transport-cc feedback but does send REMB (a receiver's
+// own estimate, goog-remb; older and non-browser clients) is judged by
+// its latest REMB instead (remb.go).
 type twccOnly struct {
 	*gcc.SendSideBWE
 	fed      atomic.Bool  // transport-cc feedback arrived: the estimate means something
 	lastFeed atomic.Int64 // when feedback last came (unix ns)
 	loss     twccLoss     // what the feedback says arrived (quality.go)
 	probe    atomic.Pointer[probe]
+	remb     rembEstimate // the fallback (remb.go)
 }
 
 func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
@@ -121,10 +125,13 @@ func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWrit
 // arrived.
 func (e *twccOnly) WriteRTCP(pkts []rtcp.Packet, a interceptor.Attributes) error {
 	for _, p := range pkts {
-		if fb, ok := p.(*rtcp.TransportLayerCC); ok {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerCC:
 			e.fed.Store(true)
 			e.lastFeed.Store(time.Now().UnixNano())
-			e.loss.count(fb)
+			e.loss.count(p)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			e.remb.note(p, time.Now())
 		}
 	}
 	err := e.SendSideBWE.WriteRTCP(pkts, a)
@@ -172,9 +179,9 @@ func (p *passPacer) Close() error         { return nil }
 
 // Downlink is the server's view of a subscriber's downlink.
 type Downlink struct {
-	// EstimateKbps is the send-side estimate of what the link carries
-	// (0: no estimate yet, or a client that sends no transport-cc
-	// feedback).
+	// EstimateKbps is the send-side estimate of what the link carries,
+	// or the client's REMB when it sends no transport-cc feedback (0: no
+	// estimate yet, or a client that sends neither).
 	EstimateKbps int    `json:"estimateKbps"`
 	Tracks       []Link `json:"tracks"`
 	// KeyframeRequests counts the PLIs and FIRs the subscriber sent: each
@@ -195,8 +202,21 @@ func (p *Participant) Downlink() Downlink {
 
 // estimateKbps is p's downlink estimate in kbit/s, 0 while there is none.
 func (p *Participant) estimateKbps() int {
-	if est := p.estimate.Load(); est != nil && est.fed.Load() {
-		return est.GetTargetBitrate() / 1000
+	if est := p.estimate.Load(); est != nil {
+		if bps, _, ok := est.target(time.Now()); ok {
+			return int(bps) / 1000
+		}
 	}
 	return 0
+}
+
+// target is the estimate to allocate by, in bits per second: GCC's once
+// transport-cc feedback has come, else the latest REMB; ok is false with
+// neither. starved says the estimate has stopped moving: no feedback (or
+// REMB) for starvedAfter.
+func (e *twccOnly) target(now time.Time) (bps float64, starved, ok bool) {
+	if e.fed.Load() {
+		return float64(e.GetTargetBitrate()), e.starved(now, starvedAfter), true
+	}
+	return e.remb.read(now)
 }

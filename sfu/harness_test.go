@@ -38,23 +38,28 @@ func newTestSFU(t *testing.T) *SFU {
 	return s
 }
 
-func clientAPI(t *testing.T) *webrtc.API {
+func clientAPI(t *testing.T) *webrtc.API { return newClientAPI(t, true) }
+
+// newClientAPI is a client's pion; browserLike adds what a browser has
+// beyond pion's codecs: transport-wide sequence numbers on what it sends,
+// the audio level extension offered, and RTCP reports. Neither has a NACK
+// responder (tests send their own NACKs).
+func newClientAPI(t *testing.T, browserLike bool) *webrtc.API {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	// Like a browser: transport-wide sequence numbers on what it sends,
-	// the audio level extension offered, and RTCP reports; no NACK
-	// responder (tests send their own NACKs).
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
-		t.Fatal(err)
-	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
-		t.Fatal(err)
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		t.Fatal(err)
+	if browserLike {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+			t.Fatal(err)
+		}
+		if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -68,7 +73,12 @@ func clientAPI(t *testing.T) *webrtc.API {
 
 func joinPeer(t *testing.T, s *SFU, room, id string) *testPeer {
 	t.Helper()
-	api := clientAPI(t)
+	return joinPeerOn(t, s, room, id, clientAPI(t))
+}
+
+// joinPeerOn is joinPeer with the client's pion made by api.
+func joinPeerOn(t *testing.T, s *SFU, room, id string, api *webrtc.API) *testPeer {
+	t.Helper()
 	tp := &testPeer{t: t, tracks: make(chan *webrtc.TrackRemote, 16), work: make(chan func(), 64),
 		published: map[webrtc.RTPCodecType]*webrtc.RTPSender{}}
 	var err error

@@ -274,7 +274,18 @@ func (d *DownTrack) write(it uint32) {
 		tsOff = d.ph.Timestamp - (d.lastTS + uint32(gap))
 	}
 	pic, tl0, picOff, tl0Off, renumber := d.renumberVP8(payload, switching)
-	d.header(b, seq-off, d.ph.Timestamp-tsOff)
+	out := seq - off
+	d.header(b, out, d.ph.Timestamp-tsOff)
+	// The map first: the subscriber can NACK the packet as soon as it is
+	// written, before this goroutine runs again (seen on a busy machine).
+	// A write that fails leaves a restart to be done again, and a slide
+	// only forgets numbers long past.
+	slide := !restart && int16(out-d.segStart) > baseSlide
+	if restart {
+		d.seqs.reset(li, off, out)
+	} else if slide {
+		d.seqs.slide(out - baseKeep)
+	}
 	// pion reports (0, nil) for a packet it dropped because the
 	// subscriber's SRTP is not up yet: then the keyframe did not start
 	// anything and the track keeps waiting for one.
@@ -291,13 +302,10 @@ func (d *DownTrack) write(it uint32) {
 		d.switched(li)
 		d.tsOff, d.picOff, d.tl0Off = tsOff, picOff, tl0Off
 	}
-	out := seq - off
 	if restart {
 		d.offset, d.segStart, d.resync = off, out, false
-		d.seqs.reset(li, off, out)
-	} else if int16(out-d.segStart) > baseSlide {
+	} else if slide {
 		d.segStart = out - baseKeep
-		d.seqs.slide(d.segStart)
 	}
 	d.lastOut = out
 	d.lastTS = d.hdr.Timestamp

@@ -115,7 +115,8 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 	if err != nil || o.base.Subscribers != 10 || o.base.Media.VideoKbps != 1500 || !o.base.Media.Audio || o.rule.MaxP99ms != 50 || o.rule.MaxLossPct != 1 {
 		t.Fatalf("%+v %v", o, err)
 	}
-	for _, bad := range [][]string{{"-rooms", "0"}, {"-fps", "0"}, {"-duration", "0s"}, {"-churn", "-1"}, {"stray"}} {
+	for _, bad := range [][]string{{"-rooms", "0"}, {"-fps", "0"}, {"-duration", "0s"}, {"-churn", "-1"}, {"stray"},
+		{"-subscriber-kbps", "10"}, {"-capped-share", "0"}, {"-subscriber-kbps", "300", "-allow-remote"}} {
 		if _, err := parseOptions(bad, testWriter{t}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

@@ -64,6 +64,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&c.ResumeEvery, "resume-every", 0, "this often a subscriber's signaling socket drops and it resumes the session (0: never)")
 	fs.BoolVar(&c.NACK, "nack", false, "subscribers send NACKs (loss is then what retransmission did not repair)")
 	fs.BoolVar(&c.TWCC, "twcc", false, "subscribers send transport-cc feedback, as browsers do (the server then estimates each downlink)")
+	fs.BoolVar(&c.Media.Simulcast, "simulcast", false, "publishers send the camera as three layers, q/h/f at 10/40/100 % of -video-kbps, and the server picks one per subscriber (implies -twcc)")
+	fs.IntVar(&c.SubscriberKbps, "subscriber-kbps", 0, "cap the downlink of a share of the subscribers (-capped-share) at this rate, through a shaping relay on loopback (implies -twcc); 0: none")
+	fs.Float64Var(&c.CappedShare, "capped-share", 0.25, "the share of subscribers -subscriber-kbps caps")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 15*time.Second, "a subscriber without media by then counts as a failed join")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback server and candidates (never on a shared machine)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
@@ -93,6 +96,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-duration and -join-timeout must be positive, -ramp and -churn not negative")
 	case c.Media.KeyframeInterval <= 0:
 		return o, errors.New("-keyframe-every must be positive")
+	case c.SubscriberKbps < 0 || c.SubscriberKbps > 0 && c.SubscriberKbps < 30:
+		return o, errors.New("-subscriber-kbps must be 0 (off) or at least 30")
+	case c.CappedShare <= 0 || c.CappedShare > 1:
+		return o, errors.New("-capped-share must be in (0, 1]")
+	case c.SubscriberKbps > 0 && c.AllowRemote:
+		return o, errors.New("-subscriber-kbps shapes on loopback: the server must run on this machine (no -allow-remote)")
 	}
 	return o, nil
 }

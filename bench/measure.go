@@ -31,7 +31,7 @@ func (r *run) snapshot() snapshot {
 	}
 	r.mu.Lock()
 	for _, p := range r.pubs {
-		s.published += uint64(p.next[kindVideo].Load()) + uint64(p.next[kindAudio].Load())
+		s.published += p.sent()
 	}
 	r.mu.Unlock()
 	return s
@@ -129,6 +129,14 @@ func runOnce(ctx context.Context, cfg RunConfig, prog *progress) (*Result, error
 		return nil, fmt.Errorf("-url: no URL")
 	}
 	first := r.entries[0] // the process -pid names, for its allocation counts
+	if cfg.SubscriberKbps > 0 {
+		s, err := startShaper(cfg.SubscriberKbps)
+		if err != nil {
+			return nil, fmt.Errorf("the shaping relay for -subscriber-kbps: %w", err)
+		}
+		defer func() { _ = s.Close() }()
+		r.shaper = s
+	}
 	smp := &sampler{}
 	stopSampler := make(chan struct{})
 	var samplerDone sync.WaitGroup
@@ -237,7 +245,7 @@ func (r *run) ramp(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.addSubscriber(ctx, r.rooms[i%len(r.rooms)], roleSubscriber)
+			r.addSubscriber(ctx, r.rooms[i%len(r.rooms)], roleSubscriber, r.pickCapped(i))
 		}()
 	}
 	wg.Wait()

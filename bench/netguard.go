@@ -30,6 +30,7 @@ import (
 type guardedNet struct {
 	transport.Net
 	refused *atomic.Uint64
+	relay   bool // UDP sockets for a TURN relay on loopback are allowed
 }
 
 func (g guardedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
@@ -42,7 +43,19 @@ func (g guardedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 
 // pion's ICE agent opens these only for TURN relays (UDP, TCP, DTLS, TLS):
 // refused, so a server that hands out TURN URLs gets no relay candidates.
-func (g guardedNet) ListenPacket(string, string) (net.PacketConn, error) { return nil, errNoRelay }
+// A capped subscriber (-subscriber-kbps) talks UDP to the harness's own
+// shaping relay on loopback, through a socket held to loopback too.
+func (g guardedNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	if !g.relay {
+		return nil, errNoRelay
+	}
+	c, err := g.Net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return guardedPacketConn{PacketConn: c, refused: g.refused}, nil
+}
+
 func (g guardedNet) DialUDP(string, *net.UDPAddr, *net.UDPAddr) (transport.UDPConn, error) {
 	return nil, errNoRelay
 }
@@ -95,6 +108,20 @@ func (c guardedConn) WriteMsgUDP(p, oob []byte, a *net.UDPAddr) (int, int, error
 	return c.UDPConn.WriteMsgUDP(p, oob, a)
 }
 
+// guardedPacketConn is a relay client's socket, held to loopback.
+type guardedPacketConn struct {
+	net.PacketConn
+	refused *atomic.Uint64
+}
+
+func (c guardedPacketConn) WriteTo(p []byte, a net.Addr) (int, error) {
+	if !loopbackAddr(a) {
+		c.refused.Add(1)
+		return 0, errNotLoopback
+	}
+	return c.PacketConn.WriteTo(p, a)
+}
+
 // checkLoopbackURL refuses a signaling URL whose host is not a loopback
 // address (names are resolved: "localhost" is fine).
 func checkLoopbackURL(raw string) error {
@@ -123,7 +150,7 @@ type apis struct {
 	refused     atomic.Uint64
 }
 
-func (a *apis) settingEngine() (*webrtc.SettingEngine, error) {
+func (a *apis) settingEngine(relay bool) (*webrtc.SettingEngine, error) {
 	se := &webrtc.SettingEngine{}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -137,14 +164,14 @@ func (a *apis) settingEngine() (*webrtc.SettingEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	se.SetNet(guardedNet{Net: std, refused: &a.refused})
+	se.SetNet(guardedNet{Net: std, refused: &a.refused, relay: relay})
 	return se, nil
 }
 
 // publisher is pion's default stack, as a browser has: NACK answers,
 // sender and receiver reports, transport-wide congestion control.
 func (a *apis) publisher() (*webrtc.API, error) {
-	se, err := a.settingEngine()
+	se, err := a.settingEngine(false)
 	if err != nil {
 		return nil, err
 	}
@@ -156,8 +183,11 @@ func (a *apis) publisher() (*webrtc.API, error) {
 // interceptor costs the harness a hundredfold; without NACKs the loss
 // measured is the forwarding path's raw loss, not what retransmission
 // repaired.
-func (a *apis) subscriber() (*webrtc.API, error) {
-	se, err := a.settingEngine()
+//
+// A capped subscriber's stack (relay true) may reach a TURN relay on
+// loopback: the harness's shaper, which caps its downlink.
+func (a *apis) subscriber(relay bool) (*webrtc.API, error) {
+	se, err := a.settingEngine(relay)
 	if err != nil {
 		return nil, err
 	}

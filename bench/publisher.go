@@ -38,13 +38,18 @@ const (
 // packet stamped, and answering keyframe requests (PLI/FIR) with the next
 // frame.
 type publisher struct {
-	rcv       *receiver // what it receives from the room's other publishers
-	cl        *client.Client
-	id        string
-	media     MediaConfig
-	video     *webrtc.TrackLocalStaticRTP
-	audio     *webrtc.TrackLocalStaticRTP
-	next      [2]atomic.Uint32 // next stamp counter per kind
+	rcv   *receiver // what it receives from the room's other publishers
+	cl    *client.Client
+	id    string
+	media MediaConfig
+	video *webrtc.TrackLocalStaticRTP
+	audio *webrtc.TrackLocalStaticRTP
+	next  [2]atomic.Uint32 // next stamp counter per kind
+	// With simulcast (simulcast.go): the camera's layers, each with its
+	// own counter and keyframe request.
+	layers    [3]*client.SimulcastLayer
+	layerNext [3]atomic.Uint32
+	layerKey  [3]atomic.Bool
 	keyReq    chan struct{}
 	plis      atomic.Uint64
 	keys      atomic.Uint64
@@ -67,6 +72,8 @@ type MediaConfig struct {
 	// a browser's pacer does (libwebrtc: 2.5); 0 sends each frame as one
 	// burst, the worst case for the server's fan-out.
 	Pacing float64 `json:"pacing"`
+	// Simulcast sends the camera as three layers (simulcast.go).
+	Simulcast bool `json:"simulcast,omitempty"`
 }
 
 // frameSizes returns delta and keyframe sizes whose mix averages the
@@ -82,10 +89,10 @@ func (m MediaConfig) frameSizes() (delta, key int) {
 }
 
 // vp8Frame fills a frame of n bytes (n ≥ 10) with a valid VP8 frame
-// header (RFC 6386 9.1): a keyframe has the start code and dimensions, so
-// the server's keyframe detection and any depacketiser accept it. The
+// header (RFC 6386 9.1): a keyframe has the start code and dimensions w×h,
+// so the server's keyframe detection and any depacketiser accept it. The
 // partition data after it is filler: nothing decodes it.
-func vp8Frame(n int, key bool) []byte {
+func vp8Frame(n int, key bool, w, h uint16) []byte {
 	b := make([]byte, n)
 	part := min(n/2, 1<<19-1)             // first partition size, 19 bits
 	tag := uint32(1)<<4 | uint32(part)<<5 // show_frame, version 0
@@ -95,7 +102,7 @@ func vp8Frame(n int, key bool) []byte {
 	b[0], b[1], b[2] = byte(tag), byte(tag>>8), byte(tag>>16)
 	if key {
 		b[3], b[4], b[5] = 0x9d, 0x01, 0x2a
-		w, h := uint16(videoWidth), uint16(videoHeight) // 14 bits each, scale 0
+		// w and h are 14 bits each, scale 0.
 		b[6], b[7] = byte(w), byte(w>>8)
 		b[8], b[9] = byte(h), byte(h>>8)
 	}
@@ -116,7 +123,7 @@ func newPublisher(ctx context.Context, r *run, room string, n int) (*publisher, 
 		measuring: &r.measuring}
 	p.rcv = newReceiver(r, room, roleInterPublisher)
 	cl, err := client.Dial(ctx, client.Config{URL: r.entry(), API: api, OnTrack: p.rcv.onTrack,
-		OnKeyframeRequest: p.onKeyframeRequest})
+		OnKeyframeRequest: p.onKeyframeRequest, OnLayerKeyframeRequest: p.onLayerKeyframeRequest})
 	if err != nil {
 		return nil, err
 	}
@@ -127,23 +134,38 @@ func newPublisher(ctx context.Context, r *run, room string, n int) (*publisher, 
 	}
 	p.id = cl.ID()
 	r.addPublisher(p)
-	p.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "av")
-	tracks := []webrtc.TrackLocal{p.video}
+	var tracks []webrtc.TrackLocal
+	if !p.media.Simulcast {
+		p.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "av")
+		tracks = append(tracks, p.video)
+	}
 	if p.media.Audio {
 		p.audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "av")
 		tracks = append(tracks, p.audio)
 	}
-	if _, err := cl.Publish(ctx, tracks...); err != nil {
-		return p, fmt.Errorf("publish: %w", err)
+	announced := len(tracks)
+	if len(tracks) > 0 {
+		if _, err := cl.Publish(ctx, tracks...); err != nil {
+			return p, fmt.Errorf("publish: %w", err)
+		}
 	}
 	p.send.Add(1)
-	go p.sendVideo()
+	if p.media.Simulcast {
+		if err := p.publishLayers(ctx); err != nil {
+			p.send.Done()
+			return p, fmt.Errorf("publish simulcast: %w", err)
+		}
+		announced++
+		go p.sendLayers()
+	} else {
+		go p.sendVideo()
+	}
 	if p.audio != nil {
 		p.send.Add(1)
 		go p.sendAudio()
 	}
 	// The server announces a track once its first packets arrive.
-	for range tracks {
+	for range announced {
 		if _, err := cl.AwaitMatch(ctx, func(e client.Event) bool {
 			var te protocol.TrackEvent
 			return e.Type == protocol.TypeTrackPublished && e.Decode(&te) == nil && te.Participant == p.id
@@ -184,7 +206,7 @@ func (p *publisher) noteLag(tick, ready time.Time) {
 func (p *publisher) sendVideo() {
 	defer p.send.Done()
 	delta, key := p.media.frameSizes()
-	deltaFrame, keyFrame := vp8Frame(delta, false), vp8Frame(key, true)
+	deltaFrame, keyFrame := vp8Frame(delta, false, videoWidth, videoHeight), vp8Frame(key, true, videoWidth, videoHeight)
 	pk := rtp.NewPacketizer(maxRTP-StampLen, 96, 0, &codecs.VP8Payloader{EnablePictureID: true},
 		rtp.NewRandomSequencer(), 90000)
 	tick := time.NewTicker(time.Second / time.Duration(p.media.FPS))
@@ -319,4 +341,13 @@ func (p *publisher) halt() (last [2]uint32) {
 		}
 	}
 	return last
+}
+
+// sent is the number of packets sent so far, every track and layer.
+func (p *publisher) sent() uint64 {
+	n := uint64(p.next[kindVideo].Load()) + uint64(p.next[kindAudio].Load())
+	for i := range p.layerNext {
+		n += uint64(p.layerNext[i].Load())
+	}
+	return n
 }

@@ -37,6 +37,8 @@ type receiver struct {
 	connectedAt time.Time  // the subscribing PeerConnection's first "connected"
 	leftAt      time.Time  // set when churn closed it
 	last        lastPacket // when a packet last came (resume.go)
+	capped      bool       // receives through the shaper (simulcast.go)
+	pauses      int        // video pauses the server announced in the window
 }
 
 // onConnectionState is the client's hook: it notes when media can first
@@ -74,12 +76,20 @@ type trackStats struct {
 	packets uint64 // distinct packets counted in the measuring window
 	bytes   uint64
 	foreign uint64 // packets without a stamp
+	// A simulcast track's loss is counted per run of one layer
+	// (simulcast.go): runs holds the finished ones.
+	layered     bool
+	layer       uint8
+	newRun      bool
+	runs        LossResult
+	layerFrames [3]uint64 // complete frames per layer
 }
 
 // onTrack is the client's OnTrack hook; pion calls it on a goroutine of
 // its own, which becomes the track's read loop.
 func (rc *receiver) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	ts := &trackStats{rcv: rc, id: tr.ID(), video: tr.Kind() == webrtc.RTPCodecTypeVideo}
+	video := tr.Kind() == webrtc.RTPCodecTypeVideo
+	ts := &trackStats{rcv: rc, id: tr.ID(), video: video, layered: video && rc.r.cfg.Media.Simulcast}
 	if !rc.r.addTrack(ts) {
 		return // the run is closing
 	}
@@ -126,6 +136,9 @@ func (rc *receiver) read(tr *webrtc.TrackRemote, ts *trackStats) {
 func (t *trackStats) observe(now time.Time, s Stamp, rtpTS uint32, size int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.layered {
+		t.observeLayer(s)
+	}
 	if t.loss.Add(s.Counter) != arrivalNew {
 		return
 	}
@@ -136,6 +149,9 @@ func (t *trackStats) observe(now time.Time, s Stamp, rtpTS uint32, size int) {
 	t.jit.Add(transit)
 	if t.video && t.frames.Add(rtpTS, s.Count) {
 		t.freeze.Frame(now)
+		if s.Layer < 3 {
+			t.layerFrames[s.Layer]++
+		}
 	}
 }
 

@@ -31,6 +31,12 @@ func describeLoad(c RunConfig) string {
 	if c.NACK {
 		s += ", subscribers NACK"
 	}
+	if c.Media.Simulcast {
+		s += ", simulcast q/h/f"
+	}
+	if c.SubscriberKbps > 0 {
+		s += fmt.Sprintf(", %.0f %% of subscribers capped at %d kbit/s down", 100*c.CappedShare, c.SubscriberKbps)
+	}
 	return s
 }
 
@@ -126,6 +132,7 @@ func printResult(w io.Writer, res *Result) {
 		line("node "+n.ID, "%s: %d rooms, %d clients; %s", n.URL, n.Rooms, n.Clients, load)
 	}
 	_ = kv.Flush()
+	printClasses(w, res.Classes)
 	if h.Saturated {
 		fmt.Fprintf(w, "\nHARNESS SATURATED: %s.\nThe figures above may describe the harness or the machine, not the server.\n",
 			strings.Join(h.Reasons, "; "))

@@ -53,10 +53,14 @@ type Result struct {
 	// subscriber, through no fault of the server.
 	PublisherStalls     int     `json:"publisher_stalls"`
 	PublisherStallMaxMs float64 `json:"publisher_stall_longest_ms"`
-	FreezeMs            float64 `json:"freeze_total_ms"`
-	FreezeMaxMs         float64 `json:"freeze_longest_ms"`
-	Foreign             uint64  `json:"unstamped_packets"`
-	Tracks              int     `json:"tracks_received"`
+	// Classes splits subscribers into capped and uncapped, with the
+	// layers their video came on (simulcast.go), when the run has
+	// -simulcast or -subscriber-kbps.
+	Classes     []ClassResult `json:"classes,omitempty"`
+	FreezeMs    float64       `json:"freeze_total_ms"`
+	FreezeMaxMs float64       `json:"freeze_longest_ms"`
+	Foreign     uint64        `json:"unstamped_packets"`
+	Tracks      int           `json:"tracks_received"`
 
 	PublishedPPS     float64 `json:"published_pkts_per_s"`
 	ForwardedPPS     float64 `json:"forwarded_pkts_per_s"` // as received by the clients
@@ -141,9 +145,13 @@ func (r *run) result(begin, end snapshot, stopAt time.Time, last map[*publisher]
 	var packets, bytes uint64
 	var jitSum time.Duration
 	var jitN int
+	cls := newClasses(cfg, window)
 	for _, t := range tracks {
 		pubID, _, _ := cutTrackID(t.id)
 		leftAt := t.rcv.leftTime()
+		t.rcv.mu.Lock()
+		pauses := t.rcv.pauses
+		t.rcv.mu.Unlock()
 		t.mu.Lock()
 		if t.packets == 0 && t.foreign == 0 {
 			t.mu.Unlock()
@@ -158,7 +166,8 @@ func (r *run) result(begin, end snapshot, stopAt time.Time, last map[*publisher]
 			}
 			endCounter = last[p][k]
 		}
-		res.Loss.Add(t.loss.Result(endCounter))
+		loss := t.lossResult(endCounter)
+		res.Loss.Add(loss)
 		lat.Merge(&t.lat)
 		packets += t.packets
 		bytes += t.bytes
@@ -179,8 +188,10 @@ func (r *run) result(begin, end snapshot, stopAt time.Time, last map[*publisher]
 			res.FreezeMs += ms(t.freeze.Total)
 			res.FreezeMaxMs = max(res.FreezeMaxMs, ms(t.freeze.Longest))
 		}
+		cls.add(t, loss, pauses)
 		t.mu.Unlock()
 	}
+	res.Classes = cls.results()
 	res.Latency, res.LatencyMean = lat.Summary(), ms(lat.Mean())
 	res.LossPct = res.Loss.Percent()
 	if jitN > 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"consult/client"
+	"consult/internal/shaper"
 	"consult/protocol"
 )
 
@@ -26,9 +27,13 @@ type RunConfig struct {
 	ResumeEvery time.Duration `json:"resume_every_ns,omitempty"` // a subscriber's socket drops and resumes this often
 	NACK        bool          `json:"nack"`
 	TWCC        bool          `json:"twcc"`
-	AllowRemote bool          `json:"-"`
-	PID         int           `json:"-"` // the server's, for /proc; 0 if unknown
-	JoinTimeout time.Duration `json:"-"`
+	// SubscriberKbps caps the downlink of CappedShare of the subscribers
+	// (simulcast.go); 0 caps none.
+	SubscriberKbps int           `json:"subscriber_kbps,omitempty"`
+	CappedShare    float64       `json:"capped_share,omitempty"`
+	AllowRemote    bool          `json:"-"`
+	PID            int           `json:"-"` // the server's, for /proc; 0 if unknown
+	JoinTimeout    time.Duration `json:"-"`
 }
 
 // churnHeadroom is room capacity kept for churn: a leaver's seat is freed
@@ -79,6 +84,7 @@ type run struct {
 	resumeMedia  Histogram // resumed → next media packet
 	resumeFailed int
 	where        map[string]map[string]int // node URL → room → clients (nodes.go)
+	shaper       *shaper.Shaper            // capped subscribers' relay, with -subscriber-kbps
 }
 
 type subscriber struct {
@@ -87,7 +93,10 @@ type subscriber struct {
 }
 
 func newRun(cfg RunConfig) *run {
-	r := &run{cfg: cfg, apis: &apis{allowRemote: cfg.AllowRemote, nack: cfg.NACK, twcc: cfg.TWCC},
+	// The server estimates a downlink from its transport-cc feedback, as
+	// browsers send it: without it there is nothing to choose layers by.
+	twcc := cfg.TWCC || cfg.Media.Simulcast || cfg.SubscriberKbps > 0
+	r := &run{cfg: cfg, apis: &apis{allowRemote: cfg.AllowRemote, nack: cfg.NACK, twcc: twcc},
 		pubByID: map[string]*publisher{}, entries: entryURLs(cfg.URL)}
 	tag := rand.Uint32()
 	for i := range cfg.Rooms {
@@ -173,17 +182,24 @@ func (r *run) joinFailure(err error) {
 
 // addSubscriber dials, joins and waits for the first media packet; it
 // returns once media flows or the join timeout passes.
-func (r *run) addSubscriber(ctx context.Context, room string, ro role) {
+//
+// A capped subscriber receives through the run's shaper alone.
+func (r *run) addSubscriber(ctx context.Context, room string, ro role, capped bool) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.JoinTimeout)
 	defer cancel()
 	rcv := newReceiver(r, room, ro)
-	api, err := r.apis.subscriber()
+	rcv.capped = capped && r.shaper != nil
+	api, err := r.apis.subscriber(rcv.capped)
 	if err != nil {
 		r.joinFailure(err)
 		return
 	}
-	cl, err := client.Dial(ctx, client.Config{URL: r.entry(), API: api, OnTrack: rcv.onTrack,
-		OnConnectionState: rcv.onConnectionState, Resume: r.cfg.ResumeEvery > 0})
+	conf := client.Config{URL: r.entry(), API: api, OnTrack: rcv.onTrack,
+		OnConnectionState: rcv.onConnectionState, Resume: r.cfg.ResumeEvery > 0, OnMessage: rcv.onMessage}
+	if rcv.capped {
+		conf.ICEServers, conf.RelayOnly = r.shapedICE(), true
+	}
+	cl, err := client.Dial(ctx, conf)
 	if err != nil {
 		r.joinFailure(fmt.Errorf("dial: %w", err))
 		return
@@ -240,7 +256,7 @@ func (r *run) churnOne(ctx context.Context) {
 	victim.rcv.left(time.Now())
 	r.subsUp.Add(-1)
 	_ = victim.cl.Close()
-	r.addSubscriber(ctx, victim.rcv.room, roleRejoiner)
+	r.addSubscriber(ctx, victim.rcv.room, roleRejoiner, victim.rcv.capped)
 }
 
 // churn runs churnOne at the configured rate until stop closes, a few

@@ -8,7 +8,7 @@ import (
 
 func TestStampRoundTripsAtTheEndOfAPayload(t *testing.T) {
 	body := []byte{0x90, 0x80, 0x12, 0x34, 0x10, 0x02, 0x00} // a VP8 descriptor and frame tag
-	want := Stamp{Index: 3, Count: 7, Sent: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano(), Counter: 0xdeadbeef}
+	want := Stamp{Index: 3, Count: 7, Layer: 2, Sent: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano(), Counter: 0xdeadbeef}
 	p := AppendStamp(append([]byte(nil), body...), want)
 	if len(p) != len(body)+StampLen || !bytes.Equal(p[:len(body)], body) {
 		t.Fatalf("stamp changed the payload before it: % x", p)
@@ -60,7 +60,7 @@ func TestRTPPayloadSkipsHeaderCSRCsExtensionAndPadding(t *testing.T) {
 
 // Received packets are parsed straight off the network.
 func FuzzRTPPayloadAndStamp(f *testing.F) {
-	f.Add(AppendStamp([]byte{0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0x10}, Stamp{Count: 1}))
+	f.Add(AppendStamp([]byte{0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0x10}, Stamp{Count: 1, Layer: 2}))
 	f.Add([]byte{0xb1, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0xbe, 0xde, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		payload, _, ok := rtpPayload(b)

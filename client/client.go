@@ -32,6 +32,10 @@ type Config struct {
 	API *webrtc.API
 	// RelayOnly restricts ICE to TURN relays (transport policy "relay").
 	RelayOnly bool
+	// ICEServers, when set, are used in place of those the server offers
+	// at join: a relay of the caller's own (a test's or the load
+	// harness's shaper) that the media must go through.
+	ICEServers []webrtc.ICEServer
 	// OnTrack is called for every received track, on pion's goroutine.
 	// The client reads the receiver's RTCP itself (pion's interceptors
 	// see the sender's reports only when it is read, and the receiver
@@ -133,6 +137,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, api: cfg.API, ws: ws, at: cfg.URL, inbox: newInbox(), speakers: newSpeakerBox(), done: make(chan struct{}), stop: make(chan struct{}),
 		early: map[string][]webrtc.ICECandidateInit{}, work: make(chan func(), 64), useSFU: true,
 		serverVideo: map[string]bool{}}
+	// Set before any offer can come: the server's offer may be read
+	// before Join has taken the joined message in.
+	c.ice = append(c.ice, cfg.ICEServers...)
 	c.quality.changed = make(chan struct{})
 	if c.api == nil {
 		if c.api, err = DefaultAPI(nil); err != nil {
@@ -293,9 +300,11 @@ func (c *Client) Join(ctx context.Context, j protocol.Join) (*protocol.Joined, e
 	c.you = joined.You
 	c.resume = resumeState{token: joined.ResumeToken, grace: time.Duration(joined.ResumeGraceMS) * time.Millisecond}
 	c.useSFU = joined.Mode != protocol.ModeP2P
-	c.ice = c.ice[:0]
-	for _, s := range joined.ICEServers {
-		c.ice = append(c.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	if len(c.cfg.ICEServers) == 0 {
+		c.ice = c.ice[:0]
+		for _, s := range joined.ICEServers {
+			c.ice = append(c.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+		}
 	}
 	c.mu.Unlock()
 	return &joined, nil

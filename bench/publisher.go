@@ -204,15 +204,49 @@ func (p *publisher) noteLag(tick, ready time.Time) {
 }
 
 func (p *publisher) sendVideo() {
-	defer p.send.Done()
 	delta, key := p.media.frameSizes()
-	deltaFrame, keyFrame := vp8Frame(delta, false, videoWidth, videoHeight), vp8Frame(key, true, videoWidth, videoHeight)
-	pk := rtp.NewPacketizer(maxRTP-StampLen, 96, 0, &codecs.VP8Payloader{EnablePictureID: true},
-		rtp.NewRandomSequencer(), 90000)
+	p.sendFrames([]videoLayer{{
+		delta: vp8Frame(delta, false, videoWidth, videoHeight), key: vp8Frame(key, true, videoWidth, videoHeight),
+		kbps: p.media.VideoKbps, next: &p.next[kindVideo], out: p.video,
+		asked: func() bool {
+			select {
+			case <-p.keyReq:
+				return true
+			default:
+				return false
+			}
+		},
+	}})
+}
+
+// videoLayer is one encoding the send loop makes at each frame time:
+// its frames, its counter, whether a keyframe was asked of it, and where
+// its packets go.
+type videoLayer struct {
+	delta, key []byte
+	kbps       int
+	layer      uint8
+	next       *atomic.Uint32
+	asked      func() bool
+	out        interface{ WriteRTP(*rtp.Packet) error }
+}
+
+// sendFrames sends one frame of every layer per frame time, lowest first,
+// paced together as a browser's encoder and pacer send them. A keyframe
+// goes out on the timer (every layer) and on request (that layer).
+func (p *publisher) sendFrames(ls []videoLayer) {
+	defer p.send.Done()
+	pks := make([]rtp.Packetizer, len(ls))
+	total := 0
+	for i := range ls {
+		pks[i] = rtp.NewPacketizer(maxRTP-StampLen, 96, 0, &codecs.VP8Payloader{EnablePictureID: true},
+			rtp.NewRandomSequencer(), 90000)
+		total += ls[i].kbps
+	}
 	tick := time.NewTicker(time.Second / time.Duration(p.media.FPS))
 	defer tick.Stop()
 	start := time.Now()
-	pace := newPacer(float64(p.media.VideoKbps) * 1000 / 8 * p.media.Pacing)
+	pace := newPacer(float64(total) * 1000 / 8 * p.media.Pacing)
 	defer pace.timer.Stop()
 	var lastKey, ready time.Time
 	for {
@@ -223,35 +257,38 @@ func (p *publisher) sendVideo() {
 		case now = <-tick.C:
 		}
 		p.noteLag(now, ready)
-		frame := deltaFrame
-		keyNow := lastKey.IsZero() || now.Sub(lastKey) >= p.media.KeyframeInterval
-		select {
-		case <-p.keyReq:
-			keyNow = true
-		default:
-		}
-		if keyNow {
-			frame, lastKey = keyFrame, now
-			p.keys.Add(1)
-		}
+		periodic := lastKey.IsZero() || now.Sub(lastKey) >= p.media.KeyframeInterval
 		if p.measuring.Load() {
 			p.lagMu.Lock()
 			p.stalls.Frame(time.Now())
 			p.lagMu.Unlock()
 		}
-		pkts := pk.Packetize(frame, 0)
 		ts := uint32(now.Sub(start) / (time.Second / 90000))
-		for i, pkt := range pkts {
-			if !pace.wait(12+len(pkt.Payload)+StampLen, p.stop) {
-				return
+		keys := 0
+		for i := range ls {
+			l := &ls[i]
+			frame := l.delta
+			if l.asked() || periodic {
+				frame = l.key
+				keys++
+				p.keys.Add(1)
 			}
-			pkt.Timestamp = ts
-			c := p.next[kindVideo].Add(1) - 1
-			pkt.Payload = AppendStamp(pkt.Payload, Stamp{Index: uint8(i), Count: uint8(len(pkts)),
-				Sent: time.Now().UnixNano(), Counter: c})
-			if err := p.video.WriteRTP(pkt); err != nil {
-				p.errs.Add(1)
+			pkts := pks[i].Packetize(frame, 0)
+			for j, pkt := range pkts {
+				if !pace.wait(12+len(pkt.Payload)+StampLen, p.stop) {
+					return
+				}
+				pkt.Timestamp = ts
+				c := l.next.Add(1) - 1
+				pkt.Payload = AppendStamp(pkt.Payload, Stamp{Index: uint8(j), Count: uint8(len(pkts)),
+					Layer: l.layer, Sent: time.Now().UnixNano(), Counter: c})
+				if err := l.out.WriteRTP(pkt); err != nil {
+					p.errs.Add(1)
+				}
 			}
+		}
+		if keys == len(ls) {
+			lastKey = now // every layer started again: the timer too
 		}
 		ready = time.Now()
 	}

@@ -17,10 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"consult/client"
@@ -67,72 +64,19 @@ func (p *publisher) onLayerKeyframeRequest(trackID, rid string) {
 	}
 }
 
-// sendLayers is sendVideo for a simulcast camera: at each frame time one
-// frame per layer, lowest first, paced together as a browser's encoder
-// and pacer send them.
+// sendLayers is sendVideo for a simulcast camera: three layers, each at
+// its share of the bitrate and its picture size.
 func (p *publisher) sendLayers() {
-	defer p.send.Done()
-	type layer struct {
-		delta, key []byte
-		pk         rtp.Packetizer
-	}
-	var ls [3]layer
-	total := 0
+	ls := make([]videoLayer, len(layerRIDs))
 	for i := range ls {
 		lm := p.media.layerMedia(i)
 		d, k := lm.frameSizes()
 		w, h := uint16(videoWidth/layerScale[i]), uint16(videoHeight/layerScale[i])
-		ls[i] = layer{delta: vp8Frame(d, false, w, h), key: vp8Frame(k, true, w, h),
-			pk: rtp.NewPacketizer(maxRTP-StampLen, 96, 0, &codecs.VP8Payloader{EnablePictureID: true},
-				rtp.NewRandomSequencer(), 90000)}
-		total += lm.VideoKbps
+		ls[i] = videoLayer{delta: vp8Frame(d, false, w, h), key: vp8Frame(k, true, w, h), kbps: lm.VideoKbps,
+			layer: uint8(i), next: &p.layerNext[i], out: p.layers[i],
+			asked: func() bool { return p.layerKey[i].Swap(false) }}
 	}
-	tick := time.NewTicker(time.Second / time.Duration(p.media.FPS))
-	defer tick.Stop()
-	start := time.Now()
-	pace := newPacer(float64(total) * 1000 / 8 * p.media.Pacing)
-	defer pace.timer.Stop()
-	var lastKey, ready time.Time
-	for {
-		var now time.Time
-		select {
-		case <-p.stop:
-			return
-		case now = <-tick.C:
-		}
-		p.noteLag(now, ready)
-		periodic := lastKey.IsZero() || now.Sub(lastKey) >= p.media.KeyframeInterval
-		if periodic {
-			lastKey = now
-		}
-		if p.measuring.Load() {
-			p.lagMu.Lock()
-			p.stalls.Frame(time.Now())
-			p.lagMu.Unlock()
-		}
-		ts := uint32(now.Sub(start) / (time.Second / 90000))
-		for i := range ls {
-			frame := ls[i].delta
-			if p.layerKey[i].Swap(false) || periodic {
-				frame = ls[i].key
-				p.keys.Add(1)
-			}
-			pkts := ls[i].pk.Packetize(frame, 0)
-			for j, pkt := range pkts {
-				if !pace.wait(12+len(pkt.Payload)+StampLen, p.stop) {
-					return
-				}
-				pkt.Timestamp = ts
-				c := p.layerNext[i].Add(1) - 1
-				pkt.Payload = AppendStamp(pkt.Payload, Stamp{Index: uint8(j), Count: uint8(len(pkts)),
-					Layer: uint8(i), Sent: time.Now().UnixNano(), Counter: c})
-				if err := p.layers[i].WriteRTP(pkt); err != nil {
-					p.errs.Add(1)
-				}
-			}
-		}
-		ready = time.Now()
-	}
+	p.sendFrames(ls)
 }
 
 // startShaper runs the relay capped subscribers receive through.

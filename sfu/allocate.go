@@ -39,11 +39,6 @@ const (
 	// long: after an outage GCC's estimate is low for a while (the lost
 	// packets counted as loss) on a link that is fine.
 	settleAfterUp = 5 * time.Second
-	// On a transport that came up for the first time there was no
-	// outage to misread: a subscriber that joined on a link too narrow
-	// for any video has its picture paused this much sooner, before the
-	// audio has been lost for long.
-	settleFresh = time.Second
 	// A retry is judged within retryVerdict, with half the ticks.
 	retryVerdict = 5 * time.Second
 	// With no transport-cc feedback (or REMB) for starvedAfter, a paused track is
@@ -266,12 +261,7 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 	// queueing on some track, in a report that began after the transport
 	// came up), not a low estimate alone.
 	upAt := p.subUpAt.Load()
-	fresh := p.subUps.Load() == 1
-	settle := settleAfterUp
-	if fresh {
-		settle = settleFresh
-	}
-	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settle && !tr.rising()
+	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp && !tr.rising()
 	// lossy is the stricter sign, loss alone: what moves a subscriber
 	// down a layer (layers.go).
 	congested, lossy := false, false
@@ -280,7 +270,7 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		if aftermath {
 			break
 		}
-		l, q := d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt), fresh)
+		l, q := d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt))
 		lossy = lossy || l
 		congested = congested || l || q && d.up.info.Kind == "audio" // queueing, on audio alone
 	}

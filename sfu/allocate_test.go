@@ -168,26 +168,3 @@ func TestAPausedTracksStaleReportsDoNotBlockItsRetry(t *testing.T) {
 		t.Fatal("the paused track's stale jitter held its retry back")
 	}
 }
-
-// A transport that came up for the first time has no outage behind it to
-// misread: a bottleneck right after the join pauses the video within
-// settleFresh plus the ticks, where one after a reconnection waits
-// settleAfterUp.
-func TestAFreshTransportPausesSooner(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		ups  int32
-		want bool
-	}{{"fresh", 1, true}, {"reconnected", 2, false}} {
-		t.Run(c.name, func(t *testing.T) {
-			r := newAllocRig(t)
-			r.p.subUps.Store(c.ups)
-			r.ticks(pauseTicks+1, 150_000, 0) // the estimate's recent past
-			r.up(r.now)
-			r.ticks(int(settleFresh/allocEvery)+pauseTicks+1, 150_000, 0.4)
-			if r.video.Paused() != c.want {
-				t.Fatalf("paused %v %v after the transport came up", r.video.Paused(), settleFresh+(pauseTicks+1)*allocEvery)
-			}
-		})
-	}
-}

@@ -87,15 +87,10 @@ func (l *linkState) update(r rtcp.ReceptionReport, now time.Time, clock uint32) 
 // packets flow again. It tells loss from queueing: a video stream's
 // jitter is as much its encoder's pacing as the network's, and on a busy
 // sender runs to tens of milliseconds on any link.
-// On a transport that has come up once only (fresh), the first report
-// counts too: it covers the packets since the first, which all went out
-// after the transport came up, and a subscriber that joined on a narrow
-// link is then moved down a report interval sooner.
-func (l *linkState) congested(after, since time.Time, fresh bool) (lossy, queued bool) {
+func (l *linkState) congested(after, since time.Time) (lossy, queued bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	first := fresh && l.prevAt.IsZero() && l.at.After(since)
-	if !l.at.After(after) || !(l.prevAt.After(since) || first) || !l.moved {
+	if !l.at.After(after) || !l.prevAt.After(since) || !l.moved {
 		return false, false
 	}
 	return l.link.Loss >= congestedLoss, l.link.JitterMS >= congestedJitterMS

@@ -36,28 +36,3 @@ func TestLinkFromAReceiverReport(t *testing.T) {
 		t.Errorf("after a report from the future: %+v", got)
 	}
 }
-
-// A report is evidence of a bottleneck only if it covers time after the
-// transport came up: the one after a first report does, and on a
-// transport that came up once only, so does the first.
-func TestTheFirstReportCountsOnAFreshTransport(t *testing.T) {
-	up := time.Now()
-	after := up.Add(-3 * time.Second)
-	lossy := rtcp.ReceptionReport{FractionLost: 128, LastSequenceNumber: 10}
-	var l linkState
-	l.update(lossy, up.Add(time.Second), videoClock)
-	if lost, _ := l.congested(after, up, false); lost {
-		t.Error("the first report after a reconnection counted: it may span the outage")
-	}
-	if lost, _ := l.congested(after, up, true); !lost {
-		t.Error("the first report on a fresh transport did not count")
-	}
-	if lost, _ := l.congested(after, up.Add(2*time.Second), true); lost {
-		t.Error("a report from before the transport came up counted")
-	}
-	lossy.LastSequenceNumber = 20
-	l.update(lossy, up.Add(2*time.Second), videoClock)
-	if lost, _ := l.congested(after, up, false); !lost {
-		t.Error("the second report did not count")
-	}
-}

@@ -38,7 +38,7 @@ func (g guardedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 	if err != nil {
 		return nil, err
 	}
-	return guardedConn{UDPConn: c, refused: g.refused}, nil
+	return guardedConn{UDPConn: c, guard: guard{g.refused}}, nil
 }
 
 // pion's ICE agent opens these only for TURN relays (UDP, TCP, DTLS, TLS):
@@ -53,7 +53,7 @@ func (g guardedNet) ListenPacket(network, address string) (net.PacketConn, error
 	if err != nil {
 		return nil, err
 	}
-	return guardedPacketConn{PacketConn: c, refused: g.refused}, nil
+	return guardedPacketConn{PacketConn: c, guard: guard{g.refused}}, nil
 }
 
 func (g guardedNet) DialUDP(string, *net.UDPAddr, *net.UDPAddr) (transport.UDPConn, error) {
@@ -72,38 +72,46 @@ var (
 func loopbackAddr(a net.Addr) bool {
 	switch a := a.(type) {
 	case *net.UDPAddr:
-		return a.IP.IsLoopback()
+		return a != nil && a.IP.IsLoopback()
 	case *net.TCPAddr:
-		return a.IP.IsLoopback()
+		return a != nil && a.IP.IsLoopback()
 	}
 	return false
 }
 
+// guard counts and refuses sends to an address that is not loopback.
+type guard struct{ refused *atomic.Uint64 }
+
+func (g guard) check(a net.Addr) error {
+	if loopbackAddr(a) {
+		return nil
+	}
+	g.refused.Add(1)
+	return errNotLoopback
+}
+
 type guardedConn struct {
 	transport.UDPConn
-	refused *atomic.Uint64
+	guard
 }
 
 func (c guardedConn) WriteTo(p []byte, a net.Addr) (int, error) {
-	if !loopbackAddr(a) {
-		c.refused.Add(1)
-		return 0, errNotLoopback
+	if err := c.check(a); err != nil {
+		return 0, err
 	}
 	return c.UDPConn.WriteTo(p, a)
 }
 
 func (c guardedConn) WriteToUDP(p []byte, a *net.UDPAddr) (int, error) {
-	if a == nil || !a.IP.IsLoopback() {
-		c.refused.Add(1)
-		return 0, errNotLoopback
+	if err := c.check(a); err != nil {
+		return 0, err
 	}
 	return c.UDPConn.WriteToUDP(p, a)
 }
 
 func (c guardedConn) WriteMsgUDP(p, oob []byte, a *net.UDPAddr) (int, int, error) {
-	if a == nil || !a.IP.IsLoopback() {
-		c.refused.Add(1)
-		return 0, 0, errNotLoopback
+	if err := c.check(a); err != nil {
+		return 0, 0, err
 	}
 	return c.UDPConn.WriteMsgUDP(p, oob, a)
 }
@@ -111,13 +119,12 @@ func (c guardedConn) WriteMsgUDP(p, oob []byte, a *net.UDPAddr) (int, int, error
 // guardedPacketConn is a relay client's socket, held to loopback.
 type guardedPacketConn struct {
 	net.PacketConn
-	refused *atomic.Uint64
+	guard
 }
 
 func (c guardedPacketConn) WriteTo(p []byte, a net.Addr) (int, error) {
-	if !loopbackAddr(a) {
-		c.refused.Add(1)
-		return 0, errNotLoopback
+	if err := c.check(a); err != nil {
+		return 0, err
 	}
 	return c.PacketConn.WriteTo(p, a)
 }

@@ -28,7 +28,7 @@ const (
 	videoHeight     = 720
 )
 
-// Track kinds, indexing a publisher's counters.
+// Track kinds, indexing the last counters halt returns.
 const (
 	kindVideo = 0
 	kindAudio = 1
@@ -44,13 +44,12 @@ type publisher struct {
 	media MediaConfig
 	video *webrtc.TrackLocalStaticRTP
 	audio *webrtc.TrackLocalStaticRTP
-	next  [2]atomic.Uint32 // next stamp counter per kind
-	// With simulcast (simulcast.go): the camera's layers, each with its
-	// own counter and keyframe request.
-	layers    [3]*client.SimulcastLayer
-	layerNext [3]atomic.Uint32
-	layerKey  [3]atomic.Bool
-	keyReq    chan struct{}
+	// Next stamp counters, and keyframes asked for, per video layer (a
+	// camera of one layer is layer 0; simulcast.go has three).
+	videoNext [3]atomic.Uint32
+	videoKey  [3]atomic.Bool
+	audioNext atomic.Uint32
+	layers    [3]*client.SimulcastLayer // with simulcast
 	plis      atomic.Uint64
 	keys      atomic.Uint64
 	errs      atomic.Uint64
@@ -119,7 +118,7 @@ func newPublisher(ctx context.Context, r *run, room string, n int) (*publisher, 
 	if err != nil {
 		return nil, err
 	}
-	p := &publisher{media: r.cfg.Media, keyReq: make(chan struct{}, 1), stop: make(chan struct{}),
+	p := &publisher{media: r.cfg.Media, stop: make(chan struct{}),
 		measuring: &r.measuring}
 	p.rcv = newReceiver(r, room, roleInterPublisher)
 	cl, err := client.Dial(ctx, client.Config{URL: r.entry(), API: api, OnTrack: p.rcv.onTrack,
@@ -184,10 +183,7 @@ func (p *publisher) onKeyframeRequest(trackID string) {
 		return
 	}
 	p.plis.Add(1)
-	select {
-	case p.keyReq <- struct{}{}:
-	default: // one is already pending
-	}
+	p.videoKey[0].Store(true)
 }
 
 // noteLag records how late a send loop woke for a tick: from the tick, or
@@ -207,15 +203,8 @@ func (p *publisher) sendVideo() {
 	delta, key := p.media.frameSizes()
 	p.sendFrames([]videoLayer{{
 		delta: vp8Frame(delta, false, videoWidth, videoHeight), key: vp8Frame(key, true, videoWidth, videoHeight),
-		kbps: p.media.VideoKbps, next: &p.next[kindVideo], out: p.video,
-		asked: func() bool {
-			select {
-			case <-p.keyReq:
-				return true
-			default:
-				return false
-			}
-		},
+		kbps: p.media.VideoKbps, next: &p.videoNext[0], out: p.video,
+		asked: func() bool { return p.videoKey[0].Swap(false) },
 	}})
 }
 
@@ -353,7 +342,7 @@ func (p *publisher) sendAudio() {
 		for i := 1; i < len(body); i++ {
 			body[i] = byte(rng.Uint32())
 		}
-		c := p.next[kindAudio].Add(1) - 1
+		c := p.audioNext.Add(1) - 1
 		pkt.Payload = AppendStamp(body, Stamp{Index: 0, Count: 1, Sent: time.Now().UnixNano(), Counter: c})
 		if err := p.audio.WriteRTP(pkt); err != nil {
 			p.errs.Add(1)
@@ -372,8 +361,8 @@ func (p *publisher) halt() (last [2]uint32) {
 		close(p.stop)
 	}
 	p.send.Wait()
-	for k := range last {
-		if n := p.next[k].Load(); n > 0 {
+	for k, next := range [2]*atomic.Uint32{kindVideo: &p.videoNext[0], kindAudio: &p.audioNext} {
+		if n := next.Load(); n > 0 {
 			last[k] = n - 1
 		}
 	}
@@ -382,9 +371,9 @@ func (p *publisher) halt() (last [2]uint32) {
 
 // sent is the number of packets sent so far, every track and layer.
 func (p *publisher) sent() uint64 {
-	n := uint64(p.next[kindVideo].Load()) + uint64(p.next[kindAudio].Load())
-	for i := range p.layerNext {
-		n += uint64(p.layerNext[i].Load())
+	n := uint64(p.audioNext.Load())
+	for i := range p.videoNext {
+		n += uint64(p.videoNext[i].Load())
 	}
 	return n
 }

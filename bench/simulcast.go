@@ -59,7 +59,7 @@ func (p *publisher) onLayerKeyframeRequest(trackID, rid string) {
 	for i, r := range layerRIDs {
 		if r == rid {
 			p.plis.Add(1)
-			p.layerKey[i].Store(true)
+			p.videoKey[i].Store(true)
 		}
 	}
 }
@@ -73,8 +73,8 @@ func (p *publisher) sendLayers() {
 		d, k := lm.frameSizes()
 		w, h := uint16(videoWidth/layerScale[i]), uint16(videoHeight/layerScale[i])
 		ls[i] = videoLayer{delta: vp8Frame(d, false, w, h), key: vp8Frame(k, true, w, h), kbps: lm.VideoKbps,
-			layer: uint8(i), next: &p.layerNext[i], out: p.layers[i],
-			asked: func() bool { return p.layerKey[i].Swap(false) }}
+			layer: uint8(i), next: &p.videoNext[i], out: p.layers[i],
+			asked: func() bool { return p.videoKey[i].Swap(false) }}
 	}
 	p.sendFrames(ls)
 }

@@ -51,19 +51,29 @@ func newEstimators() (*estimators, *cc.InterceptorFactory, error) {
 		if !e.want {
 			return idleEstimator{}, nil
 		}
-		bwe, err := gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(estimateStart),
-			gcc.SendSideBWEMinBitrate(estimateMin), gcc.SendSideBWEMaxBitrate(estimateMax),
-			gcc.SendSideBWEPacer(&passPacer{}))
+		est, err := newTWCCOnly()
 		if err != nil {
 			return nil, err
 		}
-		e.slot = &twccOnly{SendSideBWE: bwe}
+		e.slot = est
 		return e.slot, nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return e, f, nil
+}
+
+// newTWCCOnly is a subscriber's estimator: pion's GCC within the
+// estimate's bounds, sending through no pacer of its own.
+func newTWCCOnly() (*twccOnly, error) {
+	bwe, err := gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(estimateStart),
+		gcc.SendSideBWEMinBitrate(estimateMin), gcc.SendSideBWEMaxBitrate(estimateMax),
+		gcc.SendSideBWEPacer(&passPacer{}))
+	if err != nil {
+		return nil, err
+	}
+	return &twccOnly{SendSideBWE: bwe}, nil
 }
 
 // build runs newPC (which calls NewPeerConnection) and returns its

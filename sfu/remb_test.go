@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -43,13 +42,12 @@ func TestREMBIsTheEstimateUntilTransportCCComes(t *testing.T) {
 		t.Error("REMBs stopped, and the estimate is not starved")
 	}
 
-	bwe, err := gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(estimateStart),
-		gcc.SendSideBWEMinBitrate(estimateMin), gcc.SendSideBWEMaxBitrate(estimateMax), gcc.SendSideBWEPacer(&passPacer{}))
+	e, err := newTWCCOnly()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = bwe.Close() }()
-	e = &twccOnly{SendSideBWE: bwe}
+	defer func() { _ = e.Close() }()
+	bwe := e.SendSideBWE
 	e.remb.note(&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 100_000}, now)
 	e.fed.Store(true)
 	e.lastFeed.Store(now.UnixNano())

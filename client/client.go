@@ -176,8 +176,13 @@ func (c *Client) later(f func()) {
 // DefaultAPI is pion's default codecs and interceptors on se (nil: a
 // setting engine that allows loopback candidates).
 func DefaultAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
+	return newAPI(se, (*webrtc.MediaEngine).RegisterDefaultCodecs)
+}
+
+// newAPI is DefaultAPI with the codecs that register sets up.
+func newAPI(se *webrtc.SettingEngine, register func(*webrtc.MediaEngine) error) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if err := register(m); err != nil {
 		return nil, err
 	}
 	// As browsers do: the level of what it sends in each audio packet,

@@ -143,6 +143,9 @@ func validate(body any) error {
 		if m.Role != "" && m.Role != RoleHost && m.Role != RoleGuest {
 			return errors.New(`role must be "host" or "guest"`)
 		}
+		if m.Video != nil {
+			return m.Video.validate()
+		}
 	case *SessionDescription:
 		if m.SDP == "" || len(m.SDP) > MaxSDPLen {
 			return errors.New("sdp missing or too long")

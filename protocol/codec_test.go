@@ -59,6 +59,12 @@ func TestDecodeClient(t *testing.T) {
 		{"track-view negative", `{"type":"track-view","track":"t","width":-1}`, ErrInvalid},
 		{"track-view huge", `{"type":"track-view","track":"t","height":100000}`, ErrInvalid},
 		{"track-view fraction", `{"type":"track-view","track":"t","width":1.5}`, ErrMalformed},
+		{"join with codecs", `{"type":"join","room":"r","name":"n","video":{"decode":["video/H264","video/rtx"],"encode":[]}}`, nil},
+		{"join codec not a MIME type", `{"type":"join","room":"r","name":"n","video":{"decode":["H264"]}}`, ErrInvalid},
+		{"join audio codec as video", `{"type":"join","room":"r","name":"n","video":{"encode":["audio/opus"]}}`, ErrInvalid},
+		{"join codec with a line break", `{"type":"join","room":"r","name":"n","video":{"decode":["video/VP8\nx"]}}`, ErrInvalid},
+		{"join codec list too long", `{"type":"join","room":"r","name":"n","video":{"decode":[` + strings.Repeat(`"video/VP8",`, MaxCodecs) + `"video/VP8"]}}`, ErrInvalid},
+		{"join codecs not a list", `{"type":"join","room":"r","name":"n","video":{"decode":"video/VP8"}}`, ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -102,6 +108,7 @@ func FuzzDecodeClient(f *testing.F) {
 		`{"type":"link-stats","rttMs":600,"loss":0.02,"jitterMs":12.5,"relay":false}`, `{"type":"link-stats","loss":-0}`,
 		`{"type":"record","start":true}`, `{"type":"consent","request":"rq-1","accept":true}`, `{"type":"consent","accept":1}`,
 		`{"type":"track-view","track":"p1:cam","width":320,"height":180,"visible":true}`,
+		`{"type":"join","room":"r","name":"n","video":{"decode":["video/H264"],"encode":["video/VP8","video/AV1"]}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -125,6 +132,13 @@ func FuzzDecodeClient(f *testing.F) {
 			}
 			if _, err := json.Marshal(j); err != nil {
 				t.Fatal(err)
+			}
+			if v := j.Video; v != nil {
+				for _, c := range append(append([]string{}, v.Decode...), v.Encode...) {
+					if !validMime(c) || strings.ContainsAny(c, "\n\r\" ") {
+						t.Fatalf("accepted codec %q", c)
+					}
+				}
 			}
 		}
 		if l, ok := m.Body.(*LinkStats); ok {

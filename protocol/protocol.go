@@ -78,6 +78,8 @@ type Join struct {
 	// P2P says the client can take a direct connection in a 1:1 call
 	// (see Mode).
 	P2P bool `json:"p2p,omitempty"`
+	// Video is what the client can decode and encode (videocodec.go).
+	Video *VideoCodecs `json:"video,omitempty"`
 }
 
 // Mode tells a live client which media path to use.
@@ -208,6 +210,8 @@ type Joined struct {
 	// Simulcast asks the client to send its camera to the server as
 	// simulcast layers (rids q, h, f; docs/simulcast.md).
 	Simulcast bool `json:"simulcast,omitempty"`
+	// VideoCodec is the video codec to publish (MIME type; videocodec.go).
+	VideoCodec string `json:"videoCodec,omitempty"`
 }
 
 // ICEServer has the field names of the browser's RTCIceServer.

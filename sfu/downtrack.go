@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +84,7 @@ type DownTrack struct {
 	seenIn     [maxLayers]bool   // a packet of the layer came
 	highIn     [maxLayers]uint16 // the layer's newest sequence number seen
 	sentAny    bool              // a packet went out
+	outCodec   keyframe.Codec    // the codec of the last packet sent
 	lastOut    uint16            // the highest sequence number sent
 	offset     uint16            // the layer's minus subscriber's sequence numbers, now
 	segStart   uint16            // where the newest segment of seqs starts
@@ -111,8 +111,12 @@ type DownTrack struct {
 
 type binding struct {
 	ssrc   uint32
-	pt     uint8
+	pt     uint8 // the codec's pion bound (padding goes out with it too)
 	writer RTPWriter
+	// multi: byCodec holds the subscriber's payload type per video codec
+	// it negotiated (codec.go); without it, pt is for every packet.
+	multi   bool
+	byCodec [numCodecs]uint8
 }
 
 // RTPWriter is where a down-track sends: a subscriber's SRTP stream
@@ -131,7 +135,7 @@ func newDownTrack(up *UpTrack, detach func(*DownTrack), tap bool) *DownTrack {
 		tap:        tap,
 		queue:      make(chan uint32, queueLen),
 		done:       make(chan struct{}),
-		waitingKey: up.codec != keyframe.Unknown,
+		waitingKey: up.video,
 	}
 	if up.simulcast {
 		d.sel.Store(sel(noLayer, startLayer(up, tap)))
@@ -158,22 +162,23 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType {
 
 func (d *DownTrack) isReady() bool { return d.ready == nil || d.ready() }
 
-// Bind is called by pion once the subscriber's answer fixes the codec.
+// Bind is called by pion once the subscriber's answer fixes the codecs
+// it takes (codec.go: the publisher may change among them).
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	for _, c := range ctx.CodecParameters() {
-		if strings.EqualFold(c.MimeType, d.up.info.Codec) {
-			d.binding.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()})
-			if d.up.info.Kind == "video" && d.isReady() {
-				// A new subscriber needs a keyframe to start. Bind runs
-				// inside SetRemoteDescription with the subscriber's lock
-				// held, and the request writes to the network.
-				_, target := d.Layer()
-				go d.up.requestKeyframeOf(target)
-			}
-			return c, nil
-		}
+	b := &binding{ssrc: uint32(ctx.SSRC()), writer: ctx.WriteStream()}
+	c, ok := bindCodecs(b, d.up, ctx.CodecParameters())
+	if !ok {
+		return webrtc.RTPCodecParameters{}, errNoCodec
 	}
-	return webrtc.RTPCodecParameters{}, errNoCodec
+	d.binding.Store(b)
+	if d.up.video && d.isReady() {
+		// A new subscriber needs a keyframe to start. Bind runs inside
+		// SetRemoteDescription with the subscriber's lock held, and the
+		// request writes to the network.
+		_, target := d.Layer()
+		go d.up.requestKeyframeOf(target)
+	}
+	return c, nil
 }
 
 // Unbind stops writing; pion calls it when the sender stops.
@@ -226,7 +231,7 @@ func (d *DownTrack) write(it uint32) {
 	if d.paused.Load() {
 		if !d.resync {
 			d.resync = true
-			d.waitingKey = d.up.codec != keyframe.Unknown
+			d.waitingKey = d.up.video
 			d.askedAt = time.Time{} // ask for a keyframe as soon as it resumes
 		}
 		return
@@ -254,16 +259,29 @@ func (d *DownTrack) write(it uint32) {
 		return
 	}
 	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
+	// The codec the publisher sends in now (codec.go): one the subscriber
+	// did not negotiate is not sent, and a change of codec starts again
+	// at a keyframe, right after the last packet sent.
+	codec := d.up.codecOf(d.ph.PayloadType)
+	pt, ok := b.ptFor(codec)
+	if !ok {
+		d.waitingKey = d.up.video
+		return
+	}
+	recodec := d.sentAny && codec != d.outCodec
+	if recodec {
+		d.waitingKey = true
+	}
 	starting := false
 	if d.waitingKey || switching {
-		if !keyframe.IsStart(d.up.codec, payload) {
+		if !keyframe.IsStart(codec, payload) {
 			d.askKeyframe(li)
 			return
 		}
 		starting = true
 	}
 	off, tsOff := d.offset, d.tsOff
-	restart := d.resync || switching || !d.sentAny
+	restart := d.resync || switching || recodec || !d.sentAny
 	if restart && d.sentAny {
 		off = seq - (d.lastOut + 1) // continue right after the last packet sent
 	}
@@ -273,9 +291,9 @@ func (d *DownTrack) write(it uint32) {
 		gap := max(1, (nanotime()-d.lastSentAt)*int64(d.up.clockRate())/int64(time.Second))
 		tsOff = d.ph.Timestamp - (d.lastTS + uint32(gap))
 	}
-	pic, tl0, picOff, tl0Off, renumber := d.renumberVP8(payload, switching)
+	pic, tl0, picOff, tl0Off, renumber := d.renumberVP8(payload, codec, switching || recodec)
 	out := seq - off
-	d.header(b, out, d.ph.Timestamp-tsOff)
+	d.header(pt, b.ssrc, out, d.ph.Timestamp-tsOff)
 	// The map first: the subscriber can NACK the packet as soon as it is
 	// written, before this goroutine runs again (seen on a busy machine).
 	// A write that fails leaves a restart to be done again, and a slide
@@ -298,6 +316,7 @@ func (d *DownTrack) write(it uint32) {
 	if starting {
 		d.waitingKey = false
 	}
+	d.outCodec = codec
 	if switching {
 		d.switched(li)
 		d.tsOff, d.picOff, d.tl0Off = tsOff, picOff, tl0Off
@@ -332,8 +351,13 @@ func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 		return
 	}
 	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
-	d.renumberVP8(payload, false)
-	d.header(b, out, d.ph.Timestamp-d.tsOff)
+	codec := d.up.codecOf(d.ph.PayloadType)
+	pt, ok := b.ptFor(codec)
+	if !ok || codec != d.outCodec {
+		return // sent before a change of codec: the decoder has moved on
+	}
+	d.renumberVP8(payload, codec, false)
+	d.header(pt, b.ssrc, out, d.ph.Timestamp-d.tsOff)
 	if n, err := b.writer.WriteRTP(&d.hdr, payload); err == nil && n > 0 {
 		d.sent.Add(1)
 		d.bytesOut.Add(uint64(n))
@@ -341,17 +365,17 @@ func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 }
 
 // header sets the header of the packet parsed into d.ph as the
-// subscriber gets it: its SSRC and payload type, numbered seq, at ts.
-func (d *DownTrack) header(b *binding, seq uint16, ts uint32) {
+// subscriber gets it: its payload type pt and SSRC, numbered seq, at ts.
+func (d *DownTrack) header(pt uint8, ssrc uint32, seq uint16, ts uint32) {
 	d.hdr = rtp.Header{
 		Version:        2,
 		Padding:        d.ph.PaddingSize > 0,
 		PaddingSize:    d.ph.PaddingSize,
 		Marker:         d.ph.Marker,
-		PayloadType:    b.pt,
+		PayloadType:    pt,
 		SequenceNumber: seq,
 		Timestamp:      ts,
-		SSRC:           b.ssrc,
+		SSRC:           ssrc,
 	}
 }
 
@@ -359,9 +383,9 @@ func (d *DownTrack) header(b *binding, seq uint16, ts uint32) {
 // in place, less the down-track's offsets; at a switch (a keyframe of the
 // new layer) the offsets are set so that the ids go on by one. It returns
 // the ids written and the offsets used, and false if there were none.
-func (d *DownTrack) renumberVP8(payload []byte, switching bool) (pic uint16, tl0 uint8, picOff uint16, tl0Off uint8, ok bool) {
+func (d *DownTrack) renumberVP8(payload []byte, codec keyframe.Codec, switching bool) (pic uint16, tl0 uint8, picOff uint16, tl0Off uint8, ok bool) {
 	picOff, tl0Off = d.picOff, d.tl0Off
-	if !d.up.simulcast || d.up.codec != keyframe.VP8 || !rtpx.ParseVP8(payload, &d.vp8) || d.vp8.PictureAt < 0 {
+	if !d.up.simulcast || codec != keyframe.VP8 || !rtpx.ParseVP8(payload, &d.vp8) || d.vp8.PictureAt < 0 {
 		return 0, 0, picOff, tl0Off, false
 	}
 	mask := d.vp8.PictureMask()

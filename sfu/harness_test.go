@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,7 +92,18 @@ func joinPeerOn(t *testing.T, s *SFU, room, id string, api *webrtc.API) *testPee
 	tp.sub.OnTrack(func(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { tp.tracks <- r })
 	done := make(chan struct{})
 	joined := make(chan struct{}) // tp.p is set: an offer can come during Join
+	exited := make(chan struct{})
+	// closing: the test is over and closes the peer; what the worker
+	// still does fails, and is not the test's failure (nor may it be
+	// reported once the test has ended).
+	var closing atomic.Bool
+	fail := func(format string, args ...any) {
+		if !closing.Load() {
+			t.Errorf(format, args...)
+		}
+	}
 	go func() {
+		defer close(exited)
 		select {
 		case <-joined:
 		case <-done:
@@ -114,7 +126,7 @@ func joinPeerOn(t *testing.T, s *SFU, room, id string, api *webrtc.API) *testPee
 					// closed this side (a publisher leaving renegotiates
 					// a subscriber that is leaving too).
 					if !errors.Is(err, webrtc.ErrConnectionClosed) {
-						t.Errorf("client: %v", err)
+						fail("client: %v", err)
 					}
 					return
 				}
@@ -123,14 +135,14 @@ func joinPeerOn(t *testing.T, s *SFU, room, id string, api *webrtc.API) *testPee
 				// An offer can still be on its way when the test closes
 				// the participant; the answer then finds it closed.
 				if err := tp.p.Answer(ans.SDP); err != nil && !errors.Is(err, ErrClosed) {
-					t.Errorf("server rejected answer: %v", err)
+					fail("server rejected answer: %v", err)
 				}
 			}
 		},
 		Answer: func(sdp string) {
 			tp.work <- func() {
 				if err := tp.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
-					t.Errorf("client: %v", err)
+					fail("client: %v", err)
 				}
 			}
 		},
@@ -141,7 +153,7 @@ func joinPeerOn(t *testing.T, s *SFU, room, id string, api *webrtc.API) *testPee
 					pc = tp.pub
 				}
 				if err := pc.AddICECandidate(c); err != nil {
-					t.Errorf("client candidate: %v", err)
+					fail("client candidate: %v", err)
 				}
 			}
 		},
@@ -161,10 +173,12 @@ func joinPeerOn(t *testing.T, s *SFU, room, id string, api *webrtc.API) *testPee
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		closing.Store(true)
 		tp.p.Close()
 		_ = tp.pub.Close()
 		_ = tp.sub.Close()
 		close(done)
+		<-exited
 	})
 	return tp
 }

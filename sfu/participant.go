@@ -88,6 +88,7 @@ type Participant struct {
 	restartICE  bool          // the next offer on sub restarts ICE
 	restartOut  bool          // the offer out is a restart
 	screenMid   string        // the publish transceiver carrying a screen share (SetScreen)
+	videoCodec  string        // the video codec put first in answers (PreferCodec)
 	up          map[Role]bool // transports connected now (after once)
 	closed      bool
 	failOnce    sync.Once
@@ -231,6 +232,7 @@ func (p *Participant) Offer(sdp string) error {
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
 	}
+	preferCodecLocked(p.pub, p.videoCodec)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err == nil {
 		err = p.pub.SetLocalDescription(answer)

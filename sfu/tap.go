@@ -52,7 +52,13 @@ func (s *SFU) Tap(room, trackID string, w RTPWriter, ended func()) (TapInfo, fun
 			ended()
 		}
 	}, true)
-	d.binding.Store(&binding{ssrc: info.SSRC, pt: info.PayloadType, writer: w})
+	// A tap takes the track's first codec alone: a recorder's file is
+	// of one codec (codec.go).
+	b := &binding{ssrc: info.SSRC, pt: info.PayloadType, writer: w, multi: up.video}
+	if up.video {
+		b.byCodec[up.codec] = info.PayloadType
+	}
+	d.binding.Store(b)
 	if !up.addDown(d) {
 		return TapInfo{}, nil, ErrNoTrack
 	}

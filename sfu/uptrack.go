@@ -37,8 +37,13 @@ const SourceScreen = "screen"
 // sequence number to each down-track that wants that layer; subscribers
 // never block it.
 type UpTrack struct {
-	info  TrackInfo
+	info TrackInfo
+	// codec is the track's first codec; pts, each payload type's, as the
+	// publisher changes codec (codec.go).
 	codec keyframe.Codec
+	video bool
+	pts   atomic.Pointer[ptCodecs]
+	ptMu  sync.Mutex // serialises learnPT's stores
 	log   *zap.Logger
 	// layers are indexed by quality, lowest first; a track without
 	// simulcast has layer 0 alone. A layer is set once, when its first
@@ -90,15 +95,19 @@ type layer struct {
 	// keyframe (0: not known), for the subscribers' views (dynacast.go).
 	size atomic.Uint32
 
-	// Owned by the reader: the last RTP timestamp, to notice a silence.
+	// Owned by the reader: the last RTP timestamp, to notice a silence,
+	// and payload type, to notice a change of codec.
 	lastTS uint32
 	seenTS bool
+	pt     uint8
+	seenPT bool
 }
 
 func newUpTrack(info TrackInfo, interval time.Duration, writeRTCP func([]rtcp.Packet) error, log *zap.Logger) *UpTrack {
 	t := &UpTrack{
 		info:      info,
 		codec:     keyframeCodec(info.Codec),
+		video:     info.Kind == "video",
 		interval:  interval,
 		writeRTCP: writeRTCP,
 		log:       log.With(zap.String("track", info.ID), zap.String("codec", info.Codec)),
@@ -106,6 +115,7 @@ func newUpTrack(info TrackInfo, interval time.Duration, writeRTCP func([]rtcp.Pa
 	}
 	empty := []*DownTrack{}
 	t.downs.Store(&empty)
+	t.pts.Store(&ptCodecs{})
 	t.dyn.asked = maxLayers - 1 // a publisher starts with every layer on
 	return t
 }
@@ -224,7 +234,11 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 	}
 	t.observeLevel(pkt)
 	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
-	if t.codec != keyframe.Unknown {
+	if t.video {
+		if pt := pkt[1] & 0x7f; pt != l.pt || !l.seenPT {
+			l.pt, l.seenPT = pt, true
+			t.learnPT(l, pt)
+		}
 		// Video back after half a second or more of silence (a network
 		// outage, a camera turned back on): the subscribers' decoders have
 		// lost the thread, so ask for a keyframe at once rather than wait
@@ -236,7 +250,7 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 		l.lastTS, l.seenTS = ts, true
 	}
 	l.cache.Store(seq, pkt)
-	if t.simulcast && t.codec == keyframe.VP8 {
+	if t.simulcast && t.codecOf(l.pt) == keyframe.VP8 {
 		t.observeSize(l, pkt)
 	}
 	if t.simulcast && !paddingOnly(pkt) {

@@ -139,6 +139,10 @@ func (s *Server) description(m *member, ref, typ string, d *protocol.SessionDesc
 	}
 	var err error
 	if typ == protocol.TypeOffer {
+		s.mu.Lock()
+		codec := m.room.videoCodec
+		s.mu.Unlock()
+		p.PreferCodec(codec)
 		p.SetScreen(d.Screen)
 		err = p.Offer(d.SDP)
 	} else {

@@ -21,7 +21,7 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		b.send(c, ref)
 		return
 	}
-	m := &member{id: newID(), name: j.Name, host: c.host, addr: c.addr, grants: AllGrants, role: validRole(j.Role), p2p: j.P2P,
+	m := &member{id: newID(), name: j.Name, host: c.host, addr: c.addr, grants: AllGrants, role: validRole(j.Role), p2p: j.P2P, codecs: capsOf(j.Video),
 		knows: map[*member]bool{}, held: map[string]bool{}, mediaDown: map[sfu.Role]bool{}}
 	m.sock.Store(c)
 	var expires time.Time
@@ -134,6 +134,9 @@ func (s *Server) join(c *conn, ref string, j *protocol.Join) {
 		Live: m.live, Recording: r.recording, Participants: others,
 		ICEServers: s.cfg.ICEServers(m.identity, c.host), ResumeToken: s.resumeTokenLocked(m),
 		ResumeGraceMS: s.cfg.ResumeGrace.Milliseconds(), Chat: r.chatSeenLocked(m), Simulcast: s.cfg.Simulcast}
+	if m.live {
+		joined.VideoCodec = r.videoCodec
+	}
 	if m.live || may(m, actSeeWait) {
 		// The room's path and size say whether a call goes on: not a
 		// waiting guest's business.

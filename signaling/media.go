@@ -22,6 +22,9 @@ type Peer interface {
 	// SetScreen names the publish transceiver (mid) of a screen share,
 	// before the offer that carries it.
 	SetScreen(mid string)
+	// PreferCodec names the video codec the room's publishers send
+	// (codecs.go), to put first in the answer to the next offer.
+	PreferCodec(mime string)
 	Answer(sdp string) error
 	AddCandidate(role sfu.Role, c webrtc.ICECandidateInit) error
 	// Hold stops or resumes forwarding the kind ("audio", "video") of

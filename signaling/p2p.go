@@ -94,6 +94,7 @@ func (s *Server) reconcile(room string) []func() {
 // outcome). It sends the mode messages and returns the SFU work to do
 // after unlocking. Called with s.mu held.
 func (s *Server) reconcileLocked(r *room) []func() {
+	s.codecLocked(r)
 	live := r.live()
 	if !s.eligible(r, live) {
 		return s.toSFULocked(r, live, "")

@@ -23,10 +23,12 @@ type room struct {
 	// recording is whether a recording of the room runs (clients show it).
 	recording bool
 	// mode is "p2p" (a pending or active 1:1 direct call) or "sfu".
-	mode     string
-	attempt  *attempt   // a direct connection being tried
-	pair     [2]*member // the two members of an active p2p call
-	handover *handover  // the pair moving from one path to the other
+	mode string
+	// videoCodec is the video codec its publishers send (codecs.go).
+	videoCodec string
+	attempt    *attempt   // a direct connection being tried
+	pair       [2]*member // the two members of an active p2p call
+	handover   *handover  // the pair moving from one path to the other
 	// failedPair is the live set whose direct attempt failed: no new
 	// attempt until the live set changes.
 	failedPair  string
@@ -81,6 +83,8 @@ type member struct {
 	tracks      []protocol.Track
 	log         *zap.Logger
 	p2p         bool          // the client can take a direct 1:1 connection
+	codecs      codecCaps     // the video codecs it decodes and encodes (codecs.go)
+	codecSent   string        // the room's video codec as it was last told
 	starting    bool          // an SFU session is being opened
 	ready       chan struct{} // closed when that opening is done
 	queued      *[][]byte     // while set, messages to m queue here (see join)

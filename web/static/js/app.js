@@ -11,6 +11,7 @@ import { Signal } from './signal.js';
 import { MediaSession } from './session.js';
 import { StatsMonitor } from './stats.js';
 import { ViewReporter } from './views.js';
+import { videoCodecs } from './codecs.js';
 import { showRoomInAddress } from './invite.js';
 import { endedText, GOODBYES } from './ended.js';
 import { resumeDelay, tryResume, sayLeave } from './reconnect.js';
@@ -111,7 +112,7 @@ export class App {
 
   #joinBody(live) {
     const { room, name, token, role } = this.intent;
-    return { room, name, live, p2p: true, ...(token ? { token } : { role: role || 'host' }) };
+    return { room, name, live, p2p: true, video: videoCodecs(), ...(token ? { token } : { role: role || 'host' }) };
   }
 
   #wire(s) {
@@ -139,6 +140,10 @@ export class App {
     on('speaker', (m) => { if (!this.session?.directActive) this.stage.speakers(m); });
     on('quality', (m) => this.view.quality.update(m.members));
     on('layers', (m) => this.session?.setLayers(m));
+    on('codec', (m) => {
+      this.videoCodec = m.video || '';
+      this.session?.setVideoCodec(this.videoCodec);
+    });
     on('track-paused', (m) => {
       if (m.kind !== 'video') return;
       const screen = this.roster.get(m.participant)?.tracks?.some((t) => t.id === m.track && t.source === 'screen');
@@ -169,6 +174,7 @@ export class App {
     this.canPublish = j.canPublish !== false;
     this.iceServers = j.iceServers || [];
     this.simulcast = !!j.simulcast;
+    this.videoCodec = j.videoCodec || '';
     showRoomInAddress(this.intent.room, this.intent.token ? '' : this.intent.role);
     this.view.lobby.busy(false);
     this.view.lobby.hide();
@@ -262,7 +268,7 @@ export class App {
     this.roster.setLive(true);
     this.#setState('live');
     this.#stopMedia();
-    const session = new MediaSession(this.signal, this.iceServers, { publish: this.canPublish, simulcast: this.simulcast });
+    const session = new MediaSession(this.signal, this.iceServers, { publish: this.canPublish, simulcast: this.simulcast, videoCodec: this.videoCodec });
     this.session = session;
     session.on('track', (track, stream, owner, source) => this.stage.addTrack(track, stream, owner, source));
     session.on('ended', (track) => this.stage.dropTrack(track));

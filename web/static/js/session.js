@@ -30,6 +30,7 @@ import { Emitter } from './ui.js';
 import { DirectLink } from './direct.js';
 import { participantOf } from './roster.js';
 import { selectedPair } from './stats.js';
+import { preferCodec } from './codecs.js';
 
 // RESTART_AFTER_MS is how long a connection may stay disconnected before
 // this page restarts its ICE; RESTART_EVERY_MS how often it tries again
@@ -80,11 +81,12 @@ export class MediaSession extends Emitter {
 
   // publish is false for a member whose token grants no publishing: it
   // only receives.
-  constructor(signal, iceServers, { publish = true, simulcast = false } = {}) {
+  constructor(signal, iceServers, { publish = true, simulcast = false, videoCodec = '' } = {}) {
     super();
     this.signal = signal;
     this.canPublish = publish;
     this.simulcast = simulcast; // the server asked for the camera as layers
+    this.videoCodec = videoCodec; // the room's, to publish (codecs.js)
     this.config = { iceServers: iceServers || [], bundlePolicy: 'max-bundle' };
   }
 
@@ -99,6 +101,14 @@ export class MediaSession extends Emitter {
     const pending = this.#pending.size > 0;
     this.#pending.clear();
     if (pending) setTimeout(() => this.checkPaths(), 1000);
+    const pc = this.pub;
+    if (this.#recodecPending && pc) {
+      this.#pubQ.run(async () => {
+        if (this.pub !== pc || pc.signalingState !== 'stable' || !this.#recodecPending) return;
+        this.#recodecPending = false;
+        await this.#offerAgain(pc);
+      });
+    }
   }
 
   #pending = new Set(); // restarts asked for while the socket was down
@@ -173,6 +183,7 @@ export class MediaSession extends Emitter {
       const init = { direction: 'sendonly', streams: [s] };
       if (kind === 'video' && this.simulcast) init.sendEncodings = CAMERA_LAYERS.map((l) => ({ ...l }));
       const tr = this.pub.addTransceiver(track || (kind === 'audio' ? 'audio' : 'video'), init);
+      if (kind !== 'audio') preferCodec(tr, this.videoCodec);
       this.#senders[kind] = tr.sender;
       if (kind === 'screen') this.#screenTr = tr;
     }
@@ -191,6 +202,40 @@ export class MediaSession extends Emitter {
   // transceiver (its mid is set once the offer is the local description).
   #offerBody(offer) {
     return { target: 'server', sdp: offer.sdp, screen: this.#screenTr?.mid || undefined };
+  }
+
+  // setVideoCodec follows the room's choice of video codec (a codec
+  // message): the camera and screen prefer it, and a new offer makes the
+  // server's answer put it first, which switches the encoder.
+  setVideoCodec(mime) {
+    if (this.#closed || !mime || mime === this.videoCodec) return;
+    this.videoCodec = mime;
+    const pc = this.pub;
+    if (!pc) return; // the first offer will have it
+    this.#pubQ.run(async () => {
+      if (this.pub !== pc) return;
+      let changed = false;
+      for (const tr of pc.getTransceivers()) {
+        if (tr.receiver.track?.kind === 'video' && tr.direction !== 'inactive') changed = preferCodec(tr, mime) || changed;
+      }
+      if (!changed) return;
+      if (pc.signalingState !== 'stable') {
+        this.#recodecPending = true; // offer again once this one is answered
+        return;
+      }
+      await this.#offerAgain(pc);
+    });
+  }
+
+  #recodecPending = false;
+
+  async #offerAgain(pc) {
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    if (!this.signal.send('offer', this.#offerBody(offer))) {
+      await pc.setLocalDescription({ type: 'rollback' });
+      this.#recodecPending = true; // the socket went: on the next answer
+    }
   }
 
   // setLayers follows the server's word on which of the camera's layers
@@ -365,7 +410,11 @@ export class MediaSession extends Emitter {
       await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
       if (this.#restartPending) {
         this.#restartPending = false;
+        this.#recodecPending = false; // the restart's offer has the codec too
         this.restartIce(['publish']);
+      } else if (this.#recodecPending && this.pub === pc) {
+        this.#recodecPending = false;
+        await this.#offerAgain(pc);
       }
     });
   }

@@ -231,11 +231,12 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		a.trend[p] = tr
 	}
 	tr.push(estimate)
+	chooseRED(downs, estimate)
 	var audio float64
 	var video []*DownTrack
 	for _, d := range downs {
 		if d.up.info.Kind == "audio" {
-			audio += a.rate(d.up)
+			audio += a.rate(d.up) * redShare(d)
 		} else {
 			video = append(video, d)
 		}

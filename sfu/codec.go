@@ -23,21 +23,61 @@ import (
 	"consult/sfu/internal/keyframe"
 )
 
-// numCodecs bounds keyframe.Codec values.
-const numCodecs = int(keyframe.H264) + 1
+// codecID names a codec the SFU forwards, small enough to index tables.
+type codecID uint8
+
+const (
+	codecNone codecID = iota
+	codecVP8
+	codecVP9
+	codecH264
+	codecOpus
+	codecRED // audio/red: Opus with redundancy (red.go)
+	numCodecs
+)
+
+func codecOfMime(mime string) codecID {
+	switch strings.ToLower(mime) {
+	case "video/vp8":
+		return codecVP8
+	case "video/vp9":
+		return codecVP9
+	case "video/h264":
+		return codecH264
+	case "audio/opus":
+		return codecOpus
+	case "audio/red":
+		return codecRED
+	}
+	return codecNone
+}
+
+// keyframe is the payload format to look for keyframes in (Unknown for
+// audio: no gating).
+func (c codecID) keyframe() keyframe.Codec {
+	switch c {
+	case codecVP8:
+		return keyframe.VP8
+	case codecVP9:
+		return keyframe.VP9
+	case codecH264:
+		return keyframe.H264
+	}
+	return keyframe.Unknown
+}
 
 // ptCodecs maps a publisher's payload type to its codec; a zero entry is
 // one not seen yet. A table is never changed once stored: learnPT
 // stores a copy.
-type ptCodecs [128]keyframe.Codec
+type ptCodecs [128]codecID
 
 // codecOf is the codec of a packet of t with payload type pt (the
 // track's first codec for a payload type not learned).
-func (t *UpTrack) codecOf(pt uint8) keyframe.Codec {
-	if c := t.pts.Load()[pt&0x7f]; c != keyframe.Unknown {
+func (t *UpTrack) codecOf(pt uint8) codecID {
+	if c := t.pts.Load()[pt&0x7f]; c != codecNone {
 		return c
 	}
-	return t.codec
+	return t.first
 }
 
 // learnPT records the codec of payload type pt, which l's packets have
@@ -45,58 +85,58 @@ func (t *UpTrack) codecOf(pt uint8) keyframe.Codec {
 // negotiated codecs by now. Only the layer readers call it, rarely.
 func (t *UpTrack) learnPT(l *layer, pt uint8) {
 	pt &= 0x7f
-	old := t.pts.Load()
-	if old[pt] != keyframe.Unknown || t.info.Kind != "video" {
+	if t.pts.Load()[pt] != codecNone {
 		return
 	}
-	c := t.codec
-	mime := t.info.Codec
+	c, mime := t.first, t.info.Codec
 	if l.remote != nil {
 		if rc := l.remote.Codec(); uint8(rc.PayloadType) == pt && rc.MimeType != "" {
-			c, mime = keyframeCodec(rc.MimeType), rc.MimeType
+			c, mime = codecOfMime(rc.MimeType), rc.MimeType
 		}
 	}
-	if c == keyframe.Unknown {
+	if c == codecNone {
 		return
+	}
+	if c == codecRED {
+		t.sendsRED.Store(true)
 	}
 	t.ptMu.Lock()
 	next := *t.pts.Load()
 	next[pt] = c
 	t.pts.Store(&next)
 	t.ptMu.Unlock()
-	if c != t.codec {
+	if c != t.first && t.video {
 		t.log.Info("publisher changed codec", zap.String("rid", l.rid), zap.String("to", mime))
 	}
 }
 
-// bindCodecs fills b with the subscriber's payload type for each video
-// codec it negotiated, and returns the one to report to pion: the
+// bindCodecs fills b with the subscriber's payload type for each codec
+// it negotiated, and returns the one to report to pion: for video the
 // publisher's current codec if the subscriber has it, else the first it
-// has. ok is false if it has none the SFU forwards.
+// has; for audio Opus (RED is Opus too, red.go). ok is false if it has
+// none the SFU forwards.
 func bindCodecs(b *binding, up *UpTrack, negotiated []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
-	if up.info.Kind != "video" {
-		for _, c := range negotiated {
-			if strings.EqualFold(c.MimeType, up.info.Codec) {
-				b.pt = uint8(c.PayloadType)
-				return c, true
-			}
-		}
-		return webrtc.RTPCodecParameters{}, false
-	}
 	b.multi = true
 	var first *webrtc.RTPCodecParameters
 	var chosen *webrtc.RTPCodecParameters
+	want := up.first
+	if !up.video {
+		want = codecOpus
+	}
 	for i := range negotiated {
 		c := &negotiated[i]
-		k := keyframeCodec(c.MimeType)
-		if k == keyframe.Unknown || b.byCodec[k] != 0 {
+		k := codecOfMime(c.MimeType)
+		if k == codecNone || b.byCodec[k] != 0 || (k == codecOpus || k == codecRED) == up.video {
 			continue
 		}
 		b.byCodec[k] = uint8(c.PayloadType)
+		if k == codecRED {
+			continue // never what pion is told: it sends Opus, with or without RED
+		}
 		if first == nil {
 			first = c
 		}
-		if k == up.codec {
+		if k == want {
 			chosen = c
 		}
 	}
@@ -113,11 +153,11 @@ func bindCodecs(b *binding, up *UpTrack, negotiated []webrtc.RTPCodecParameters)
 // ptFor is the subscriber's payload type for codec c, and whether it
 // negotiated one. A binding made without the table (a tap, a test) has
 // one payload type for everything.
-func (b *binding) ptFor(c keyframe.Codec) (uint8, bool) {
+func (b *binding) ptFor(c codecID) (uint8, bool) {
 	if !b.multi {
 		return b.pt, true
 	}
-	if int(c) >= numCodecs {
+	if c >= numCodecs {
 		return 0, false
 	}
 	pt := b.byCodec[c]

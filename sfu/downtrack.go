@@ -70,6 +70,9 @@ type DownTrack struct {
 	// seqs maps the subscriber's sequence numbers to the layer's: the
 	// writer keeps it, the NACK reader reads it.
 	seqs seqMap
+	// noRED: the subscriber's link is too narrow for RED, which it gets
+	// as plain Opus (red.go).
+	noRED atomic.Bool
 	// probeBps is the padding the writer adds to probe the downlink
 	// (probe.go); 0: none.
 	probeBps atomic.Int64
@@ -84,7 +87,7 @@ type DownTrack struct {
 	seenIn     [maxLayers]bool   // a packet of the layer came
 	highIn     [maxLayers]uint16 // the layer's newest sequence number seen
 	sentAny    bool              // a packet went out
-	outCodec   keyframe.Codec    // the codec of the last packet sent
+	outCodec   codecID           // the codec of the last packet sent
 	lastOut    uint16            // the highest sequence number sent
 	offset     uint16            // the layer's minus subscriber's sequence numbers, now
 	segStart   uint16            // where the newest segment of seqs starts
@@ -264,6 +267,9 @@ func (d *DownTrack) write(it uint32) {
 	// at a keyframe, right after the last packet sent.
 	codec := d.up.codecOf(d.ph.PayloadType)
 	pt, ok := b.ptFor(codec)
+	if codec == codecRED {
+		pt, payload, ok = d.red(b, payload)
+	}
 	if !ok {
 		d.waitingKey = d.up.video
 		return
@@ -274,7 +280,7 @@ func (d *DownTrack) write(it uint32) {
 	}
 	starting := false
 	if d.waitingKey || switching {
-		if !keyframe.IsStart(codec, payload) {
+		if !keyframe.IsStart(codec.keyframe(), payload) {
 			d.askKeyframe(li)
 			return
 		}
@@ -353,7 +359,7 @@ func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
 	codec := d.up.codecOf(d.ph.PayloadType)
 	pt, ok := b.ptFor(codec)
-	if !ok || codec != d.outCodec {
+	if !ok || codec != d.outCodec || !d.up.video {
 		return // sent before a change of codec: the decoder has moved on
 	}
 	d.renumberVP8(payload, codec, false)
@@ -383,9 +389,9 @@ func (d *DownTrack) header(pt uint8, ssrc uint32, seq uint16, ts uint32) {
 // in place, less the down-track's offsets; at a switch (a keyframe of the
 // new layer) the offsets are set so that the ids go on by one. It returns
 // the ids written and the offsets used, and false if there were none.
-func (d *DownTrack) renumberVP8(payload []byte, codec keyframe.Codec, switching bool) (pic uint16, tl0 uint8, picOff uint16, tl0Off uint8, ok bool) {
+func (d *DownTrack) renumberVP8(payload []byte, codec codecID, switching bool) (pic uint16, tl0 uint8, picOff uint16, tl0Off uint8, ok bool) {
 	picOff, tl0Off = d.picOff, d.tl0Off
-	if !d.up.simulcast || codec != keyframe.VP8 || !rtpx.ParseVP8(payload, &d.vp8) || d.vp8.PictureAt < 0 {
+	if !d.up.simulcast || codec != codecVP8 || !rtpx.ParseVP8(payload, &d.vp8) || d.vp8.PictureAt < 0 {
 		return 0, 0, picOff, tl0Off, false
 	}
 	mask := d.vp8.PictureMask()

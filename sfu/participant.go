@@ -233,6 +233,7 @@ func (p *Participant) Offer(sdp string) error {
 		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
 	}
 	preferCodecLocked(p.pub, p.videoCodec)
+	preferREDLocked(p.pub)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err == nil {
 		err = p.pub.SetLocalDescription(answer)
@@ -415,6 +416,9 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		Participant: p.id,
 		Kind:        remote.Kind().String(),
 		Codec:       remote.Codec().MimeType,
+	}
+	if codecOfMime(info.Codec) == codecRED {
+		info.Codec = webrtc.MimeTypeOpus // what it carries (red.go)
 	}
 	if remote.Kind() == webrtc.RTPCodecTypeVideo && screenMid != "" && midOf(pub, recv) == screenMid {
 		// Its own stream: a screen is not lip-synced with the camera,

@@ -9,7 +9,6 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 
-	"consult/sfu/internal/keyframe"
 	"consult/sfu/internal/packetcache"
 )
 
@@ -38,13 +37,15 @@ const SourceScreen = "screen"
 // never block it.
 type UpTrack struct {
 	info TrackInfo
-	// codec is the track's first codec; pts, each payload type's, as the
+	// first is the track's first codec; pts, each payload type's, as the
 	// publisher changes codec (codec.go).
-	codec keyframe.Codec
+	first codecID
 	video bool
 	pts   atomic.Pointer[ptCodecs]
 	ptMu  sync.Mutex // serialises learnPT's stores
-	log   *zap.Logger
+	// sendsRED: the publisher wraps its audio in RED (red.go).
+	sendsRED atomic.Bool
+	log      *zap.Logger
 	// layers are indexed by quality, lowest first; a track without
 	// simulcast has layer 0 alone. A layer is set once, when its first
 	// packet arrives, and never replaced.
@@ -106,7 +107,7 @@ type layer struct {
 func newUpTrack(info TrackInfo, interval time.Duration, writeRTCP func([]rtcp.Packet) error, log *zap.Logger) *UpTrack {
 	t := &UpTrack{
 		info:      info,
-		codec:     keyframeCodec(info.Codec),
+		first:     codecOfMime(info.Codec),
 		video:     info.Kind == "video",
 		interval:  interval,
 		writeRTCP: writeRTCP,
@@ -234,11 +235,11 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 	}
 	t.observeLevel(pkt)
 	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
+	if pt := pkt[1] & 0x7f; pt != l.pt || !l.seenPT {
+		l.pt, l.seenPT = pt, true
+		t.learnPT(l, pt)
+	}
 	if t.video {
-		if pt := pkt[1] & 0x7f; pt != l.pt || !l.seenPT {
-			l.pt, l.seenPT = pt, true
-			t.learnPT(l, pt)
-		}
 		// Video back after half a second or more of silence (a network
 		// outage, a camera turned back on): the subscribers' decoders have
 		// lost the thread, so ask for a keyframe at once rather than wait
@@ -250,7 +251,7 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 		l.lastTS, l.seenTS = ts, true
 	}
 	l.cache.Store(seq, pkt)
-	if t.simulcast && t.codecOf(l.pt) == keyframe.VP8 {
+	if t.simulcast && t.codecOf(l.pt) == codecVP8 {
 		t.observeSize(l, pkt)
 	}
 	if t.simulcast && !paddingOnly(pkt) {

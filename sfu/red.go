@@ -1,0 +1,112 @@
+package sfu
+
+// RED for Opus (RFC 2198). A browser that negotiates audio/red first
+// sends each Opus packet with the one or two before it inside, so that
+// a packet lost on its uplink is rebuilt from the next: on a lossy link
+// speech survives where a NACK (too slow for audio) would not. The SFU
+// answers publishers with RED first when they offer it, and forwards it
+// as it came to subscribers that negotiated RED, which gives them the
+// same protection on their own downlink. A subscriber without RED (a Go
+// client, a recorder) gets the primary block alone, as plain Opus; so
+// does one whose downlink is too narrow to carry audio twice over
+// (redOffBelow), where the doubled rate would cost more than the
+// redundancy saves.
+
+import (
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+
+	"consult/sfu/internal/rtpx"
+)
+
+// redCodec is Opus with redundancy, under Chrome's payload types.
+var redCodec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red",
+	ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63}
+
+// A subscriber's downlink estimate below redOffBelow gets plain Opus,
+// above redOnAbove RED again (the gap keeps it from flapping).
+const (
+	redOffBelow = 150_000.0
+	redOnAbove  = 250_000.0
+)
+
+// red turns a RED packet's payload into what the subscriber takes: RED
+// with its blocks under the subscriber's Opus payload type, or the
+// primary block alone as Opus. Called by the writer, on its copy.
+func (d *DownTrack) red(b *binding, payload []byte) (uint8, []byte, bool) {
+	opus, hasOpus := b.ptFor(codecOpus)
+	if !hasOpus {
+		return 0, nil, false
+	}
+	if pt, ok := b.ptFor(codecRED); ok && b.multi && !d.noRED.Load() {
+		if !rtpx.SetREDBlockTypes(payload, opus) {
+			return 0, nil, false
+		}
+		return pt, payload, true
+	}
+	start, ok := rtpx.REDPrimary(payload)
+	if !ok {
+		return 0, nil, false
+	}
+	return opus, payload[start:], true
+}
+
+// chooseRED sends RED to a subscriber whose estimate (bits/s) carries it.
+func chooseRED(downs []*DownTrack, estimate float64) {
+	for _, d := range downs {
+		if d.up.video {
+			continue
+		}
+		switch {
+		case estimate < redOffBelow:
+			d.noRED.Store(true)
+		case estimate > redOnAbove:
+			d.noRED.Store(false)
+		}
+	}
+}
+
+// redShare is the part of its publisher's audio rate that d sends: about
+// half of RED's when the subscriber gets the primary alone.
+func redShare(d *DownTrack) float64 {
+	if d.up.sendsRED.Load() && (d.noRED.Load() || !d.takesRED()) {
+		return 0.5
+	}
+	return 1
+}
+
+// takesRED reports whether the subscriber negotiated RED.
+func (d *DownTrack) takesRED() bool {
+	b := d.binding.Load()
+	if b == nil {
+		return false
+	}
+	_, ok := b.ptFor(codecRED)
+	return ok && b.multi
+}
+
+// preferREDLocked puts RED first among the audio codecs of pc's
+// receivers (its remote offer is set), where it was offered: a browser
+// sends RED only when the answer lists it first. Called with p.mu held.
+func preferREDLocked(pc *webrtc.PeerConnection) {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Kind() != webrtc.RTPCodecTypeAudio || tr.Receiver() == nil {
+			continue
+		}
+		codecs := tr.Receiver().GetParameters().Codecs
+		at := -1
+		for i, c := range codecs {
+			if strings.EqualFold(c.MimeType, redCodec.MimeType) {
+				at = i
+				break
+			}
+		}
+		if at <= 0 {
+			continue // not offered, or first already
+		}
+		ordered := append([]webrtc.RTPCodecParameters{codecs[at]}, codecs[:at]...)
+		ordered = append(ordered, codecs[at+1:]...)
+		_ = tr.SetCodecPreferences(ordered)
+	}
+}

@@ -220,6 +220,20 @@ func (tp *testPeer) publishTrack(tr webrtc.TrackLocal) {
 	}
 }
 
+// answer waits for the server's answer to the peer's publish offer to
+// be applied (that happens on the peer's own goroutine) and returns it.
+func (tp *testPeer) answer() string {
+	tp.t.Helper()
+	var sdp string
+	testenv.Eventually(tp.t, 5*time.Second, "the server's answer applied", func() bool {
+		if d := tp.pub.RemoteDescription(); d != nil {
+			sdp = d.SDP
+		}
+		return sdp != ""
+	})
+	return sdp
+}
+
 // awaitTrack returns the next track this peer receives.
 func (tp *testPeer) awaitTrack(timeout time.Duration) *webrtc.TrackRemote {
 	tp.t.Helper()

@@ -118,7 +118,11 @@ func (p *Participant) newPC(role Role) (*webrtc.PeerConnection, error) {
 	// The server sends only on the subscribe connection: only that one
 	// gets an estimator (estimate.go).
 	pc, est, err := p.room.sfu.est.build(role == RoleSubscribe, func() (*webrtc.PeerConnection, error) {
-		return p.room.sfu.api.NewPeerConnection(webrtc.Configuration{})
+		api := p.room.sfu.api
+		if role == RolePublish {
+			api = p.room.sfu.pubAPI
+		}
+		return api.NewPeerConnection(webrtc.Configuration{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new %s PeerConnection: %w", role, err)
@@ -450,6 +454,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	t.simulcast = rid != ""
 	t.retired, t.onReport = &p.room.sfu.retired, p.room.sfu.cfg.OnLinkReport
 	t.onEnd = func() { p.endTrack(t) }
+	t.onRepaired = p.room.sfu.nacks.Repaired
 	t.dyn.onWanted = p.params.Events.LayersWanted
 	if info.Source != SourceScreen {
 		// A host turns a camera or microphone off; a screen is the

@@ -9,13 +9,16 @@ package sfu
 // same protection on their own downlink. A subscriber without RED (a Go
 // client, a recorder) gets the primary block alone, as plain Opus; so
 // does one whose downlink is too narrow to carry audio twice over
-// (redOffBelow), where the doubled rate would cost more than the
-// redundancy saves.
+// (redOffBelow: a link capped near 60 kbit/s, where video is paused and
+// the doubled rate would cost more than the redundancy saves). A lossy
+// link's estimate sinks too, but not that far: at 5 % loss it stays well
+// above it, and that is where RED is worth most.
 
 import (
 	"strings"
 
 	"github.com/pion/webrtc/v4"
+	"go.uber.org/zap"
 
 	"consult/sfu/internal/rtpx"
 )
@@ -27,8 +30,8 @@ var redCodec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapa
 // A subscriber's downlink estimate below redOffBelow gets plain Opus,
 // above redOnAbove RED again (the gap keeps it from flapping).
 const (
-	redOffBelow = 150_000.0
-	redOnAbove  = 250_000.0
+	redOffBelow = 100_000.0
+	redOnAbove  = 160_000.0
 )
 
 // red turns a RED packet's payload into what the subscriber takes: RED
@@ -52,17 +55,23 @@ func (d *DownTrack) red(b *binding, payload []byte) (uint8, []byte, bool) {
 	return opus, payload[start:], true
 }
 
-// chooseRED sends RED to a subscriber whose estimate (bits/s) carries it.
-func chooseRED(downs []*DownTrack, estimate float64) {
+// chooseRED sends RED to a subscriber whose estimate (bits/s) carries it,
+// and logs a change.
+func chooseRED(p *Participant, downs []*DownTrack, estimate float64) {
 	for _, d := range downs {
 		if d.up.video {
 			continue
 		}
+		off := d.noRED.Load()
 		switch {
 		case estimate < redOffBelow:
-			d.noRED.Store(true)
+			off = true
 		case estimate > redOnAbove:
-			d.noRED.Store(false)
+			off = false
+		}
+		if d.noRED.Swap(off) != off && d.takesRED() && d.up.sendsRED.Load() && p != nil {
+			p.log.Info("RED for this subscriber", zap.String("track", d.up.info.ID), zap.Bool("on", !off),
+				zap.Int("estimateKbps", int(estimate/1000)))
 		}
 	}
 }

@@ -124,7 +124,7 @@ func TestREDReachesEachSubscriberAsItTakesIt(t *testing.T) {
 	plain := joinPeer(t, s, "r", "plain")
 	mic := &redTrack{}
 	a.publishTrack(mic)
-	if !strings.Contains(strings.ToLower(a.pub.RemoteDescription().SDP), "red/48000") {
+	if !strings.Contains(strings.ToLower(a.answer()), "red/48000") {
 		t.Fatal("the answer has no RED")
 	}
 
@@ -192,7 +192,7 @@ func TestREDReachesEachSubscriberAsItTakesIt(t *testing.T) {
 	lr.mu.Unlock()
 
 	// The RED subscriber's downlink narrows: plain Opus from then on.
-	chooseRED(withRED.p.downTracks(), redOffBelow/2)
+	chooseRED(withRED.p, withRED.p.downTracks(), redOffBelow/2)
 	lr.mu.Lock()
 	from := len(lr.data)
 	lr.mu.Unlock()
@@ -201,7 +201,7 @@ func TestREDReachesEachSubscriberAsItTakesIt(t *testing.T) {
 		defer lr.mu.Unlock()
 		return len(lr.data) >= from+20 && lr.mime[len(lr.mime)-1] == "audio/opus"
 	})
-	chooseRED(withRED.p.downTracks(), (redOffBelow+redOnAbove)/2) // in the gap: no change
+	chooseRED(withRED.p, withRED.p.downTracks(), (redOffBelow+redOnAbove)/2) // in the gap: no change
 	lr.mu.Lock()
 	from = len(lr.data)
 	lr.mu.Unlock()

@@ -82,13 +82,15 @@ type ICEConfig struct {
 
 // SFU is the registry of rooms.
 type SFU struct {
-	cfg   Config
-	log   *zap.Logger
-	api   *webrtc.API
-	nacks *nackgen.Factory
-	est   *estimators
-	alloc *allocator
-	talk  *speakerWatch // nil without Config.OnSpeakers
+	cfg Config
+	log *zap.Logger
+	api *webrtc.API // for subscribers
+	// pubAPI is for publishers: it negotiates RTX too (rtx.go).
+	pubAPI *webrtc.API
+	nacks  *nackgen.Factory
+	est    *estimators
+	alloc  *allocator
+	talk   *speakerWatch // nil without Config.OnSpeakers
 	// retired holds the counts of tracks that have ended (totals.go).
 	retired totals
 
@@ -110,11 +112,15 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(cfg.ICE, nacks, estFactory)
+	api, err := newAPI(cfg.ICE, nacks, estFactory, false)
 	if err != nil {
 		return nil, err
 	}
-	s := &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, est: est, rooms: map[string]*Room{}}
+	pubAPI, err := newAPI(cfg.ICE, nacks, estFactory, true)
+	if err != nil {
+		return nil, err
+	}
+	s := &SFU{cfg: cfg, log: cfg.Logger, api: api, pubAPI: pubAPI, nacks: nacks, est: est, rooms: map[string]*Room{}}
 	s.alloc = newAllocator(s)
 	if !cfg.KeepVideo {
 		go s.alloc.run()
@@ -126,10 +132,15 @@ func New(cfg Config) (*SFU, error) {
 	return s, nil
 }
 
-func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory) (*webrtc.API, error) {
+func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory, publish bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
+	}
+	if publish {
+		if err := registerRTX(m); err != nil {
+			return nil, err
+		}
 	}
 	ir := &interceptor.Registry{}
 	// Towards publishers: NACKs for lost packets, receiver reports and

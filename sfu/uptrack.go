@@ -57,6 +57,9 @@ type UpTrack struct {
 	writeRTCP func([]rtcp.Packet) error // to the publisher
 	readers   atomic.Int32              // layer readers still running
 	onEnd     func()                    // when the last reader stops
+	// onRepaired tells the NACK generator of a packet that came on the
+	// publisher's RTX stream (rtx.go).
+	onRepaired func(ssrc uint32, seq uint16, ts uint32)
 
 	mu    sync.Mutex // serialises changes to downs
 	downs atomic.Pointer[[]*DownTrack]
@@ -82,6 +85,7 @@ type UpTrack struct {
 // cache and keyframe throttle.
 type layer struct {
 	rid    string
+	ssrc   uint32
 	remote *webrtc.TrackRemote
 	cache  *packetcache.Cache
 	kf     throttle
@@ -128,7 +132,7 @@ func (t *UpTrack) newLayer(i int, rid string, ssrc uint32, remote *webrtc.TrackR
 	if t.info.Kind == "audio" {
 		size = 64
 	}
-	l := &layer{rid: rid, remote: remote, cache: packetcache.New(size)}
+	l := &layer{rid: rid, ssrc: ssrc, remote: remote, cache: packetcache.New(size)}
 	l.kf = throttle{interval: t.interval, send: func() {
 		// FIR from a subscriber becomes a PLI too: every browser answers
 		// PLI, and the publisher negotiated it.
@@ -213,19 +217,27 @@ func (t *UpTrack) run(i uint8, l *layer) {
 	}()
 	buf := make([]byte, packetcache.MaxPacket)
 	for {
-		n, _, err := l.remote.Read(buf)
+		n, attrs, err := l.remote.Read(buf)
 		if err != nil {
 			return
+		}
+		if attrs != nil && attrs.Get(webrtc.AttributeRtxSsrc) != nil {
+			t.repaired(i, l, buf[:n])
+			continue
 		}
 		t.forward(i, l, buf[:n])
 	}
 }
 
-func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
+func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) { t.forwardOf(i, l, pkt, false) }
+
+// forwardOf forwards a packet of layer i; repaired: one that came on the
+// publisher's RTX stream (rtx.go).
+func (t *UpTrack) forwardOf(i uint8, l *layer, pkt []byte, repaired bool) {
 	if len(pkt) < 12 {
 		return
 	}
-	if l == t.base() {
+	if l == t.base() && !repaired {
 		// Held or not: it measures the link, which every layer crosses
 		// (the quality reads the lowest layer's alone).
 		l.uplink.observe(pkt, t.clockRate())
@@ -248,7 +260,11 @@ func (t *UpTrack) forward(i uint8, l *layer, pkt []byte) {
 		if l.seenTS && int32(ts-l.lastTS) > videoClock/2 {
 			l.kf.request()
 		}
-		l.lastTS, l.seenTS = ts, true
+		// A retransmission is older: not the newest timestamp, which
+		// would make the next packet look like the end of a silence.
+		if !l.seenTS || int32(ts-l.lastTS) > 0 {
+			l.lastTS, l.seenTS = ts, true
+		}
 	}
 	l.cache.Store(seq, pkt)
 	if t.simulcast && t.codecOf(l.pt) == codecVP8 {

@@ -49,10 +49,24 @@ type Counters struct {
 // send.
 type Factory struct {
 	nacks, asked, gaveUp atomic.Uint64
+	// streams are every generator's, by SSRC, for Repaired.
+	streams sync.Map // uint32 -> *stream
 }
 
 // New returns a Factory to add to an interceptor.Registry.
 func New() *Factory { return &Factory{} }
+
+// Repaired tells the generator of the stream ssrc that packet seq (RTP
+// timestamp ts) arrived after all, as a retransmission on a stream of its
+// own (RTX): pion hands those to the track's reader without passing them
+// through the media stream's interceptors, and a packet not known to
+// have come would be asked for again, up to maxTries times.
+func (f *Factory) Repaired(ssrc uint32, seq uint16, ts uint32) {
+	if v, ok := f.streams.Load(ssrc); ok {
+		s := v.(*stream)
+		s.add(seq, ts, time.Since(s.base))
+	}
+}
 
 // Counters returns the totals so far.
 func (f *Factory) Counters() Counters {
@@ -110,6 +124,8 @@ func (g *generator) BindRemoteStream(info *interceptor.StreamInfo, r interceptor
 		return r
 	}
 	s := newStream(info.SSRC, info.ClockRate)
+	s.base = g.base
+	g.f.streams.Store(info.SSRC, s)
 	g.mu.Lock()
 	g.streams[info.SSRC] = s
 	g.startLocked()
@@ -128,6 +144,9 @@ func (g *generator) BindRemoteStream(info *interceptor.StreamInfo, r interceptor
 // UnbindRemoteStream forgets a stream.
 func (g *generator) UnbindRemoteStream(info *interceptor.StreamInfo) {
 	g.mu.Lock()
+	if s := g.streams[info.SSRC]; s != nil {
+		g.f.streams.CompareAndDelete(info.SSRC, s)
+	}
 	delete(g.streams, info.SSRC)
 	g.mu.Unlock()
 }

@@ -13,7 +13,8 @@ import (
 // stream's read goroutine, due on the generator's loop.
 type stream struct {
 	ssrc uint32
-	rate float64 // RTP clock rate, Hz
+	rate float64   // RTP clock rate, Hz
+	base time.Time // the generator's, set before the stream is shared
 
 	mu      sync.Mutex
 	started bool

@@ -274,7 +274,8 @@ func (d *DownTrack) write(it uint32) {
 		d.waitingKey = d.up.video
 		return
 	}
-	recodec := d.sentAny && codec != d.outCodec
+	// Audio needs no keyframe: Opus and RED are one codec to a decoder.
+	recodec := d.up.video && d.sentAny && codec != d.outCodec
 	if recodec {
 		d.waitingKey = true
 	}

@@ -70,7 +70,12 @@ func opusFrame(n int) []byte {
 	return append([]byte{0x78, byte(n >> 8), byte(n)}, bytes.Repeat([]byte{byte(n)}, 40+n%7)...)
 }
 
-// send writes packet n as RED (with packet n-1 inside); false until bound.
+// plainFirst is how many packets go out as plain Opus before RED starts,
+// as from a browser whose renegotiation put RED first.
+const plainFirst = 10
+
+// send writes packet n as RED (with packet n-1 inside), or as plain Opus
+// for the first few; false until bound.
 func (s *redTrack) send(n int) bool {
 	s.mu.Lock()
 	w, red, opus, ssrc := s.writer, s.red, s.opus, s.ssrc
@@ -81,7 +86,11 @@ func (s *redTrack) send(n int) bool {
 	prev, cur := opusFrame(n-1), opusFrame(n)
 	payload := append([]byte{0x80 | opus, 0x03, 0xc0 | byte(len(prev)>>8), byte(len(prev)), opus}, prev...)
 	payload = append(payload, cur...)
-	h := &rtp.Header{Version: 2, PayloadType: red, SequenceNumber: uint16(n), Timestamp: uint32(n * 960), SSRC: ssrc}
+	pt := red
+	if n <= plainFirst {
+		pt, payload = opus, cur
+	}
+	h := &rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: uint16(n), Timestamp: uint32(n * 960), SSRC: ssrc}
 	_, err := w.WriteRTP(h, payload)
 	return err == nil
 }
@@ -112,7 +121,8 @@ func (l *audioLog) len() int {
 	return len(l.data)
 }
 
-// A publisher that sends RED (answered with RED first) reaches a
+// A publisher that sends RED (answered with RED first; it starts with
+// plain Opus, as after a renegotiation) reaches a
 // subscriber that negotiated RED with the redundancy, its blocks named
 // with that subscriber's Opus payload type, and one without RED with the
 // primary block alone, as Opus, byte for byte; so does a recorder's tap.
@@ -160,7 +170,7 @@ func TestREDReachesEachSubscriberAsItTakesIt(t *testing.T) {
 		t.Fatalf("the tap is told %s, want Opus", info.Codec)
 	}
 	testenv.Eventually(t, 5*time.Second, "audio at both subscribers and the tap", func() bool {
-		return lr.len() >= 20 && lp.len() >= 20 && tap.len() >= 20
+		return lr.len() >= plainFirst+20 && lp.len() >= 20 && tap.len() >= 20
 	})
 
 	primaries := func(who string, mime []string, data [][]byte) {
@@ -181,15 +191,23 @@ func TestREDReachesEachSubscriberAsItTakesIt(t *testing.T) {
 	primaries("the tap", tap.mime, tap.data)
 	tap.mu.Unlock()
 	lr.mu.Lock()
+	red := 0
 	for i, b := range lr.data {
+		if lr.mime[i] == "audio/opus" && red == 0 {
+			continue // from before the publisher wrapped it in RED
+		}
+		red++
 		if lr.mime[i] != "audio/red" {
-			t.Fatalf("the RED subscriber got %s", lr.mime[i])
+			t.Fatalf("the RED subscriber got %s after RED had started", lr.mime[i])
 		}
 		if len(b) < 5 || b[0] != 0x80|111 || b[4] != 111 {
 			t.Fatalf("the RED subscriber's packet %d: blocks not under its Opus payload type: % x", i, b[:min(8, len(b))])
 		}
 	}
 	lr.mu.Unlock()
+	if red < 20 {
+		t.Fatalf("the RED subscriber got %d RED packets", red)
+	}
 
 	// The RED subscriber's downlink narrows: plain Opus from then on.
 	chooseRED(withRED.p, withRED.p.downTracks(), redOffBelow/2)

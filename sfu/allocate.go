@@ -231,7 +231,6 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		a.trend[p] = tr
 	}
 	tr.push(estimate)
-	chooseRED(p, downs, estimate)
 	var audio float64
 	var video []*DownTrack
 	for _, d := range downs {

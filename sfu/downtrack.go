@@ -70,9 +70,6 @@ type DownTrack struct {
 	// seqs maps the subscriber's sequence numbers to the layer's: the
 	// writer keeps it, the NACK reader reads it.
 	seqs seqMap
-	// noRED: the subscriber's link is too narrow for RED, which it gets
-	// as plain Opus (red.go).
-	noRED atomic.Bool
 	// probeBps is the padding the writer adds to probe the downlink
 	// (probe.go); 0: none.
 	probeBps atomic.Int64

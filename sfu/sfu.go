@@ -112,11 +112,17 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(cfg.ICE, nacks, estFactory, false)
+	// One setting engine for both: it holds the ICE muxes, and two muxes
+	// reading one socket would split its packets between them.
+	se, err := newSettingEngine(cfg.ICE)
 	if err != nil {
 		return nil, err
 	}
-	pubAPI, err := newAPI(cfg.ICE, nacks, estFactory, true)
+	api, err := newAPI(se, nacks, estFactory, false)
+	if err != nil {
+		return nil, err
+	}
+	pubAPI, err := newAPI(se, nacks, estFactory, true)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +138,7 @@ func New(cfg Config) (*SFU, error) {
 	return s, nil
 }
 
-func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory, publish bool) (*webrtc.API, error) {
+func newAPI(se webrtc.SettingEngine, nacks *nackgen.Factory, est interceptor.Factory, publish bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
@@ -163,7 +169,13 @@ func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory, publis
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 		return nil, err
 	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
+		webrtc.WithSettingEngine(se)), nil
+}
 
+// newSettingEngine is pion's network set-up from c: timeouts, ports or
+// muxes, addresses and interfaces.
+func newSettingEngine(c ICEConfig) (webrtc.SettingEngine, error) {
 	se := webrtc.SettingEngine{}
 	if c.SettingEngine != nil {
 		se = *c.SettingEngine
@@ -190,7 +202,7 @@ func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory, publis
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, c.UDPMux))
 	} else if c.PortMin > 0 && c.PortMax >= c.PortMin {
 		if err := se.SetEphemeralUDPPortRange(c.PortMin, c.PortMax); err != nil {
-			return nil, fmt.Errorf("sfu: ICE port range: %w", err)
+			return se, fmt.Errorf("sfu: ICE port range: %w", err)
 		}
 	}
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -204,7 +216,7 @@ func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory, publis
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External: c.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost,
 		}); err != nil {
-			return nil, fmt.Errorf("sfu: public IPs: %w", err)
+			return se, fmt.Errorf("sfu: public IPs: %w", err)
 		}
 	}
 	if len(c.Interfaces) > 0 {
@@ -214,8 +226,7 @@ func newAPI(c ICEConfig, nacks *nackgen.Factory, est interceptor.Factory, publis
 		}
 		se.SetInterfaceFilter(func(name string) bool { return keep[name] })
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
-		webrtc.WithSettingEngine(se)), nil
+	return se, nil
 }
 
 // maxBindingRequests is how many checks of 200 ms fill d.

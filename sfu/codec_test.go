@@ -19,18 +19,25 @@ import (
 // h264API is a client's pion that decodes H.264 alone (as an old phone).
 func h264API(t *testing.T) *webrtc.API {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	for _, c := range []struct {
-		p    webrtc.RTPCodecParameters
-		kind webrtc.RTPCodecType
-	}{
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
-	} {
-		if err := m.RegisterCodec(c.p, c.kind); err != nil {
-			t.Fatal(err)
+	return pionWith(t, func(m *webrtc.MediaEngine) error {
+		opus := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
+			ClockRate: 48000, Channels: 2}, PayloadType: 111}
+		if err := m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
+			return err
 		}
+		return m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264,
+			ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
+			PayloadType: 102}, webrtc.RTPCodecTypeVideo)
+	})
+}
+
+// pionWith is a client's pion on loopback with the codecs register sets
+// up, and no interceptors.
+func pionWith(t *testing.T, register func(*webrtc.MediaEngine) error) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := register(m); err != nil {
+		t.Fatal(err)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -290,20 +297,7 @@ func TestPreferCodecOrdersTheAnswer(t *testing.T) {
 	}
 	// A later offer, after the room changed its mind.
 	a.p.PreferCodec(webrtc.MimeTypeVP8)
-	errc := make(chan error, 1)
-	a.work <- func() {
-		offer, err := a.pub.CreateOffer(nil)
-		if err == nil {
-			err = a.pub.SetLocalDescription(offer)
-		}
-		if err == nil {
-			err = a.p.Offer(offer.SDP)
-		}
-		errc <- err
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	a.offer()
 	testenv.Eventually(t, 5*time.Second, "the second answer", func() bool {
 		got, _ := first()
 		return got == "VP8"

@@ -204,6 +204,12 @@ func (tp *testPeer) publishTrack(tr webrtc.TrackLocal) {
 	tp.mu.Lock()
 	tp.published[tr.Kind()] = sender
 	tp.mu.Unlock()
+	tp.offer()
+}
+
+// offer sends the server a new publish offer, from the peer's goroutine.
+func (tp *testPeer) offer() {
+	tp.t.Helper()
 	errc := make(chan error, 1)
 	tp.work <- func() {
 		offer, err := tp.pub.CreateOffer(nil)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -18,17 +17,12 @@ import (
 // redAPI is a client's pion with Opus and RED, as a browser has.
 func redAPI(t *testing.T) *webrtc.API {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.RegisterCodec(redCodec, webrtc.RTPCodecTypeAudio); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	return pionWith(t, func(m *webrtc.MediaEngine) error {
+		if err := m.RegisterDefaultCodecs(); err != nil {
+			return err
+		}
+		return m.RegisterCodec(redCodec, webrtc.RTPCodecTypeAudio)
+	})
 }
 
 // redTrack is a microphone sent as RED when its connection negotiated

@@ -271,20 +271,7 @@ func TestPublisherAudioLevelNamesTheSpeaker(t *testing.T) {
 			}
 		}
 	}()
-	errc := make(chan error, 1)
-	a.work <- func() {
-		offer, err := a.pub.CreateOffer(nil)
-		if err == nil {
-			err = a.pub.SetLocalDescription(offer)
-		}
-		if err == nil {
-			err = a.p.Offer(offer.SDP)
-		}
-		errc <- err
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	a.offer()
 	var id uint8
 	testenv.Eventually(t, 5*time.Second, "the answer's audio level extension", func() bool {
 		for _, e := range sender.GetParameters().HeaderExtensions {

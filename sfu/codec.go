@@ -97,9 +97,6 @@ func (t *UpTrack) learnPT(l *layer, pt uint8) {
 	if c == codecNone {
 		return
 	}
-	if c == codecRED {
-		t.sendsRED.Store(true)
-	}
 	t.ptMu.Lock()
 	next := *t.pts.Load()
 	next[pt] = c
@@ -116,7 +113,6 @@ func (t *UpTrack) learnPT(l *layer, pt uint8) {
 // has; for audio Opus (RED is Opus too, red.go). ok is false if it has
 // none the SFU forwards.
 func bindCodecs(b *binding, up *UpTrack, negotiated []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
-	b.multi = true
 	var first *webrtc.RTPCodecParameters
 	var chosen *webrtc.RTPCodecParameters
 	want := up.first
@@ -146,17 +142,12 @@ func bindCodecs(b *binding, up *UpTrack, negotiated []webrtc.RTPCodecParameters)
 	if chosen == nil {
 		return webrtc.RTPCodecParameters{}, false
 	}
-	b.pt = uint8(chosen.PayloadType)
 	return *chosen, true
 }
 
 // ptFor is the subscriber's payload type for codec c, and whether it
-// negotiated one. A binding made without the table (a tap, a test) has
-// one payload type for everything.
+// negotiated one.
 func (b *binding) ptFor(c codecID) (uint8, bool) {
-	if !b.multi {
-		return b.pt, true
-	}
 	if c >= numCodecs {
 		return 0, false
 	}
@@ -164,14 +155,14 @@ func (b *binding) ptFor(c codecID) (uint8, bool) {
 	return pt, pt != 0
 }
 
-// padPT is the payload type for padding: the last packet's, so that the
-// subscriber never sees a change of payload type mid-stream that is not
-// one of codec. Called by the writer.
-func (d *DownTrack) padPT(b *binding) uint8 {
-	if pt, ok := b.ptFor(d.outCodec); ok && d.sentAny {
-		return pt
+// sends reports whether the publisher has sent t in codec c.
+func (t *UpTrack) sends(c codecID) bool {
+	for _, x := range t.pts.Load() {
+		if x == c {
+			return true
+		}
 	}
-	return b.pt
+	return false
 }
 
 // PreferCodec makes mime (e.g. "video/H264") the first video codec in the
@@ -184,14 +175,15 @@ func (p *Participant) PreferCodec(mime string) {
 	p.mu.Unlock()
 }
 
-// preferCodecLocked reorders the video receivers' codecs of pc (whose
-// remote offer is set) with mime first. Called with p.mu held.
-func preferCodecLocked(pc *webrtc.PeerConnection, mime string) {
+// preferLocked reorders the codecs of pc's receivers of kind (its remote
+// offer is set) with mime first, where it was offered: a browser sends the
+// first codec of the answer. Called with p.mu held.
+func preferLocked(pc *webrtc.PeerConnection, kind webrtc.RTPCodecType, mime string) {
 	if mime == "" {
 		return
 	}
 	for _, tr := range pc.GetTransceivers() {
-		if tr.Kind() != webrtc.RTPCodecTypeVideo || tr.Receiver() == nil {
+		if tr.Kind() != kind || tr.Receiver() == nil {
 			continue
 		}
 		codecs := tr.Receiver().GetParameters().Codecs

@@ -111,11 +111,9 @@ type DownTrack struct {
 
 type binding struct {
 	ssrc   uint32
-	pt     uint8 // the codec's pion bound (padding goes out with it too)
 	writer RTPWriter
-	// multi: byCodec holds the subscriber's payload type per video codec
-	// it negotiated (codec.go); without it, pt is for every packet.
-	multi   bool
+	// byCodec is the subscriber's payload type for each codec it
+	// negotiated, 0 for the others (codec.go).
 	byCodec [numCodecs]uint8
 }
 
@@ -355,9 +353,12 @@ func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 		return
 	}
 	payload := d.buf[d.ph.PayloadStart:d.ph.PayloadEnd]
+	if !d.up.video {
+		return // audio is not resent (and RED would need unwrapping)
+	}
 	codec := d.up.codecOf(d.ph.PayloadType)
 	pt, ok := b.ptFor(codec)
-	if !ok || codec != d.outCodec || !d.up.video {
+	if !ok || codec != d.outCodec {
 		return // sent before a change of codec: the decoder has moved on
 	}
 	d.renumberVP8(payload, codec, false)

@@ -33,7 +33,7 @@ func newFanoutRig(n int) *fanoutRig {
 	for i := 0; i < n; i++ {
 		d := newDownTrack(up, func(*DownTrack) {}, false)
 		w := &countingWriter{}
-		d.binding.Store(&binding{ssrc: uint32(1000 + i), pt: 96, writer: w})
+		d.binding.Store(testBinding(up, uint32(1000+i), 96, w))
 		up.addDown(d)
 		r.downs = append(r.downs, d)
 		r.writers = append(r.writers, w)

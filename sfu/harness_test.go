@@ -304,6 +304,14 @@ func startVideoCall(t *testing.T) *videoCall {
 	return &videoCall{s: s, a: a, b: b, remote: b.awaitTrack(5 * time.Second), fb: fb}
 }
 
+// testBinding binds a down-track of up to w, in up's first codec under
+// payload type pt.
+func testBinding(up *UpTrack, ssrc uint32, pt uint8, w RTPWriter) *binding {
+	b := &binding{ssrc: ssrc, writer: w}
+	b.byCodec[up.first] = pt
+	return b
+}
+
 // testUpTrack is an up-track fed by hand (UpTrack.forward) with n layers:
 // one is a plain track, more a simulcast one (rids q, h, f).
 func testUpTrack(info TrackInfo, n int) *UpTrack {

@@ -236,8 +236,9 @@ func (p *Participant) Offer(sdp string) error {
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
 	}
-	preferCodecLocked(p.pub, p.videoCodec)
-	preferREDLocked(p.pub)
+	preferLocked(p.pub, webrtc.RTPCodecTypeVideo, p.videoCodec)
+	// A browser sends RED only when the answer lists it first (red.go).
+	preferLocked(p.pub, webrtc.RTPCodecTypeAudio, redCodec.MimeType)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err == nil {
 		err = p.pub.SetLocalDescription(answer)

@@ -34,7 +34,7 @@ func newPauseRig() *pauseRig {
 	up := testUpTrack(TrackInfo{ID: "p:v", Kind: "video", Codec: "video/VP8"}, 1)
 	d := newDownTrack(up, func(*DownTrack) {}, false)
 	w := &seqWriter{}
-	d.binding.Store(&binding{ssrc: 1, pt: 96, writer: w})
+	d.binding.Store(testBinding(up, 1, 96, w))
 	up.addDown(d)
 	seq := rtp.NewFixedSequencer(65500) // wraps during the test
 	return &pauseRig{up: up, down: d, w: w,

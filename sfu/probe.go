@@ -108,7 +108,7 @@ func (d *DownTrack) pad(b *binding, li uint8) {
 	d.padTokens = min(d.padTokens, float64(rate)/8/10) // no more than 100 ms of it at once
 	sent := 0
 	for d.padTokens >= padPayload && sent < maxPadBurst {
-		d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: d.padPT(b),
+		d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: b.byCodec[d.outCodec],
 			SequenceNumber: d.lastOut + 1, Timestamp: d.lastTS, SSRC: b.ssrc}
 		n, err := b.writer.WriteRTP(&d.hdr, d.buf[:0])
 		if err != nil || n == 0 {

@@ -15,8 +15,6 @@ package sfu
 // its audio was concealed instead of 0.2 %.
 
 import (
-	"strings"
-
 	"github.com/pion/webrtc/v4"
 
 	"consult/sfu/internal/rtpx"
@@ -34,7 +32,7 @@ func (d *DownTrack) red(b *binding, payload []byte) (uint8, []byte, bool) {
 	if !hasOpus {
 		return 0, nil, false
 	}
-	if pt, ok := b.ptFor(codecRED); ok && b.multi {
+	if pt, ok := b.ptFor(codecRED); ok {
 		if !rtpx.SetREDBlockTypes(payload, opus) {
 			return 0, nil, false
 		}
@@ -50,7 +48,7 @@ func (d *DownTrack) red(b *binding, payload []byte) (uint8, []byte, bool) {
 // redShare is the part of its publisher's audio rate that d sends: about
 // half of RED's when the subscriber gets the primary alone.
 func redShare(d *DownTrack) float64 {
-	if d.up.sendsRED.Load() && !d.takesRED() {
+	if !d.takesRED() && d.up.sends(codecRED) {
 		return 0.5
 	}
 	return 1
@@ -63,30 +61,5 @@ func (d *DownTrack) takesRED() bool {
 		return false
 	}
 	_, ok := b.ptFor(codecRED)
-	return ok && b.multi
-}
-
-// preferREDLocked puts RED first among the audio codecs of pc's
-// receivers (its remote offer is set), where it was offered: a browser
-// sends RED only when the answer lists it first. Called with p.mu held.
-func preferREDLocked(pc *webrtc.PeerConnection) {
-	for _, tr := range pc.GetTransceivers() {
-		if tr.Kind() != webrtc.RTPCodecTypeAudio || tr.Receiver() == nil {
-			continue
-		}
-		codecs := tr.Receiver().GetParameters().Codecs
-		at := -1
-		for i, c := range codecs {
-			if strings.EqualFold(c.MimeType, redCodec.MimeType) {
-				at = i
-				break
-			}
-		}
-		if at <= 0 {
-			continue // not offered, or first already
-		}
-		ordered := append([]webrtc.RTPCodecParameters{codecs[at]}, codecs[:at]...)
-		ordered = append(ordered, codecs[at+1:]...)
-		_ = tr.SetCodecPreferences(ordered)
-	}
+	return ok
 }

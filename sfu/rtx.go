@@ -18,6 +18,7 @@ package sfu
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -26,8 +27,8 @@ import (
 // the payload type after it.
 func registerRTX(m *webrtc.MediaEngine) error {
 	for _, c := range codecList {
-		if codecOfMime(c.MimeType).keyframe() == 0 {
-			continue // audio
+		if !strings.HasPrefix(c.MimeType, "video/") {
+			continue
 		}
 		rtx := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX,
 			ClockRate: c.ClockRate, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)}, PayloadType: c.PayloadType + 1}

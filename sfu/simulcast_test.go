@@ -88,7 +88,7 @@ func newSimRig() *simRig {
 	d := newDownTrack(up, func(*DownTrack) {}, false)
 	d.sel.Store(sel(noLayer, 0)) // the tests start on the lowest layer
 	w := &simWriter{}
-	d.binding.Store(&binding{ssrc: 7, pt: 96, writer: w})
+	d.binding.Store(testBinding(up, 7, 96, w))
 	up.addDown(d)
 	// Unrelated origins, near the wrap of each field.
 	return &simRig{up: up, down: d, w: w, layers: [3]*simLayer{
@@ -251,7 +251,7 @@ func newSimFanout(n, frames int) *simFanout {
 	for i := 0; i < n; i++ {
 		d := newDownTrack(up, func(*DownTrack) {}, false)
 		d.sel.Store(sel(noLayer, uint8(i%3)))
-		d.binding.Store(&binding{ssrc: uint32(1000 + i), pt: 96, writer: &countingWriter{}})
+		d.binding.Store(testBinding(up, uint32(1000+i), 96, &countingWriter{}))
 		up.addDown(d)
 		r.downs = append(r.downs, d)
 	}

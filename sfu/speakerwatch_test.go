@@ -203,7 +203,7 @@ func TestAudioLevelOnTheForwardingPathDoesNotAllocate(t *testing.T) {
 	var downs []*DownTrack
 	for i := 0; i < 10; i++ {
 		d := newDownTrack(up, func(*DownTrack) {}, false)
-		d.binding.Store(&binding{ssrc: uint32(1000 + i), pt: 111, writer: &countingWriter{}})
+		d.binding.Store(testBinding(up, uint32(1000+i), 111, &countingWriter{}))
 		up.addDown(d)
 		downs = append(downs, d)
 	}

@@ -53,13 +53,9 @@ func (s *SFU) Tap(room, trackID string, w RTPWriter, ended func()) (TapInfo, fun
 		}
 	}, true)
 	// A tap takes the track's first codec alone: a recorder's file is
-	// of one codec (codec.go); of RED, it takes the Opus (red.go).
-	b := &binding{ssrc: info.SSRC, pt: info.PayloadType, writer: w, multi: true}
-	first := up.first
-	if first == codecRED {
-		first = codecOpus
-	}
-	b.byCodec[first] = info.PayloadType
+	// of one codec (codec.go); of RED it gets the Opus (red.go).
+	b := &binding{ssrc: info.SSRC, writer: w}
+	b.byCodec[up.first] = info.PayloadType
 	d.binding.Store(b)
 	if !up.addDown(d) {
 		return TapInfo{}, nil, ErrNoTrack

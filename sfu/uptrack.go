@@ -43,9 +43,7 @@ type UpTrack struct {
 	video bool
 	pts   atomic.Pointer[ptCodecs]
 	ptMu  sync.Mutex // serialises learnPT's stores
-	// sendsRED: the publisher wraps its audio in RED (red.go).
-	sendsRED atomic.Bool
-	log      *zap.Logger
+	log   *zap.Logger
 	// layers are indexed by quality, lowest first; a track without
 	// simulcast has layer 0 alone. A layer is set once, when its first
 	// packet arrives, and never replaced.

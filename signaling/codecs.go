@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 
 	"consult/protocol"
@@ -25,75 +26,40 @@ import (
 // WebM. H.264 next: every WebRTC endpoint must have it (RFC 7742), and
 // phones decode it in hardware. VP9 last: not renumbered across layers
 // here yet.
-var videoPreference = []string{"video/vp8", "video/h264", "video/vp9"}
+var videoPreference = []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264, webrtc.MimeTypeVP9}
 
 // mandatoryVideo is what a member that says nothing is taken to decode
 // and encode: the two codecs RFC 7742 requires of WebRTC endpoints.
-var mandatoryVideo = []string{"video/vp8", "video/h264"}
+var mandatoryVideo = []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264}
 
-// codecCaps are a member's video codecs, lower case; nil lists stand for
-// mandatoryVideo.
+// codecCaps are a member's video codecs, as MIME types in any case.
 type codecCaps struct {
 	decode, encode []string
-	declared       bool
 }
 
 func capsOf(v *protocol.VideoCodecs) codecCaps {
 	if v == nil {
-		return codecCaps{}
+		return codecCaps{decode: mandatoryVideo, encode: mandatoryVideo}
 	}
-	lower := func(in []string) []string {
-		out := make([]string, 0, len(in))
-		for _, c := range in {
-			out = append(out, strings.ToLower(c))
-		}
-		return out
-	}
-	return codecCaps{decode: lower(v.Decode), encode: lower(v.Encode), declared: true}
+	return codecCaps{decode: v.Decode, encode: v.Encode}
 }
 
-func (c codecCaps) decodes(mime string) bool {
-	if !c.declared {
-		return slices.Contains(mandatoryVideo, mime)
-	}
-	return slices.Contains(c.decode, mime)
-}
-
-func (c codecCaps) encodes(mime string) bool {
-	if !c.declared {
-		return slices.Contains(mandatoryVideo, mime)
-	}
-	return slices.Contains(c.encode, mime)
+func has(list []string, mime string) bool {
+	return slices.ContainsFunc(list, func(c string) bool { return strings.EqualFold(c, mime) })
 }
 
 // chooseVideoCodec returns the first codec of videoPreference that every
-// member decodes and every publisher encodes, and false if there is none
-// (then VP8, the codec most endpoints have).
+// member decodes and every publisher encodes (one that encodes nothing
+// publishes no video), and false if there is none (then VP8, the codec
+// most endpoints have).
 func chooseVideoCodec(decoders, publishers []codecCaps) (string, bool) {
-next:
 	for _, mime := range videoPreference {
-		for _, c := range decoders {
-			if !c.decodes(mime) {
-				continue next
-			}
+		if !slices.ContainsFunc(decoders, func(c codecCaps) bool { return !has(c.decode, mime) }) &&
+			!slices.ContainsFunc(publishers, func(c codecCaps) bool { return len(c.encode) > 0 && !has(c.encode, mime) }) {
+			return mime, true
 		}
-		for _, c := range publishers {
-			if c.declared && len(c.encode) == 0 {
-				continue // says it encodes nothing: it publishes no video
-			}
-			if !c.encodes(mime) {
-				continue next
-			}
-		}
-		return mime, true
 	}
 	return videoPreference[0], false
-}
-
-// videoCodecName is mime as clients and pion spell it ("video/VP8").
-func videoCodecName(mime string) string {
-	name, _ := strings.CutPrefix(mime, "video/")
-	return "video/" + strings.ToUpper(name)
 }
 
 // codecLocked chooses r's video codec from its live members, and tells
@@ -109,8 +75,7 @@ func (s *Server) codecLocked(r *room) {
 			publishers = append(publishers, m.codecs)
 		}
 	}
-	mime, common := chooseVideoCodec(decoders, publishers)
-	codec := videoCodecName(mime)
+	codec, common := chooseVideoCodec(decoders, publishers)
 	if r.videoCodec != "" && codec != r.videoCodec {
 		s.log.Info("room video codec changed", zap.String("room", r.name), zap.String("codec", codec),
 			zap.Int("live", len(live)))

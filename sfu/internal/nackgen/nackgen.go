@@ -49,7 +49,10 @@ type Counters struct {
 // send.
 type Factory struct {
 	nacks, asked, gaveUp atomic.Uint64
-	// streams are every generator's, by SSRC, for Repaired.
+	// streams are every generator's, by SSRC, for Repaired (the reader
+	// that learns of a repair knows the SSRC, not the connection). Two
+	// publishers on one SSRC would share an entry: the one left out is
+	// asked again for its repaired packets, within maxTries, no more.
 	streams sync.Map // uint32 -> *stream
 }
 

@@ -105,8 +105,7 @@ export class MediaSession extends Emitter {
     if (this.#recodecPending && pc) {
       this.#pubQ.run(async () => {
         if (this.pub !== pc || pc.signalingState !== 'stable' || !this.#recodecPending) return;
-        this.#recodecPending = false;
-        await this.#offerAgain(pc);
+        this.#recodecPending = !(await this.#offerAgain(pc));
       });
     }
   }
@@ -150,13 +149,8 @@ export class MediaSession extends Emitter {
           this.#restartPending = true;
           return;
         }
-        const offer = await pc.createOffer({ iceRestart: true });
-        await pc.setLocalDescription(offer);
-        if (!this.signal.send('offer', this.#offerBody(offer))) {
-          // The socket went meanwhile: take the offer back, send it later.
-          await pc.setLocalDescription({ type: 'rollback' });
-          this.#pending.add('publish');
-        }
+        // The socket went meanwhile: send it later.
+        if (!(await this.#offerAgain(pc, true))) this.#pending.add('publish');
       });
     }
     if (which.includes('subscribe') && this.sub && !this.signal.send('ice-restart', { pc: 'subscribe' })) {
@@ -223,19 +217,22 @@ export class MediaSession extends Emitter {
         this.#recodecPending = true; // offer again once this one is answered
         return;
       }
-      await this.#offerAgain(pc);
+      // The socket went: offer again once it is back.
+      this.#recodecPending = !(await this.#offerAgain(pc));
     });
   }
 
   #recodecPending = false;
 
-  async #offerAgain(pc) {
-    const offer = await pc.createOffer();
+  // #offerAgain sends a new publish offer on pc (iceRestart: with fresh
+  // ICE credentials). If the socket is down it takes the offer back and
+  // returns false.
+  async #offerAgain(pc, iceRestart = false) {
+    const offer = await pc.createOffer({ iceRestart });
     await pc.setLocalDescription(offer);
-    if (!this.signal.send('offer', this.#offerBody(offer))) {
-      await pc.setLocalDescription({ type: 'rollback' });
-      this.#recodecPending = true; // the socket went: on the next answer
-    }
+    if (this.signal.send('offer', this.#offerBody(offer))) return true;
+    await pc.setLocalDescription({ type: 'rollback' });
+    return false;
   }
 
   // setLayers follows the server's word on which of the camera's layers
@@ -413,8 +410,7 @@ export class MediaSession extends Emitter {
         this.#recodecPending = false; // the restart's offer has the codec too
         this.restartIce(['publish']);
       } else if (this.#recodecPending && this.pub === pc) {
-        this.#recodecPending = false;
-        await this.#offerAgain(pc);
+        this.#recodecPending = !(await this.#offerAgain(pc));
       }
     });
   }

@@ -199,7 +199,7 @@ func (a *apis) subscriber(relay bool) (*webrtc.API, error) {
 		return nil, err
 	}
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if err := client.RegisterCodecs(m); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
@@ -213,7 +213,7 @@ func (a *apis) subscriber(relay bool) (*webrtc.API, error) {
 		if err != nil {
 			return nil, err
 		}
-		ir.Add(gen) // the default codecs already offer nack feedback
+		ir.Add(gen) // the codecs already offer nack feedback
 	}
 	if a.twcc {
 		// Transport-wide sequence numbers taken and feedback sent, as

@@ -173,10 +173,11 @@ func (c *Client) later(f func()) {
 	}
 }
 
-// DefaultAPI is pion's default codecs and interceptors on se (nil: a
-// setting engine that allows loopback candidates).
+// DefaultAPI is the server's codecs (RegisterCodecs) and pion's default
+// interceptors on se (nil: a setting engine that allows loopback
+// candidates).
 func DefaultAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
-	return newAPI(se, (*webrtc.MediaEngine).RegisterDefaultCodecs)
+	return newAPI(se, RegisterCodecs)
 }
 
 // newAPI is DefaultAPI with the codecs that register sets up.

@@ -24,6 +24,31 @@ var videoCodecs = []webrtc.RTPCodecParameters{
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102},
 }
 
+// RegisterCodecs registers what the server forwards, with pion's
+// payload types and feedback: Opus, VP8, VP9 and H.264. Unlike pion's
+// defaults it has no RTX. The server resends on an RTX stream to a
+// subscriber that negotiates one, and pion hands those repairs to the
+// track past its NACK generator, which never hears of them and goes on
+// asking for each repaired packet every 100 ms for as long as it keeps
+// it: a client that lost a few packets would make the server send them
+// dozens of times. Without RTX, resends come on the media stream, where
+// the generator sees them.
+func RegisterCodecs(m *webrtc.MediaEngine) error {
+	opus := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
+		ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
+	if err := m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
+		return err
+	}
+	for _, c := range videoCodecs {
+		c.RTCPFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+			{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // VideoAPI is DefaultAPI with Opus and the named video codecs alone
 // (MIME types, e.g. webrtc.MimeTypeH264).
 func VideoAPI(se *webrtc.SettingEngine, video ...string) (*webrtc.API, error) {

@@ -102,6 +102,7 @@ type DownTrack struct {
 	lastPic    uint16
 	lastTL0    uint8
 	picSent    bool
+	rtxSeq     uint16 // the last sequence number of the RTX stream (rtx.go)
 
 	sent, dropped, retransmits atomic.Uint64
 	padded                     atomic.Uint64 // padding packets sent to probe (probe.go)
@@ -115,6 +116,11 @@ type binding struct {
 	// byCodec is the subscriber's payload type for each codec it
 	// negotiated, 0 for the others (codec.go).
 	byCodec [numCodecs]uint8
+	// rtxSSRC and rtxPT are the down-track's RTX stream and the RTX
+	// payload type of each codec, if the subscriber negotiated RTX
+	// (rtx.go); 0 otherwise.
+	rtxSSRC uint32
+	rtxPT   [numCodecs]uint8
 }
 
 // RTPWriter is where a down-track sends: a subscriber's SRTP stream
@@ -167,6 +173,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	c, ok := bindCodecs(b, d.up, ctx.CodecParameters())
 	if !ok {
 		return webrtc.RTPCodecParameters{}, errNoCodec
+	}
+	if d.up.video {
+		bindRTX(b, ctx.SSRCRetransmission(), ctx.CodecParameters())
 	}
 	d.binding.Store(b)
 	if d.up.video && d.isReady() {
@@ -346,7 +355,7 @@ func (d *DownTrack) write(it uint32) {
 }
 
 // resend writes a packet of the current layer again under the number out
-// it was first sent with.
+// it was first sent with: on the RTX stream if the subscriber has one.
 func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 	n := lay.cache.Get(seq, d.buf[:])
 	if n == 0 || rtpx.Parse(d.buf[:n], &d.ph) != nil {
@@ -362,8 +371,14 @@ func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 		return // sent before a change of codec: the decoder has moved on
 	}
 	d.renumberVP8(payload, codec, false)
-	d.header(pt, b.ssrc, out, d.ph.Timestamp-d.tsOff)
-	if n, err := b.writer.WriteRTP(&d.hdr, payload); err == nil && n > 0 {
+	var err error
+	if rtx, ok := b.rtxFor(codec); ok {
+		n, err = d.writeRTX(b, rtx, out, d.ph.Timestamp-d.tsOff, d.ph.PayloadStart, d.ph.PayloadEnd)
+	} else {
+		d.header(pt, b.ssrc, out, d.ph.Timestamp-d.tsOff)
+		n, err = b.writer.WriteRTP(&d.hdr, payload)
+	}
+	if err == nil && n > 0 {
 		d.sent.Add(1)
 		d.bytesOut.Add(uint64(n))
 	}

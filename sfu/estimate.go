@@ -125,6 +125,14 @@ type twccOnly struct {
 func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
 	for _, x := range info.RTPHeaderExtensions {
 		if x.URI == sdp.TransportCCURI {
+			if info.SSRCRetransmission != 0 {
+				// The down-track writes its RTX stream (rtx.go) through the
+				// media stream's writer: GCC's pacer, which passes on
+				// only the SSRCs it was given, must know it too.
+				rtx := *info
+				rtx.SSRC, rtx.SSRCRetransmission = info.SSRCRetransmission, 0
+				e.SendSideBWE.AddStream(&rtx, w)
+			}
 			return e.SendSideBWE.AddStream(info, w)
 		}
 	}

@@ -118,11 +118,7 @@ func (p *Participant) newPC(role Role) (*webrtc.PeerConnection, error) {
 	// The server sends only on the subscribe connection: only that one
 	// gets an estimator (estimate.go).
 	pc, est, err := p.room.sfu.est.build(role == RoleSubscribe, func() (*webrtc.PeerConnection, error) {
-		api := p.room.sfu.api
-		if role == RolePublish {
-			api = p.room.sfu.pubAPI
-		}
-		return api.NewPeerConnection(webrtc.Configuration{})
+		return p.room.sfu.api.NewPeerConnection(webrtc.Configuration{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: new %s PeerConnection: %w", role, err)

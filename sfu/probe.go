@@ -90,9 +90,10 @@ func (e *twccOnly) watch() {
 }
 
 // pad sends the padding due after a frame while a probe is on. It runs
-// on the writer goroutine, after layer li's packet numbered lastOut; the
-// padding takes the numbers after it, so the layer's next packet starts a
-// new segment of the sequence map.
+// on the writer goroutine, after layer li's packet numbered lastOut. On
+// the RTX stream if the subscriber has one (rtx.go); on the media stream
+// the padding takes the numbers after lastOut, so the layer's next packet
+// starts a new segment of the sequence map.
 func (d *DownTrack) pad(b *binding, li uint8) {
 	rate := d.probeBps.Load()
 	now := nanotime()
@@ -106,21 +107,30 @@ func (d *DownTrack) pad(b *binding, li uint8) {
 		d.padTokens += float64(rate) / 8 * float64(now-last) / float64(time.Second)
 	}
 	d.padTokens = min(d.padTokens, float64(rate)/8/10) // no more than 100 ms of it at once
+	rtx, onRTX := b.rtxFor(d.outCodec)
 	sent := 0
 	for d.padTokens >= padPayload && sent < maxPadBurst {
-		d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: b.byCodec[d.outCodec],
-			SequenceNumber: d.lastOut + 1, Timestamp: d.lastTS, SSRC: b.ssrc}
-		n, err := b.writer.WriteRTP(&d.hdr, d.buf[:0])
+		var n int
+		var err error
+		if onRTX {
+			n, err = d.padRTX(b, rtx)
+		} else {
+			d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: b.byCodec[d.outCodec],
+				SequenceNumber: d.lastOut + 1, Timestamp: d.lastTS, SSRC: b.ssrc}
+			n, err = b.writer.WriteRTP(&d.hdr, d.buf[:0])
+		}
 		if err != nil || n == 0 {
 			break
 		}
-		d.lastOut++
+		if !onRTX {
+			d.lastOut++
+		}
 		d.padTokens -= float64(n)
 		d.bytesOut.Add(uint64(n))
 		d.padded.Add(1)
 		sent++
 	}
-	if sent > 0 {
+	if sent > 0 && !onRTX {
 		d.offset -= uint16(sent)
 		d.segStart = d.lastOut + 1
 		d.seqs.add(li, d.offset, d.segStart, uint8(sent))

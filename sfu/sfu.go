@@ -18,7 +18,6 @@ import (
 	"consult/sfu/internal/nackgen"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -82,15 +81,13 @@ type ICEConfig struct {
 
 // SFU is the registry of rooms.
 type SFU struct {
-	cfg Config
-	log *zap.Logger
-	api *webrtc.API // for subscribers
-	// pubAPI is for publishers: it negotiates RTX too (rtx.go).
-	pubAPI *webrtc.API
-	nacks  *nackgen.Factory
-	est    *estimators
-	alloc  *allocator
-	talk   *speakerWatch // nil without Config.OnSpeakers
+	cfg   Config
+	log   *zap.Logger
+	api   *webrtc.API
+	nacks *nackgen.Factory
+	est   *estimators
+	alloc *allocator
+	talk  *speakerWatch // nil without Config.OnSpeakers
 	// retired holds the counts of tracks that have ended (totals.go).
 	retired totals
 
@@ -118,15 +115,11 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(se, nacks, estFactory, false)
+	api, err := newAPI(se, nacks, estFactory)
 	if err != nil {
 		return nil, err
 	}
-	pubAPI, err := newAPI(se, nacks, estFactory, true)
-	if err != nil {
-		return nil, err
-	}
-	s := &SFU{cfg: cfg, log: cfg.Logger, api: api, pubAPI: pubAPI, nacks: nacks, est: est, rooms: map[string]*Room{}}
+	s := &SFU{cfg: cfg, log: cfg.Logger, api: api, nacks: nacks, est: est, rooms: map[string]*Room{}}
 	s.alloc = newAllocator(s)
 	if !cfg.KeepVideo {
 		go s.alloc.run()
@@ -138,15 +131,13 @@ func New(cfg Config) (*SFU, error) {
 	return s, nil
 }
 
-func newAPI(se webrtc.SettingEngine, nacks *nackgen.Factory, est interceptor.Factory, publish bool) (*webrtc.API, error) {
+func newAPI(se webrtc.SettingEngine, nacks *nackgen.Factory, est interceptor.Factory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
-	if publish {
-		if err := registerRTX(m); err != nil {
-			return nil, err
-		}
+	if err := registerRTX(m); err != nil {
+		return nil, err
 	}
 	ir := &interceptor.Registry{}
 	// Towards publishers: NACKs for lost packets, receiver reports and
@@ -155,7 +146,7 @@ func newAPI(se webrtc.SettingEngine, nacks *nackgen.Factory, est interceptor.Fac
 	// shared packet cache, so pion's per-stream responder is not used. The
 	// NACKs towards publishers are bounded (nackgen), unlike pion's.
 	ir.Add(nacks)
-	if err := webrtc.ConfigureRTCPReportsWithOptions(ir, []report.ReceiverOption{}); err != nil {
+	if err := addReports(ir); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {

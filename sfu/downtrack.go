@@ -78,7 +78,7 @@ type DownTrack struct {
 	buf        [packetcache.MaxPacket]byte
 	ph         rtpx.Header
 	hdr        rtp.Header
-	vp8        rtpx.VP8
+	pic        rtpx.Picture
 	waitingKey bool
 	askedAt    time.Time
 	seenIn     [maxLayers]bool   // a packet of the layer came
@@ -91,7 +91,7 @@ type DownTrack struct {
 	resync     bool              // dropped for a pause: the next packet sent starts a new offset
 	padTokens  float64           // bytes of padding due (probe.go)
 	padAt      int64             // when they were last counted (unix ns)
-	// Timestamps and VP8 picture ids are the layer's less an offset that
+	// Timestamps and VP8/VP9 picture ids are the layer's less an offset that
 	// changes at a layer switch only, so that the stream goes on from
 	// where the last layer left it (simulcast.go).
 	tsOff      uint32
@@ -302,7 +302,7 @@ func (d *DownTrack) write(it uint32) {
 		gap := max(1, (nanotime()-d.lastSentAt)*int64(d.up.clockRate())/int64(time.Second))
 		tsOff = d.ph.Timestamp - (d.lastTS + uint32(gap))
 	}
-	pic, tl0, picOff, tl0Off, renumber := d.renumberVP8(payload, codec, switching || recodec)
+	pic, tl0, picOff, tl0Off, renumber := d.renumberPicture(payload, codec, switching || recodec)
 	out := seq - off
 	d.header(pt, b.ssrc, out, d.ph.Timestamp-tsOff)
 	// The map first: the subscriber can NACK the packet as soon as it is
@@ -370,7 +370,7 @@ func (d *DownTrack) resend(b *binding, lay *layer, seq, out uint16) {
 	if !ok || codec != d.outCodec {
 		return // sent before a change of codec: the decoder has moved on
 	}
-	d.renumberVP8(payload, codec, false)
+	d.renumberPicture(payload, codec, false)
 	var err error
 	if rtx, ok := b.rtxFor(codec); ok {
 		n, err = d.writeRTX(b, rtx, out, d.ph.Timestamp-d.tsOff, d.ph.PayloadStart, d.ph.PayloadEnd)
@@ -399,22 +399,32 @@ func (d *DownTrack) header(pt uint8, ssrc uint32, seq uint16, ts uint32) {
 	}
 }
 
-// renumberVP8 rewrites a simulcast VP8 packet's picture id and TL0PICIDX
-// in place, less the down-track's offsets; at a switch (a keyframe of the
-// new layer) the offsets are set so that the ids go on by one. It returns
-// the ids written and the offsets used, and false if there were none.
-func (d *DownTrack) renumberVP8(payload []byte, codec codecID, switching bool) (pic uint16, tl0 uint8, picOff uint16, tl0Off uint8, ok bool) {
+// renumberPicture rewrites a simulcast VP8 or VP9 packet's picture id
+// and TL0PICIDX in place, less the down-track's offsets; at a switch (a
+// keyframe of the new layer) the offsets are set so that the ids go on
+// by one. It returns the ids written and the offsets used, and false if
+// there were none.
+func (d *DownTrack) renumberPicture(payload []byte, codec codecID, switching bool) (pic uint16, tl0 uint8, picOff uint16, tl0Off uint8, ok bool) {
 	picOff, tl0Off = d.picOff, d.tl0Off
-	if !d.up.simulcast || codec != codecVP8 || !rtpx.ParseVP8(payload, &d.vp8) || d.vp8.PictureAt < 0 {
+	if !d.up.simulcast {
 		return 0, 0, picOff, tl0Off, false
 	}
-	mask := d.vp8.PictureMask()
-	if switching && d.picSent {
-		picOff = (d.vp8.PictureID - (d.lastPic + 1)) & mask
-		tl0Off = d.vp8.TL0PicIdx - (d.lastTL0 + 1)
+	switch codec {
+	case codecVP8:
+		ok = rtpx.ParseVP8(payload, &d.pic)
+	case codecVP9:
+		ok = rtpx.ParseVP9(payload, &d.pic)
 	}
-	pic, tl0 = (d.vp8.PictureID-picOff)&mask, d.vp8.TL0PicIdx-tl0Off
-	rtpx.SetVP8(payload, &d.vp8, pic, tl0)
+	if !ok || d.pic.PictureAt < 0 {
+		return 0, 0, picOff, tl0Off, false
+	}
+	mask := d.pic.PictureMask()
+	if switching && d.picSent {
+		picOff = (d.pic.PictureID - (d.lastPic + 1)) & mask
+		tl0Off = d.pic.TL0PicIdx - (d.lastTL0 + 1)
+	}
+	pic, tl0 = (d.pic.PictureID-picOff)&mask, d.pic.TL0PicIdx-tl0Off
+	rtpx.SetPicture(payload, &d.pic, pic, tl0)
 	return pic, tl0, picOff, tl0Off, true
 }
 

@@ -13,17 +13,22 @@ import (
 
 // simLayer makes one simulcast encoding's packets by hand, as a browser
 // does: its own SSRC, sequence numbers, timestamp origin, 15-bit picture
-// ids and TL0PICIDX.
+// ids and TL0PICIDX; in VP8, or VP9 if vp9.
 type simLayer struct {
 	seq uint16
 	ts  uint32
 	pic uint16
 	tl0 uint8
+	vp9 bool
 }
 
 // frame is one frame of l as packets (a keyframe or not), each packet
-// with the VP8 descriptor X|S (first) or X, then I, L and T.
+// with the VP8 descriptor X|S (first) or X, then I, L and T; or the VP9
+// descriptor I|P|L|B|E, the layer byte and TL0PICIDX.
 func (l *simLayer) frame(key bool, packets int) [][]byte {
+	if l.vp9 {
+		return l.vp9Frame(key, packets)
+	}
 	l.pic = (l.pic + 1) & 0x7fff
 	l.tl0++
 	l.ts += 3000
@@ -47,8 +52,36 @@ func (l *simLayer) frame(key bool, packets int) [][]byte {
 	return out
 }
 
+// vp9Frame is frame in VP9: not inter-predicted (P clear) for a keyframe.
+func (l *simLayer) vp9Frame(key bool, packets int) [][]byte {
+	l.pic = (l.pic + 1) & 0x7fff
+	l.tl0++
+	l.ts += 3000
+	out := make([][]byte, 0, packets)
+	for i := 0; i < packets; i++ {
+		l.seq++
+		flags := byte(0x80 | 0x20) // I, L
+		if !key {
+			flags |= 0x40 // P
+		}
+		if i == 0 {
+			flags |= 0x08 // B
+		}
+		if i == packets-1 {
+			flags |= 0x04 // E
+		}
+		desc := []byte{flags, 0x80 | byte(l.pic>>8), byte(l.pic), 0x00, l.tl0}
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: l.seq, Timestamp: l.ts,
+			Marker: i == packets-1}, Payload: append(desc, 7, 7, 7)}
+		b, _ := p.Marshal()
+		out = append(out, b)
+	}
+	return out
+}
+
 // simWriter records what a down-track sends, descriptor included.
 type simWriter struct {
+	vp9  bool
 	pads int // padding-only packets
 	seqs []uint16
 	ts   []uint32
@@ -65,13 +98,17 @@ func (w *simWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 		w.keys = append(w.keys, false)
 		return 12 + int(h.PaddingSize), nil
 	}
-	var d rtpx.VP8
-	if !rtpx.ParseVP8(payload, &d) {
+	var d rtpx.Picture
+	parse, codec := rtpx.ParseVP8, keyframe.VP8
+	if w.vp9 {
+		parse, codec = rtpx.ParseVP9, keyframe.VP9
+	}
+	if !parse(payload, &d) {
 		panic("bad descriptor sent")
 	}
 	w.seqs, w.ts = append(w.seqs, h.SequenceNumber), append(w.ts, h.Timestamp)
 	w.pics, w.tl0s = append(w.pics, d.PictureID), append(w.tl0s, d.TL0PicIdx)
-	w.keys = append(w.keys, keyframe.IsStart(keyframe.VP8, payload))
+	w.keys = append(w.keys, keyframe.IsStart(codec, payload))
 	return len(payload) + 12, nil
 }
 
@@ -82,19 +119,23 @@ type simRig struct {
 	layers [3]*simLayer
 }
 
-func newSimRig() *simRig {
-	up := testUpTrack(TrackInfo{ID: "p:cam", Kind: "video", Codec: "video/VP8"}, 3)
+func newSimRig() *simRig { return newSimRigOf("video/VP8") }
+
+// newSimRigOf is newSimRig in VP8 or VP9 (mime).
+func newSimRigOf(mime string) *simRig {
+	vp9 := mime == "video/VP9"
+	up := testUpTrack(TrackInfo{ID: "p:cam", Kind: "video", Codec: mime}, 3)
 	up.simulcast = true
 	d := newDownTrack(up, func(*DownTrack) {}, false)
 	d.sel.Store(sel(noLayer, 0)) // the tests start on the lowest layer
-	w := &simWriter{}
+	w := &simWriter{vp9: vp9}
 	d.binding.Store(testBinding(up, 7, 96, w))
 	up.addDown(d)
 	// Unrelated origins, near the wrap of each field.
 	return &simRig{up: up, down: d, w: w, layers: [3]*simLayer{
-		{seq: 65530, ts: 4294960000, pic: 32760, tl0: 250},
-		{seq: 1000, ts: 123456, pic: 5, tl0: 3},
-		{seq: 40000, ts: 99, pic: 20000, tl0: 128},
+		{seq: 65530, ts: 4294960000, pic: 32760, tl0: 250, vp9: vp9},
+		{seq: 1000, ts: 123456, pic: 5, tl0: 3, vp9: vp9},
+		{seq: 40000, ts: 99, pic: 20000, tl0: 128, vp9: vp9},
 	}}
 }
 
@@ -125,9 +166,15 @@ func (r *simRig) keyRequests(i int) uint64 { return r.up.layer(uint8(i)).kf.coun
 // Switching layers, up and down, the subscriber sees one stream: sequence
 // numbers go on by one, timestamps never go back, picture ids and
 // TL0PICIDX go on by one per frame. The switch waits for the new layer's
-// keyframe, which is asked of that layer alone.
+// keyframe, which is asked of that layer alone. In VP8 and in VP9.
 func TestLayerSwitchesKeepOneContinuousStream(t *testing.T) {
-	r := newSimRig()
+	for _, mime := range []string{"video/VP8", "video/VP9"} {
+		t.Run(mime[6:], func(t *testing.T) { testLayerSwitches(t, mime) })
+	}
+}
+
+func testLayerSwitches(t *testing.T, mime string) {
+	r := newSimRigOf(mime)
 	// A subscriber starts on the middle layer, a tap on the best.
 	if l := startLayer(r.up, false); l != 1 {
 		t.Errorf("a subscriber starts on layer %d, want 1", l)

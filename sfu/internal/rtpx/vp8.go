@@ -1,24 +1,29 @@
 package rtpx
 
-// VP8 payload descriptor (RFC 7741 §4.2), as far as a forwarder that
-// splices simulcast layers into one stream needs it: where the picture id
-// and TL0PICIDX are, so that they can be renumbered in place and the
-// subscriber's decoder sees one continuous stream.
+// VP8 and VP9 payload descriptors (RFC 7741 §4.2, RFC 9628 §4.2), as far
+// as a forwarder that splices simulcast layers into one stream needs
+// them: where the picture id and TL0PICIDX are, so that they can be
+// renumbered in place and the subscriber's decoder sees one continuous
+// stream. Both codecs write the picture id the same way (7 bits, or 15
+// with the M bit), so one type and one writer serve both.
 
-// VP8 describes the fields of a VP8 payload descriptor that get
-// renumbered. An offset of -1 means the field is absent.
-type VP8 struct {
-	PictureID    uint16
-	PictureBits  uint8 // 7 or 15
-	PictureAt    int   // offset of the picture id's first byte
-	TL0PicIdx    uint8
-	TL0At        int
-	HeaderLength int // the descriptor's length: the VP8 payload starts there
+// Picture describes the fields of a VP8 or VP9 payload descriptor that
+// get renumbered. An offset of -1 means the field is absent.
+type Picture struct {
+	PictureID   uint16
+	PictureBits uint8 // 7 or 15
+	PictureAt   int   // offset of the picture id's first byte
+	TL0PicIdx   uint8
+	TL0At       int
+	// HeaderLength is where the fields read end: for VP8 the
+	// descriptor's length (the VP8 payload starts there); for VP9 a
+	// scalability structure may follow.
+	HeaderLength int
 }
 
 // ParseVP8 reads the descriptor at the start of payload. It reports false
 // for one that does not fit.
-func ParseVP8(payload []byte, d *VP8) bool {
+func ParseVP8(payload []byte, d *Picture) bool {
 	d.PictureAt, d.TL0At, d.PictureBits = -1, -1, 0
 	if len(payload) < 1 {
 		return false
@@ -34,21 +39,9 @@ func ParseVP8(payload []byte, d *VP8) bool {
 	x := payload[1]
 	i = 2
 	if x&0x80 != 0 { // I: picture id
-		if len(payload) < i+1 {
+		var ok bool
+		if i, ok = d.readPictureID(payload, i); !ok {
 			return false
-		}
-		d.PictureAt = i
-		if payload[i]&0x80 != 0 { // M: 15 bits
-			if len(payload) < i+2 {
-				return false
-			}
-			d.PictureID = uint16(payload[i]&0x7f)<<8 | uint16(payload[i+1])
-			d.PictureBits = 15
-			i += 2
-		} else {
-			d.PictureID = uint16(payload[i])
-			d.PictureBits = 7
-			i++
 		}
 	}
 	if x&0x40 != 0 { // L: TL0PICIDX
@@ -68,9 +61,27 @@ func ParseVP8(payload []byte, d *VP8) bool {
 	return true
 }
 
-// SetVP8 writes picture id and TL0PICIDX into the descriptor d was parsed
-// from, keeping each field's size (a 7-bit id wraps at 128).
-func SetVP8(payload []byte, d *VP8, picture uint16, tl0 uint8) {
+// readPictureID reads the picture id at payload[i:], 7 bits or, with the
+// M bit, 15, and returns where it ends.
+func (d *Picture) readPictureID(payload []byte, i int) (int, bool) {
+	if len(payload) < i+1 {
+		return i, false
+	}
+	d.PictureAt = i
+	if payload[i]&0x80 == 0 {
+		d.PictureID, d.PictureBits = uint16(payload[i]), 7
+		return i + 1, true
+	}
+	if len(payload) < i+2 {
+		return i, false
+	}
+	d.PictureID, d.PictureBits = uint16(payload[i]&0x7f)<<8|uint16(payload[i+1]), 15
+	return i + 2, true
+}
+
+// SetPicture writes picture id and TL0PICIDX into the descriptor d was
+// parsed from, keeping each field's size (a 7-bit id wraps at 128).
+func SetPicture(payload []byte, d *Picture, picture uint16, tl0 uint8) {
 	switch d.PictureBits {
 	case 15:
 		payload[d.PictureAt] = 0x80 | byte(picture>>8)&0x7f
@@ -84,7 +95,7 @@ func SetVP8(payload []byte, d *VP8, picture uint16, tl0 uint8) {
 }
 
 // PictureMask is the largest picture id of d's size.
-func (d *VP8) PictureMask() uint16 {
+func (d *Picture) PictureMask() uint16 {
 	if d.PictureBits == 7 {
 		return 0x7f
 	}

@@ -15,7 +15,8 @@ import (
 // picture, not broken speech. A paused track is retried when a back-off
 // ends (8 s, doubling up to 32 s each time a retry meets the bottleneck
 // again and is cut short), unless the subscriber still reports loss or
-// queueing. Tracks resume at a keyframe with no gap in their numbering
+// queueing; the retry pads the link up to the track's rate first, and
+// resumes the picture only if the link carried the padding. Tracks resume at a keyframe with no gap in their numbering
 // (DownTrack.paused). Only a subscriber that sends transport-cc feedback
 // or REMB is judged: without either there is no estimate. With one layer per track
 // (no simulcast yet) pausing is all the allocator can do; choosing layers
@@ -89,6 +90,10 @@ type pauseState struct {
 	resumedAt time.Time
 	retry     time.Duration
 	layers    layerState // a simulcast track's (layers.go)
+	// probe is the retry of a paused track under way: padding up to what
+	// it needs, until probeUntil (probe.go).
+	probe      *probe
+	probeUntil time.Time
 }
 
 func newAllocator(s *SFU) *allocator {
@@ -145,6 +150,9 @@ func (a *allocator) tick(now time.Time) {
 		if !seenDown[d] {
 			if st.layers.probe != nil {
 				st.layers.probe.stop()
+			}
+			if st.probe != nil {
+				st.probe.stop()
 			}
 			delete(a.state, d)
 		}
@@ -320,22 +328,75 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 			a.setPaused(p, d, true, estimate, need)
 			continue
 		}
-		// The retry is the probe: nothing else tells whether a link that
-		// carries audio well would carry the video again (GCC climbs
-		// about 8 % a second unprobed, and sits at its floor after a
-		// pause). A link still reporting a bottleneck is not retried.
-		// One retry at a time: two pictures back at once on a link that
-		// carried neither would break the voice again.
+		// A retry: nothing else tells whether a link that carries audio
+		// well would carry the video again (GCC climbs about 8 % a second
+		// unprobed, and sits at its floor after a pause). A link still
+		// reporting a bottleneck is not retried. One retry at a time: two
+		// pictures back at once on a link that carried neither would
+		// break the voice again.
+		if st.probe != nil {
+			resumed = true
+			budget -= need
+			a.judgeRetry(p, d, st, estimate, need, congested, now)
+			continue
+		}
 		if !resumed && now.Sub(st.pausedAt) >= st.retry && (budget >= need || starved || !congested) {
 			resumed = true
-			st.resumedAt = now
 			budget -= need
-			if d.up.simulcast {
-				a.setLayer(p, d, 0, "resume")
-			}
-			a.setPaused(p, d, false, estimate, need)
+			a.retry(p, d, st, estimate, need, starved, now)
 		}
 	}
+}
+
+// retry tries a paused track again. It probes first (probe.go): padding
+// rises to what the track needs, so that the link shows whether it
+// carries it before the picture comes back. Padding stops within a third
+// of a second of a growing queue, where a picture resumed on a link too
+// narrow for it broke the voice for 1–2 s (a keyframe, then video at its
+// lowest rate, until the next pause). A subscriber whose feedback has
+// stopped cannot judge a probe: its track resumes at once.
+func (a *allocator) retry(p *Participant, d *DownTrack, st *pauseState, estimate, need float64, starved bool, now time.Time) {
+	est := p.estimate.Load()
+	if starved || est != nil && est.probe.Load() != nil {
+		if starved {
+			a.resume(p, d, st, estimate, need, now)
+		}
+		return // another track's probe is on: its feedback judges that one
+	}
+	st.probe, st.probeUntil = startProbe(est, d, need, now), now.Add(probeFor)
+	p.log.Debug("probing before a resume", zap.String("track", d.up.info.ID), zap.Int("needKbps", int(need/1000)))
+}
+
+// judgeRetry follows a paused track's probe: a queue growing or loss
+// reported ends it, and the track waits out a back-off twice as long;
+// a probe the link carried to its end resumes the track.
+func (a *allocator) judgeRetry(p *Participant, d *DownTrack, st *pauseState, estimate, need float64, congested bool, now time.Time) {
+	pr := st.probe
+	switch {
+	case pr.failed.Load() || congested:
+		pr.stop()
+		st.probe, st.pausedAt = nil, now
+		st.retry = min(2*st.retry, retryMax)
+		a.probedAt[p] = now
+		p.log.Debug("probe failed: video stays paused", zap.String("track", d.up.info.ID),
+			zap.Duration("retryIn", st.retry))
+	case now.Before(st.probeUntil):
+		pr.ramp(now)
+	default:
+		// Not a probe's aftermath (probeAftermath): the link carried the
+		// padding, so loss once the picture is back is the picture's.
+		pr.stop()
+		st.probe = nil
+		a.resume(p, d, st, estimate, need, now)
+	}
+}
+
+func (a *allocator) resume(p *Participant, d *DownTrack, st *pauseState, estimate, need float64, now time.Time) {
+	st.resumedAt = now
+	if d.up.simulcast {
+		a.setLayer(p, d, 0, "resume")
+	}
+	a.setPaused(p, d, false, estimate, need)
 }
 
 func (a *allocator) setPaused(p *Participant, d *DownTrack, paused bool, estimate, need float64) {

@@ -101,15 +101,13 @@ func TestABottleneckPausesVideoThenRetriesWithBackOff(t *testing.T) {
 		t.Fatalf("after %d ticks: video paused %v, audio paused %v, events %v", pauseTicks, r.video.Paused(), r.audio.Paused(), r.events)
 	}
 	// The estimate climbs back (the link carries audio alone well): the
-	// video is retried once the first back-off has passed.
+	// video is retried once the first back-off has passed, with a probe
+	// first.
 	r.ticks(int(retryFirst/allocEvery)-1, 600_000, 0)
-	if !r.video.Paused() {
+	if !r.video.Paused() || r.video.probeBps.Load() != 0 {
 		t.Fatal("retried before the back-off")
 	}
-	r.ticks(1, 600_000, 0)
-	if r.video.Paused() {
-		t.Fatal("not retried after the back-off with room for it")
-	}
+	r.retried(t)
 	// The retry fails at once (the estimate falls back): it is judged in
 	// half the ticks, and the next back-off is twice as long.
 	r.ticks(pauseTicks/2, 150_000, 0.4)
@@ -117,13 +115,63 @@ func TestABottleneckPausesVideoThenRetriesWithBackOff(t *testing.T) {
 		t.Fatal("a failed retry not cut short")
 	}
 	r.ticks(int(2*retryFirst/allocEvery)-1, 600_000, 0)
-	if !r.video.Paused() {
+	if !r.video.Paused() || r.video.probeBps.Load() != 0 {
 		t.Fatal("the back-off did not double")
 	}
-	r.ticks(1, 600_000, 0)
-	if r.video.Paused() || len(r.events) != 4 {
+	r.retried(t)
+	if len(r.events) != 4 {
 		t.Fatalf("events %v", r.events)
 	}
+}
+
+// retried checks that a retry is under way: a probe pads for probeFor,
+// the video still paused, and then the video resumes.
+func (r *allocRig) retried(t *testing.T) {
+	t.Helper()
+	r.ticks(1, 600_000, 0)
+	if !r.video.Paused() || r.video.probeBps.Load() == 0 {
+		t.Fatalf("the retry did not probe first (paused %v, padding %d)", r.video.Paused(), r.video.probeBps.Load())
+	}
+	for i := 1; i < int(probeFor/allocEvery); i++ {
+		r.ticks(1, 600_000, 0)
+		if !r.video.Paused() {
+			t.Fatalf("resumed %v into the probe", time.Duration(i)*allocEvery)
+		}
+	}
+	r.ticks(1, 600_000, 0)
+	if r.video.Paused() || r.video.probeBps.Load() != 0 {
+		t.Fatalf("after the probe: paused %v, padding %d", r.video.Paused(), r.video.probeBps.Load())
+	}
+}
+
+// A retry whose probe meets the bottleneck (the subscriber reports loss
+// again) leaves the video paused, stops the padding at once, and doubles
+// the back-off; the link clean again, the next probe resumes it.
+func TestAFailedRetryProbeKeepsTheVideoPaused(t *testing.T) {
+	r := newAllocRig(t)
+	r.pause(t)
+	r.ticks(int(retryFirst/allocEvery), 600_000, 0)
+	if r.video.probeBps.Load() == 0 {
+		t.Fatal("no probe when the back-off ended")
+	}
+	r.ticks(1, 600_000, 0)
+	// The padding fills the link: the audio loses packets.
+	for _, seq := range []uint32{1000, 1025} {
+		r.now = r.now.Add(allocEvery / 2)
+		r.audio.link.update(rtcp.ReceptionReport{FractionLost: 77, LastSequenceNumber: seq}, r.now, 48000)
+	}
+	r.a.allocate(r.p, 200_000, false, []*DownTrack{r.audio, r.video}, r.now)
+	if !r.video.Paused() || r.video.probeBps.Load() != 0 {
+		t.Fatalf("after the probe failed: paused %v, padding %d", r.video.Paused(), r.video.probeBps.Load())
+	}
+	if len(r.events) != 1 {
+		t.Fatalf("events %v: the subscriber was told of a resume", r.events)
+	}
+	r.ticks(int(2*retryFirst/allocEvery)-1, 600_000, 0)
+	if r.video.probeBps.Load() != 0 {
+		t.Fatal("probed again before twice the back-off")
+	}
+	r.retried(t)
 }
 
 // A climbing estimate is a link recovering (after an outage, or GCC's
@@ -158,7 +206,7 @@ func TestAStarvedEstimateRetriesOnTheBackOff(t *testing.T) {
 func TestAPausedTracksStaleReportsDoNotBlockItsRetry(t *testing.T) {
 	r := newAllocRig(t)
 	r.pause(t)
-	for i := 0; i <= int(retryFirst/allocEvery) && r.video.Paused(); i++ {
+	for i := 0; i <= int((retryFirst+probeFor)/allocEvery) && r.video.Paused(); i++ {
 		r.now = r.now.Add(allocEvery)
 		r.video.link.update(rtcp.ReceptionReport{Jitter: 90 * 60, LastSequenceNumber: r.seq}, r.now, videoClock) // 60 ms, stale
 		r.audio.link.update(rtcp.ReceptionReport{}, r.now, 48000)                                                // clean

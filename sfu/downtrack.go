@@ -241,6 +241,11 @@ func (d *DownTrack) write(it uint32) {
 			d.waitingKey = d.up.video
 			d.askedAt = time.Time{} // ask for a keyframe as soon as it resumes
 		}
+		if fresh && d.sentAny && d.probeBps.Load() > 0 {
+			// The probe before a resume (allocate.go): no frame is sent
+			// to put the padding between.
+			d.pad(b, li)
+		}
 		return
 	}
 	cur, target := d.Layer()

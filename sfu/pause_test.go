@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -195,5 +196,55 @@ func TestAResumeWaitsForAFreshKeyframe(t *testing.T) {
 	r.frame(true)
 	if len(r.w.seqs) == n || !r.w.keys[n] || r.w.seqs[n] != r.w.seqs[n-1]+1 {
 		t.Fatalf("after a fresh keyframe: %v", r.w.seqs[n-1:])
+	}
+}
+
+// While a paused track is probed before its retry (allocate.go), padding
+// goes out though no frame does; resumed, the track's numbers go on
+// after the padding, with no gap. To a subscriber with RTX, the padding
+// goes on the RTX stream instead.
+func TestAPausedTrackProbesWithPadding(t *testing.T) {
+	for _, rtx := range []bool{false, true} {
+		r := newPauseRig()
+		w := &wireWriter{}
+		b := testBinding(r.up, 1, 96, w)
+		padOn := uint32(1)
+		if rtx {
+			b.rtxSSRC, b.rtxPT[codecVP8], padOn = 2, 97, 2
+		}
+		r.down.binding.Store(b)
+		r.frame(true)
+		r.frame(false)
+		r.down.paused.Store(true)
+		r.frame(false)
+		before := len(w.pkts)
+		if before == 0 {
+			t.Fatal("nothing sent before the pause")
+		}
+		r.down.probeBps.Store(2_000_000)
+		r.down.padAt = nanotime() - int64(50*time.Millisecond) // 50 ms of it due
+		r.frame(false)
+		pads := w.pkts[before:]
+		if len(pads) == 0 {
+			t.Fatalf("rtx %v: no padding while probing a paused track", rtx)
+		}
+		for _, p := range pads {
+			if !p.pad || p.ssrc != padOn {
+				t.Fatalf("rtx %v: a paused track sent media, or padding on SSRC %d", rtx, p.ssrc)
+			}
+		}
+		r.down.probeBps.Store(0)
+		r.down.paused.Store(false)
+		r.frame(true)
+		r.frame(false)
+		media := w.of(1)
+		for i := 1; i < len(media); i++ {
+			if media[i].seq != media[i-1].seq+1 {
+				t.Fatalf("rtx %v: numbers jump at %d: %d then %d", rtx, i, media[i-1].seq, media[i].seq)
+			}
+		}
+		if len(w.pkts) == before+len(pads) {
+			t.Fatalf("rtx %v: nothing sent after the resume", rtx)
+		}
 	}
 }

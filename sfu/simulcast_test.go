@@ -26,57 +26,46 @@ type simLayer struct {
 // with the VP8 descriptor X|S (first) or X, then I, L and T; or the VP9
 // descriptor I|P|L|B|E, the layer byte and TL0PICIDX.
 func (l *simLayer) frame(key bool, packets int) [][]byte {
-	if l.vp9 {
-		return l.vp9Frame(key, packets)
-	}
 	l.pic = (l.pic + 1) & 0x7fff
 	l.tl0++
 	l.ts += 3000
 	out := make([][]byte, 0, packets)
 	for i := 0; i < packets; i++ {
 		l.seq++
-		first := byte(0x80)
-		if i == 0 {
-			first = 0x90
-		}
-		desc := []byte{first, 0xe0, 0x80 | byte(l.pic>>8), byte(l.pic), l.tl0, 0x00}
-		body := []byte{0x01, 0x02, 0x00, 7, 7, 7} // a delta frame's header (P bit set)
-		if key && i == 0 {
-			body = []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}
-		}
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: l.seq, Timestamp: l.ts,
-			Marker: i == packets-1}, Payload: append(desc, body...)}
+			Marker: i == packets-1}, Payload: l.payload(key, i == 0, i == packets-1)}
 		b, _ := p.Marshal()
 		out = append(out, b)
 	}
 	return out
 }
 
-// vp9Frame is frame in VP9: not inter-predicted (P clear) for a keyframe.
-func (l *simLayer) vp9Frame(key bool, packets int) [][]byte {
-	l.pic = (l.pic + 1) & 0x7fff
-	l.tl0++
-	l.ts += 3000
-	out := make([][]byte, 0, packets)
-	for i := 0; i < packets; i++ {
-		l.seq++
+// payload is one packet's payload, descriptor first: the frame's first
+// packet, its last, or one between.
+func (l *simLayer) payload(key, first, last bool) []byte {
+	if l.vp9 {
 		flags := byte(0x80 | 0x20) // I, L
 		if !key {
-			flags |= 0x40 // P
+			flags |= 0x40 // P: inter-predicted
 		}
-		if i == 0 {
+		if first {
 			flags |= 0x08 // B
 		}
-		if i == packets-1 {
+		if last {
 			flags |= 0x04 // E
 		}
-		desc := []byte{flags, 0x80 | byte(l.pic>>8), byte(l.pic), 0x00, l.tl0}
-		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: l.seq, Timestamp: l.ts,
-			Marker: i == packets-1}, Payload: append(desc, 7, 7, 7)}
-		b, _ := p.Marshal()
-		out = append(out, b)
+		return []byte{flags, 0x80 | byte(l.pic>>8), byte(l.pic), 0x00, l.tl0, 7, 7, 7}
 	}
-	return out
+	start := byte(0x80)
+	if first {
+		start = 0x90
+	}
+	desc := []byte{start, 0xe0, 0x80 | byte(l.pic>>8), byte(l.pic), l.tl0, 0x00}
+	body := []byte{0x01, 0x02, 0x00, 7, 7, 7} // a delta frame's header (P bit set)
+	if key && first {
+		body = []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}
+	}
+	return append(desc, body...)
 }
 
 // simWriter records what a down-track sends, descriptor included.

@@ -336,8 +336,8 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		// break the voice again.
 		if st.probe != nil {
 			resumed = true
+			a.judgeRetry(p, d, st, estimate, budget, need, congested, now)
 			budget -= need
-			a.judgeRetry(p, d, st, estimate, need, congested, now)
 			continue
 		}
 		if !resumed && now.Sub(st.pausedAt) >= st.retry && (budget >= need || starved || !congested) {
@@ -367,13 +367,16 @@ func (a *allocator) retry(p *Participant, d *DownTrack, st *pauseState, estimate
 	p.log.Debug("probing before a resume", zap.String("track", d.up.info.ID), zap.Int("needKbps", int(need/1000)))
 }
 
-// judgeRetry follows a paused track's probe: a queue growing or loss
-// reported ends it, and the track waits out a back-off twice as long;
-// a probe the link carried to its end resumes the track.
-func (a *allocator) judgeRetry(p *Participant, d *DownTrack, st *pauseState, estimate, need float64, congested bool, now time.Time) {
+// judgeRetry follows a paused track's probe: a queue growing, or loss
+// reported with the estimate below what the track needs, ends it, and
+// the track waits out a back-off twice as long; a probe the link carried
+// to its end resumes the track. Loss alone is no verdict: a link that
+// loses a few percent at random (a weak cell) loses them with or without
+// the padding, and its estimate shows whether it has the room.
+func (a *allocator) judgeRetry(p *Participant, d *DownTrack, st *pauseState, estimate, budget, need float64, congested bool, now time.Time) {
 	pr := st.probe
 	switch {
-	case pr.failed.Load() || congested:
+	case pr.failed.Load() || congested && budget < need:
 		pr.stop()
 		st.probe, st.pausedAt = nil, now
 		st.retry = min(2*st.retry, retryMax)

@@ -216,3 +216,23 @@ func TestAPausedTracksStaleReportsDoNotBlockItsRetry(t *testing.T) {
 		t.Fatal("the paused track's stale jitter held its retry back")
 	}
 }
+
+// A link that loses packets at random but has room (its estimate covers
+// the video) does not fail a retry's probe: the loss is the link's, not
+// the padding's, and the video resumes.
+func TestARetryProbeOnALossyWideLinkResumes(t *testing.T) {
+	r := newAllocRig(t)
+	r.pause(t)
+	seq := uint32(5000)
+	for i := 0; i <= int((retryFirst+probeFor)/allocEvery)+1 && r.video.Paused(); i++ {
+		for j := 0; j < 2; j++ {
+			r.now = r.now.Add(allocEvery / 2)
+			seq += 25
+			r.audio.link.update(rtcp.ReceptionReport{FractionLost: 20, LastSequenceNumber: seq}, r.now, 48000) // 8 %
+		}
+		r.a.allocate(r.p, 700_000, false, []*DownTrack{r.audio, r.video}, r.now)
+	}
+	if r.video.Paused() {
+		t.Fatal("random loss on a link with room failed the retry")
+	}
+}

@@ -116,7 +116,8 @@ func (l *redListener) codecOf(pid string) string {
 // it first), and the server forwards it as RED (a Go member that takes
 // RED gets it so); the family hears the patient, and the patient hears
 // the doctor, with under 2 % of the audio concealed. The video the
-// patient NACKs is repaired on the RTX stream the server offers it.
+// patient NACKs is repaired on the RTX stream the server offers it, which
+// Chrome takes.
 func TestREDKeepsSpeechWholeOnALossyLink(t *testing.T) {
 	srv := startServerWith(t, serverOptions{p2p: signaling.P2PConfig{Disabled: true}, simulcast: true})
 	_, p := newPages(t, 150*time.Second, 3, "doctor", "family", "patient")
@@ -176,7 +177,8 @@ func TestREDKeepsSpeechWholeOnALossyLink(t *testing.T) {
 			t.Errorf("%s: %.2f %% of the audio concealed at 5 %% loss, want under 2 %%", l.name, concealed*100)
 		}
 		// Chrome counts as retransmitted only what comes on an RTX
-		// stream: the server's repairs of the lossy downlink must.
+		// stream (0 when the server resent on the media stream): the
+		// server's repairs of the lossy downlink, and its probes, must.
 		if i == 1 && after.Repaired-before[i].Repaired <= 0 {
 			t.Errorf("%s: no video packet repaired on the RTX stream (%.0f NACKs sent)", l.name, after.NACKs-before[i].NACKs)
 		}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -34,42 +35,36 @@ var videoCodecs = []webrtc.RTPCodecParameters{
 // dozens of times. Without RTX, resends come on the media stream, where
 // the generator sees them.
 func RegisterCodecs(m *webrtc.MediaEngine) error {
+	return register(m, []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"}}, nil)
+}
+
+// VideoAPI is DefaultAPI with Opus and the named video codecs alone
+// (MIME types, e.g. webrtc.MimeTypeH264; all of them if none is named).
+func VideoAPI(se *webrtc.SettingEngine, video ...string) (*webrtc.API, error) {
+	return newAPI(se, func(m *webrtc.MediaEngine) error {
+		return register(m, []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}}, video)
+	})
+}
+
+// register registers Opus and the video codecs named in video (all of
+// videoCodecs if none), each with the feedback fb.
+func register(m *webrtc.MediaEngine, fb []webrtc.RTCPFeedback, video []string) error {
 	opus := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
 		ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
 	if err := m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
 		return err
 	}
 	for _, c := range videoCodecs {
-		c.RTCPFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
-			{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+		if video != nil && !slices.ContainsFunc(video, func(v string) bool { return strings.EqualFold(v, c.MimeType) }) {
+			continue
+		}
+		c.RTCPFeedback = fb
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// VideoAPI is DefaultAPI with Opus and the named video codecs alone
-// (MIME types, e.g. webrtc.MimeTypeH264).
-func VideoAPI(se *webrtc.SettingEngine, video ...string) (*webrtc.API, error) {
-	return newAPI(se, func(m *webrtc.MediaEngine) error {
-		opus := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
-			ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
-		if err := m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
-			return err
-		}
-		for _, c := range videoCodecs {
-			for _, want := range video {
-				if strings.EqualFold(c.MimeType, want) {
-					c.RTCPFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}}
-					if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return nil
-	})
 }
 
 // VideoCodecs is a join's statement that the client decodes and encodes

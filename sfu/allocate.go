@@ -16,8 +16,8 @@ import (
 // ends (8 s, doubling up to 32 s each time a retry meets the bottleneck
 // again and is cut short), unless the subscriber still reports loss or
 // queueing; the retry pads the link up to the track's rate first, and
-// resumes the picture only if the link carried the padding. Tracks resume at a keyframe with no gap in their numbering
-// (DownTrack.paused). Only a subscriber that sends transport-cc feedback
+// resumes the picture only if the link carried the padding. Tracks
+// resume at a keyframe with no gap in their numbering (DownTrack.paused). Only a subscriber that sends transport-cc feedback
 // or REMB is judged: without either there is no estimate. With one layer per track
 // (no simulcast yet) pausing is all the allocator can do; choosing layers
 // will take its place for video that has them.
@@ -356,11 +356,12 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 // lowest rate, until the next pause). A subscriber whose feedback has
 // stopped cannot judge a probe: its track resumes at once.
 func (a *allocator) retry(p *Participant, d *DownTrack, st *pauseState, estimate, need float64, starved bool, now time.Time) {
+	if starved {
+		a.resume(p, d, st, estimate, need, now)
+		return
+	}
 	est := p.estimate.Load()
-	if starved || est != nil && est.probe.Load() != nil {
-		if starved {
-			a.resume(p, d, st, estimate, need, now)
-		}
+	if est != nil && est.probe.Load() != nil {
 		return // another track's probe is on: its feedback judges that one
 	}
 	st.probe, st.probeUntil = startProbe(est, d, need, now), now.Add(probeFor)

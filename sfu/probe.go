@@ -107,24 +107,20 @@ func (d *DownTrack) pad(b *binding, li uint8) {
 		d.padTokens += float64(rate) / 8 * float64(now-last) / float64(time.Second)
 	}
 	d.padTokens = min(d.padTokens, float64(rate)/8/10) // no more than 100 ms of it at once
+	ssrc, pt, seq := b.ssrc, b.byCodec[d.outCodec], &d.lastOut
 	rtx, onRTX := b.rtxFor(d.outCodec)
+	if onRTX {
+		ssrc, pt, seq = b.rtxSSRC, rtx, &d.rtxSeq
+	}
 	sent := 0
 	for d.padTokens >= padPayload && sent < maxPadBurst {
-		var n int
-		var err error
-		if onRTX {
-			n, err = d.padRTX(b, rtx)
-		} else {
-			d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: b.byCodec[d.outCodec],
-				SequenceNumber: d.lastOut + 1, Timestamp: d.lastTS, SSRC: b.ssrc}
-			n, err = b.writer.WriteRTP(&d.hdr, d.buf[:0])
-		}
+		d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: pt,
+			SequenceNumber: *seq + 1, Timestamp: d.lastTS, SSRC: ssrc}
+		n, err := b.writer.WriteRTP(&d.hdr, d.buf[:0])
 		if err != nil || n == 0 {
 			break
 		}
-		if !onRTX {
-			d.lastOut++
-		}
+		*seq++
 		d.padTokens -= float64(n)
 		d.bytesOut.Add(uint64(n))
 		d.padded.Add(1)

@@ -123,15 +123,6 @@ func (d *DownTrack) writeRTX(b *binding, pt uint8, osn uint16, ts uint32, start,
 	return b.writer.WriteRTP(&d.hdr, d.buf[start-2:end])
 }
 
-// padRTX sends one packet of padding alone on the RTX stream, for a
-// probe: it takes no number from the media stream.
-func (d *DownTrack) padRTX(b *binding, pt uint8) (int, error) {
-	d.rtxSeq++
-	d.hdr = rtp.Header{Version: 2, Padding: true, PaddingSize: padPayload, PayloadType: pt,
-		SequenceNumber: d.rtxSeq, Timestamp: d.lastTS, SSRC: b.rtxSSRC}
-	return b.writer.WriteRTP(&d.hdr, d.buf[:0])
-}
-
 // addReports adds pion's receiver reports and its sender reports, the
 // latter counting each stream's media packets alone (mediaReports).
 func addReports(ir *interceptor.Registry) error {

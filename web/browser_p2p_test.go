@@ -38,6 +38,15 @@ func TestTwoPagesGoDirectAndAThirdMovesTheRoomToTheSFU(t *testing.T) {
 		if n := eval[int](t, p, serverConnectionsJS); n != 0 {
 			t.Errorf("a page on the direct path keeps %d connections to the server", n)
 		}
+		// Speech on the direct path is sent with RED, as through the
+		// server: a lost packet is rebuilt from the next. Chrome's stats
+		// name Opus either way; the codec negotiated first is what it
+		// sends, and RED's packets carry twice the speech.
+		a := waitFor(t, p, "the direct path's audio in RED", 10*time.Second, directAudioJS, func(a directAudio) bool { return a.Codec != "" })
+		t.Logf("direct path audio: %s, %.0f bytes of payload a packet", a.Codec, a.Payload)
+		if a.Codec != "audio/red" {
+			t.Errorf("the direct path's audio is sent as %s, not RED", a.Codec)
+		}
 	}
 
 	cy := ps.page("cy")
@@ -72,6 +81,28 @@ func TestTwoPagesGoDirectAndAThirdMovesTheRoomToTheSFU(t *testing.T) {
 		t.Errorf("%d hand-overs timed out", st.HandoverTimeouts)
 	}
 }
+
+// directAudio is what a page sends and receives of audio on the direct
+// path: the codec negotiated first for its microphone (empty before the
+// path is up), and the mean payload of the packets it receives.
+type directAudio struct {
+	Codec   string  `json:"codec"`
+	Payload float64 `json:"payload"`
+}
+
+const directAudioJS = `(async () => {
+  const out = {codec: '', payload: 0};
+  const pc = window.consultApp?.session?.direct?.pc;
+  if (!pc || pc.connectionState !== 'connected') return out;
+  const tr = pc.getTransceivers().find((t) => t.receiver.track.kind === 'audio');
+  out.codec = tr?.sender.getParameters().codecs?.[0]?.mimeType || '';
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio' && r.packetsReceived > 0) {
+      out.payload = r.bytesReceived / r.packetsReceived; // headers not counted
+    }
+  });
+  return out;
+})()`
 
 // serverConnectionsJS counts the page's open PeerConnections to the
 // server, through the app object the page keeps for debugging.

@@ -24,11 +24,12 @@ export function videoCodecs() {
   }
 }
 
-// preferCodec puts mime first on the transceiver tr; false if this
-// browser has no such codec (nothing changes then).
+// preferCodec puts mime (video/… or audio/…) first on the transceiver
+// tr; false if this browser has no such codec (nothing changes then).
 export function preferCodec(tr, mime) {
   if (!mime || !tr?.setCodecPreferences) return false;
-  const all = RTCRtpReceiver.getCapabilities('video')?.codecs || [];
+  const kind = mime.toLowerCase().startsWith('audio/') ? 'audio' : 'video';
+  const all = RTCRtpReceiver.getCapabilities(kind)?.codecs || [];
   const same = (c) => c.mimeType.toLowerCase() === mime.toLowerCase();
   const first = all.filter(same);
   if (!first.length) return false;

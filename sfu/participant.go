@@ -81,7 +81,6 @@ type Participant struct {
 	held        [2]atomic.Bool           // audio, video: not forwarded (see Hold)
 	estimate    atomic.Pointer[twccOnly] // the subscribe connection's (estimate.go)
 	subUpAt     atomic.Int64             // when the subscribe transport last came up (unix ns; 0: down)
-	subUps      atomic.Int32             // how many times it came up: more than once, after an outage
 	joined      time.Time
 	gotMedia    atomic.Bool // a first packet was sent to it (Config.OnFirstMedia)
 	offering    bool        // an offer on sub awaits its answer
@@ -181,7 +180,6 @@ func (p *Participant) mediaState(role Role, up bool) bool {
 	was, seen := p.up[role]
 	if role == RoleSubscribe {
 		if up {
-			p.subUps.Add(1)
 			p.subUpAt.Store(time.Now().UnixNano())
 		} else {
 			p.subUpAt.Store(0)

@@ -1,7 +1,6 @@
 package signaling_test
 
 import (
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -83,31 +82,5 @@ func TestAudioFirstOnAWeakDownlink(t *testing.T) {
 	}
 	if to-first < 20 || float64(lost) > 0.02*float64(to-first+1) {
 		t.Errorf("after the resume %d of %d sequence numbers missing", lost, to-first+1)
-	}
-}
-
-// A patient whose downlink carries 60 kbit/s from the moment it joins:
-// not even the doctor's lowest layer fits beside the voice. The video is
-// paused for it within a few seconds of the call starting, and from
-// then on the doctor's voice arrives whole.
-func TestAPatientJoiningOnANarrowLinkHearsTheDoctor(t *testing.T) {
-	mw := newMediaWorld(t, 0)
-	sp := newSimPublisher()
-	doctor := mw.joinOn(t, "Dr", nil, func(c *client.Config) { c.OnLayerKeyframeRequest = sp.onKeyframe }, "1.2.3.40")
-	sp.start(t, doctor)
-	patient := mw.joinOn(t, "Pat", downCap(60_000), nil, "1.2.3.41")
-	audio := logSeqs(patient.awaitTrackKind(t, webrtc.RTPCodecTypeAudio))
-	record(patient.awaitTrackKind(t, webrtc.RTPCodecTypeVideo))
-	testenv.Eventually(t, 10*time.Second, "the doctor's voice at the patient", func() bool { return audio.mark() > 0 })
-	start := time.Now()
-	first := audio.firstAfter(math.MinInt64)
-	awaitPaused(t, patient, doctor.ID(), "video", true, 20*time.Second)
-	pausedAfter := time.Since(start)
-	atPause := audio.mark()
-	lost, n := audio.lossDuring(t, time.Second, 14*time.Second)
-	t.Logf("paused %v after the first audio packet; before it %d of %d audio packets lost; after it %d of %d",
-		pausedAfter, audio.missing(first, atPause), atPause-first+1, lost, n)
-	if n < 30 || float64(lost) > 0.01*float64(n) {
-		t.Errorf("audio at 60 kbit/s with the video paused: %d of %d packets lost", lost, n)
 	}
 }

@@ -86,17 +86,11 @@ func (l *seqLog) missing(from, to int64) int {
 // were sent (the span of their numbers) and how many never came.
 func (l *seqLog) lossOver(t *testing.T, drain time.Duration) (lost int, n int64) {
 	t.Helper()
-	return l.lossDuring(t, drain, 3*time.Second)
-}
-
-// lossDuring is lossOver for the packets of span after the drain.
-func (l *seqLog) lossDuring(t *testing.T, drain, span time.Duration) (lost int, n int64) {
-	t.Helper()
 	settle := time.Now().Add(drain)
 	testenv.Eventually(t, 2*drain+5*time.Second, "the queue to drain", func() bool { return time.Now().After(settle) })
 	from := l.mark() + 1
-	end := time.Now().Add(span)
-	testenv.Eventually(t, 2*span+5*time.Second, "the span of packets", func() bool { return time.Now().After(end) })
+	end := time.Now().Add(3 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "three seconds of packets", func() bool { return time.Now().After(end) })
 	to := l.mark()
 	return l.missing(from, to), to - from + 1
 }

@@ -133,7 +133,7 @@ func (e *twccOnly) AddStream(info *interceptor.StreamInfo, w interceptor.RTPWrit
 				rtx.SSRC, rtx.SSRCRetransmission = info.SSRCRetransmission, 0
 				e.SendSideBWE.AddStream(&rtx, w)
 			}
-			return e.SendSideBWE.AddStream(info, w)
+			return &sendStamp{e: e, id: uint8(x.ID), next: e.SendSideBWE.AddStream(info, w)}
 		}
 	}
 	return w
@@ -148,6 +148,7 @@ func (e *twccOnly) WriteRTCP(pkts []rtcp.Packet, a interceptor.Attributes) error
 			e.fed.Store(true)
 			e.lastFeed.Store(time.Now().UnixNano())
 			e.loss.count(p)
+			e.heed(p)
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
 			e.remb.note(p, time.Now())
 		}

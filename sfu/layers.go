@@ -20,7 +20,8 @@ import (
 //     higher layer's rate; the move follows if the link carried it. A
 //     probe that fails makes the next wait (probeRetryFirst, doubling to
 //     probeRetryMax: a probe stops at the first sign of a queue, so it
-//     costs little, and a link that got better is found soon), whatever
+//     costs little, and a link that got better is found soon; to
+//     probeRetryFar when it failed far short of the layer), whatever
 //     the estimate, which the failed probe itself brought down; a move up
 //     that meets a bottleneck within upVerdict costs a frozen moment, so
 //     the next try waits longer (upRetryFirst, doubling to retryMax). A
@@ -39,6 +40,13 @@ const (
 
 	probeRetryFirst = 3 * time.Second
 	probeRetryMax   = 4 * time.Second
+	// A probe that failed before probeFar of its padding doubles the wait
+	// up to probeRetryFar instead. Behind Chromium's shaper at 300 kbit/s
+	// (two pictures on q, a probe towards h wanting 440 kbit/s more) the
+	// probes failed at a quarter to a half of it, every 6 s, and now and
+	// then one froze the pictures.
+	probeFar      = 0.5
+	probeRetryFar = 16 * time.Second
 )
 
 // layerState is a simulcast down-track's history for the allocator.
@@ -113,12 +121,19 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 	if pr := ls.probe; pr != nil {
 		switch {
 		case pr.failed.Load() || congested:
+			// A probe that failed short of half its padding shows a link
+			// far from the next layer: probing it again every few seconds
+			// would cost it more than it could find.
+			limit := probeRetryMax
+			if pr.share() < probeFar {
+				limit = probeRetryFar
+			}
 			pr.stop()
 			ls.probe, ls.clear, ls.proven, ls.retrying = nil, 0, false, true
 			a.probedAt[p] = now
 			ls.noUpBefore = now.Add(ls.probeRetry)
-			ls.probeRetry = min(2*ls.probeRetry, probeRetryMax)
-			d.logSwitch(p.log, target, ls.probeTo, "probe failed")
+			ls.probeRetry = min(2*ls.probeRetry, limit)
+			d.logSwitch(p.log, target, ls.probeTo, "probe failed: "+failure(pr, congested))
 		case now.Before(ls.probeUntil):
 			pr.ramp(now)
 			return need
@@ -176,7 +191,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 		a.setLayer(p, d, next, "headroom")
 		return a.layerRate(d.up, next) * headroom
 	}
-	ls.probe, ls.probeTo, ls.probeUntil = startProbe(est, d, extra, now), next, now.Add(probeFor)
+	ls.probe, ls.probeTo, ls.probeUntil = startLayerProbe(est, d, extra, now), next, now.Add(probeFor)
 	return need
 }
 

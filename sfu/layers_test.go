@@ -110,3 +110,50 @@ func TestAFailedProbeBacksOff(t *testing.T) {
 		t.Fatal("no probe once the back-off ended")
 	}
 }
+
+// Probes that fail far short of the padding a layer needs (a link far
+// from it) wait ever longer, to probeRetryFar; probes that fail with
+// more than probeFar of it keep the short back-off, probeRetryMax.
+func TestProbesFailingFarFromTheLayerWaitLonger(t *testing.T) {
+	// waits fails n probes, each after ticks clean ticks of padding, and
+	// returns the time from each failure to the next probe.
+	waits := func(n, ticks int) []time.Duration {
+		r := newLayerRig()
+		var out []time.Duration
+		for len(out) < n {
+			for i := 0; i < 100 && r.video.probeBps.Load() == 0; i++ {
+				r.tick(2_000_000, 0)
+			}
+			if r.video.probeBps.Load() == 0 {
+				t.Fatal("no probe")
+			}
+			for i := 0; i < ticks; i++ {
+				r.tick(2_000_000, 0)
+			}
+			r.tick(2_000_000, 0.3) // fails it
+			if r.video.probeBps.Load() != 0 || r.target() != 1 {
+				t.Fatalf("after a failed probe: padding %d, layer %d", r.video.probeBps.Load(), r.target())
+			}
+			failed := r.now
+			for i := 0; i < 100 && r.video.probeBps.Load() == 0; i++ {
+				r.tick(2_000_000, 0)
+			}
+			out = append(out, r.now.Sub(failed))
+		}
+		return out
+	}
+	far, near := waits(6, 0), waits(6, 3)
+	t.Logf("after failing far from the layer: %v; near it: %v", far, near)
+	last := func(w []time.Duration) time.Duration { return w[len(w)-1] }
+	if last(far) < probeRetryFar || last(far) > probeRetryFar+2*time.Second {
+		t.Errorf("far failures: the wait reached %v, want about %v", last(far), probeRetryFar)
+	}
+	if last(near) > probeRetryMax+2*time.Second {
+		t.Errorf("near failures: the wait reached %v, want about %v", last(near), probeRetryMax)
+	}
+	for i := 1; i < len(far); i++ {
+		if far[i] < far[i-1] {
+			t.Errorf("the wait shrank after a far failure: %v", far)
+		}
+	}
+}

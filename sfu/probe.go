@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -13,8 +14,9 @@ import (
 // down-track adds padding (RTP packets of padding alone, between frames,
 // which decoders skip), rising over probeFor to what the higher layer
 // would add. If the link carries it the move goes ahead; if the
-// subscriber's feedback shows queues growing (GCC's overuse), the padding
-// stops at the next feedback, and the move waits out a back-off. The ramp
+// subscriber's feedback shows a queue growing (60 ms of it, read
+// directly: probequeue.go; or GCC's overuse), the padding stops at that
+// feedback, and the move waits out a back-off. The ramp
 // finds a link's limit with a small overload rather than a large one: a
 // probe costs a weak link a few hundred milliseconds of queueing, where
 // moving up blindly would cost it a frozen picture. Loss right after a
@@ -42,14 +44,37 @@ type probe struct {
 	start  time.Time
 	over   atomic.Int32 // feedbacks in a row that found the queue growing
 	failed atomic.Bool
+	why    atomic.Pointer[string] // what failed it, from the feedback
+	// reached is the padding when the feedback failed it (bits/s).
+	reached atomic.Int64
+	queue   *queueWatch // of a layer probe, the queue it builds (probequeue.go)
 }
 
 // startProbe has d pad up to bps over probeFor, watched by est.
 func startProbe(est *twccOnly, d *DownTrack, bps float64, now time.Time) *probe {
+	return launch(&probe{d: d, est: est, bps: bps, start: now}, now)
+}
+
+// startLayerProbe is startProbe for a move up a layer, which the queue
+// watch (probequeue.go) also ends. A paused track's retry is not watched
+// so: on a link that carries one picture and not much more, the other
+// picture's keyframes alone hold a queue of that size for seconds, and a
+// retry stopped by it keeps a picture paused 16–32 s longer, where a
+// layer probe stopped by it costs a few seconds' wait.
+func startLayerProbe(est *twccOnly, d *DownTrack, bps float64, now time.Time) *probe {
 	pr := &probe{d: d, est: est, bps: bps, start: now}
-	pr.ramp(now)
 	if est != nil {
-		est.probe.Store(pr)
+		pr.queue = newQueueWatch(now)
+	}
+	return launch(pr, now)
+}
+
+// launch starts pr's padding and hands it to its estimator's feedback,
+// once it is complete.
+func launch(pr *probe, now time.Time) *probe {
+	pr.ramp(now)
+	if pr.est != nil {
+		pr.est.probe.Store(pr)
 	}
 	return pr
 }
@@ -72,10 +97,61 @@ func (pr *probe) stop() {
 	}
 }
 
-// watch runs on each transport-cc feedback while a probe is on: a queue
-// growing ends it, once overuseFeedbacks in a row say so (a few alone
-// are as often a busy machine's scheduling as a queue: a real one goes on
-// growing while the probe lasts).
+// fail ends the probe's padding at once, for the reason why (the first
+// one given stands).
+func (pr *probe) fail(why string) {
+	if pr.failed.CompareAndSwap(false, true) {
+		pr.why.Store(&why)
+		pr.reached.Store(pr.d.probeBps.Load())
+	}
+	pr.d.probeBps.Store(0)
+}
+
+// share is how much of its padding the probe had reached when it failed
+// (or by now, if its feedback did not fail it), 0..1.
+func (pr *probe) share() float64 {
+	if pr.bps <= 0 {
+		return 1
+	}
+	bps := pr.d.probeBps.Load()
+	if pr.failed.Load() {
+		bps = pr.reached.Load()
+	}
+	return float64(bps) / pr.bps
+}
+
+// cause is why the probe failed ("" if it has not, or failed on the
+// subscriber's reports).
+func (pr *probe) cause() string {
+	if w := pr.why.Load(); w != nil {
+		return *w
+	}
+	return ""
+}
+
+// failure names why a probe ended early: what its feedback showed, or
+// else the subscriber's reports (reported).
+func failure(pr *probe, reported bool) string {
+	if c := pr.cause(); c != "" {
+		return c
+	}
+	if reported {
+		return "reports"
+	}
+	return "unknown"
+}
+
+// heed reads one transport-cc feedback while a probe is on: a queue the
+// padding built ends it (probequeue.go).
+func (e *twccOnly) heed(fb *rtcp.TransportLayerCC) {
+	if pr := e.probe.Load(); pr != nil && !pr.failed.Load() && pr.queue != nil && pr.queue.feedback(fb) {
+		pr.fail("queue")
+	}
+}
+
+// watch runs on each RTCP read while a probe is on: GCC's overuse ends it, once overuseFeedbacks in a row say
+// so (a few alone are as often a busy machine's scheduling as a queue: a
+// real one goes on growing while the probe lasts).
 func (e *twccOnly) watch() {
 	pr := e.probe.Load()
 	if pr == nil {
@@ -84,8 +160,7 @@ func (e *twccOnly) watch() {
 	if st := e.SendSideBWE.GetStats(); st["usage"] != "overuse" {
 		pr.over.Store(0)
 	} else if pr.over.Add(1) >= overuseFeedbacks {
-		pr.failed.Store(true)
-		pr.d.probeBps.Store(0)
+		pr.fail("overuse")
 	}
 }
 

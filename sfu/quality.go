@@ -109,11 +109,7 @@ func (c *twccLoss) advance(seq uint16) {
 func (c *twccLoss) count(fb *rtcp.TransportLayerCC) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	seq, left := fb.BaseSequenceNumber, fb.PacketStatusCount
-	take := func(sym uint16) {
-		if left == 0 {
-			return
-		}
+	eachStatus(fb, func(seq, sym uint16) {
 		got := sym != rtcp.TypeTCCPacketNotReceived
 		switch {
 		case !c.started || int16(seq-c.high) > 0:
@@ -131,8 +127,21 @@ func (c *twccLoss) count(fb *rtcp.TransportLayerCC) {
 				c.received++
 			}
 		}
-		seq++
-		left--
+	})
+}
+
+// eachStatus calls f with each packet a transport-cc feedback reports
+// on: its transport-wide number and status symbol, in order, and no more
+// than the feedback's count (chunks can say more: padding, or a forged
+// run of thousands).
+func eachStatus(fb *rtcp.TransportLayerCC, f func(seq, sym uint16)) {
+	seq, left := fb.BaseSequenceNumber, fb.PacketStatusCount
+	take := func(sym uint16) {
+		if left > 0 {
+			f(seq, sym)
+			seq++
+			left--
+		}
 	}
 	for _, chunk := range fb.PacketChunks {
 		switch ch := chunk.(type) {

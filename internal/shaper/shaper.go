@@ -14,6 +14,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pturn "github.com/pion/turn/v5"
@@ -88,6 +89,29 @@ func (s *Shaper) Blackout(on bool) {
 	s.mu.Lock()
 	s.blackout = on
 	s.mu.Unlock()
+}
+
+// Counts is what one direction of the relay did with the packets that
+// reached it.
+type Counts struct {
+	Offered uint64 // packets that reached the relay
+	// Overflowed is what the rate cap dropped, its queue full: what a
+	// sender that outran a link made the link drop (random loss and
+	// blackouts are not counted).
+	Overflowed uint64
+}
+
+// Down is the downlink's counts so far, over every relay socket.
+func (s *Shaper) Down() Counts {
+	s.mu.Lock()
+	conns := append([]*conn(nil), s.conns...)
+	s.mu.Unlock()
+	var c Counts
+	for _, sc := range conns {
+		c.Offered += sc.down.offered.Load()
+		c.Overflowed += sc.down.overflowed.Load()
+	}
+	return c
 }
 
 // Close stops the relay and its allocations.
@@ -213,6 +237,8 @@ type pipe struct {
 	deliver func(datagram)
 	done    <-chan struct{}
 
+	offered, overflowed atomic.Uint64
+
 	mu      sync.Mutex
 	free    time.Time // when the link is free again (rate cap)
 	last    time.Time // when the last queued packet leaves (keeps order)
@@ -236,6 +262,7 @@ func newPipe(deliver func(datagram), done <-chan struct{}) *pipe {
 // offer applies the link's rules to one packet: dropped, or queued to
 // leave when the rate cap and the delay allow.
 func (p *pipe) offer(b []byte, addr net.Addr, l Link, blackout bool) {
+	p.offered.Add(1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if blackout || l.Loss > 0 && p.randGen.Float64() < l.Loss {
@@ -250,6 +277,7 @@ func (p *pipe) offer(b []byte, addr net.Addr, l Link, blackout bool) {
 		}
 		start := later(now, p.free)
 		if start.Sub(now) > queue {
+			p.overflowed.Add(1)
 			return // the queue is full: a congested link drops
 		}
 		p.free = start.Add(time.Duration(len(b)*8) * time.Second / time.Duration(l.Kbps*1000))

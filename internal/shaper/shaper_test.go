@@ -110,18 +110,49 @@ func TestTheShaperCapsTheRate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	got := drain(relay)
+	// 100 ms of queue holds 1 packet, and the link sends 10 a second: of a
+	// burst of 50, one or two get through.
+	if got < 1 || got > 4 {
+		t.Fatalf("%d of 50 packets crossed an 80 kbit/s link with a 100 ms queue", got)
+	}
+}
+
+// The downlink's counts: what reached it, and what its full queue
+// dropped, which is what did not cross.
+func TestTheShaperCountsWhatItsQueueDrops(t *testing.T) {
+	s, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	relay, peer := relayed(t, s)
+	s.Set(Link{}, Link{Kbps: 80, Queue: 100 * time.Millisecond})
+	payload := make([]byte, 1000)
+	for range 50 {
+		if _, err := relay.WriteTo(payload, peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every echo reaches the relay's downlink, and each is either counted
+	// dropped or delivered.
+	testenv.Eventually(t, 5*time.Second, "the 50 echoes at the relay", func() bool { return s.Down().Offered >= 50 })
+	got := drain(relay)
+	c := s.Down()
+	if c.Offered != 50 || c.Overflowed != c.Offered-uint64(got) || c.Overflowed < 40 {
+		t.Fatalf("offered %d, overflowed %d, %d delivered", c.Offered, c.Overflowed, got)
+	}
+}
+
+// drain counts what the relay socket receives in the next second.
+func drain(relay net.PacketConn) int {
 	got := 0
 	buf := make([]byte, 1500)
 	_ = relay.SetReadDeadline(time.Now().Add(time.Second))
 	for {
 		if _, _, err := relay.ReadFrom(buf); err != nil {
-			break
+			return got
 		}
 		got++
-	}
-	// 100 ms of queue holds 1 packet, and the link sends 10 a second: of a
-	// burst of 50, one or two get through.
-	if got < 1 || got > 4 {
-		t.Fatalf("%d of 50 packets crossed an 80 kbit/s link with a 100 ms queue", got)
 	}
 }

@@ -383,7 +383,7 @@ func (a *allocator) judgeRetry(p *Participant, d *DownTrack, st *pauseState, est
 		st.retry = min(2*st.retry, retryMax)
 		a.probedAt[p] = now
 		p.log.Debug("probe failed: video stays paused", zap.String("track", d.up.info.ID),
-			zap.String("why", failure(pr, congested && budget < need)), zap.Duration("retryIn", st.retry))
+			zap.String("why", failure(pr)), zap.Duration("retryIn", st.retry))
 	case now.Before(st.probeUntil):
 		pr.ramp(now)
 	default:

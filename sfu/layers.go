@@ -133,7 +133,7 @@ func (a *allocator) chooseLayer(p *Participant, d *DownTrack, st *pauseState, bu
 			a.probedAt[p] = now
 			ls.noUpBefore = now.Add(ls.probeRetry)
 			ls.probeRetry = min(2*ls.probeRetry, limit)
-			d.logSwitch(p.log, target, ls.probeTo, "probe failed: "+failure(pr, congested))
+			d.logSwitch(p.log, target, ls.probeTo, "probe failed: "+failure(pr))
 		case now.Before(ls.probeUntil):
 			pr.ramp(now)
 			return need

@@ -120,25 +120,13 @@ func (pr *probe) share() float64 {
 	return float64(bps) / pr.bps
 }
 
-// cause is why the probe failed ("" if it has not, or failed on the
-// subscriber's reports).
-func (pr *probe) cause() string {
+// failure names why a probe ended early: what its feedback showed, or,
+// when that did not fail it, the subscriber's reports.
+func failure(pr *probe) string {
 	if w := pr.why.Load(); w != nil {
 		return *w
 	}
-	return ""
-}
-
-// failure names why a probe ended early: what its feedback showed, or
-// else the subscriber's reports (reported).
-func failure(pr *probe, reported bool) string {
-	if c := pr.cause(); c != "" {
-		return c
-	}
-	if reported {
-		return "reports"
-	}
-	return "unknown"
+	return "reports"
 }
 
 // heed reads one transport-cc feedback while a probe is on: a queue the
@@ -149,9 +137,10 @@ func (e *twccOnly) heed(fb *rtcp.TransportLayerCC) {
 	}
 }
 
-// watch runs on each RTCP read while a probe is on: GCC's overuse ends it, once overuseFeedbacks in a row say
-// so (a few alone are as often a busy machine's scheduling as a queue: a
-// real one goes on growing while the probe lasts).
+// watch runs on each RTCP read while a probe is on: GCC's overuse ends
+// it, once overuseFeedbacks in a row say so (a few alone are as often a
+// busy machine's scheduling as a queue: a real one goes on growing while
+// the probe lasts).
 func (e *twccOnly) watch() {
 	pr := e.probe.Load()
 	if pr == nil {
